@@ -1,0 +1,46 @@
+"""Session fixtures shared by tests/ and firmware_tests/.
+
+``mini_run`` runs the whole chain once on a small version of configs/jet_mlp.yml (a few
+hundred Pythia jets per class, short training) and every test that needs a real sample,
+model or HLS project reads it instead of making its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent
+DEMO_CONFIG = REPO / "configs" / "jet_mlp.yml"
+
+
+def small_config(out_root: Path, name: str = "mini", n_per_class: int = 300):
+    """configs/jet_mlp.yml shrunk for tests: same settings, fewer jets and epochs."""
+    import yaml
+
+    from nanotrig.config import parse_config
+
+    data = yaml.safe_load(DEMO_CONFIG.read_text())
+    data["name"] = name
+    data["out_root"] = str(out_root)
+    data["samples"]["n_per_class"] = n_per_class
+    data["samples"]["chunk_size"] = 100
+    data["model"].update(epochs=12, patience=4)
+    data["quantize"].update(epochs=12, patience=4)
+    data["verify"]["n_events"] = 200
+    return parse_config(data, source="test config")
+
+
+@pytest.fixture(scope="session")
+def mini_run(tmp_path_factory) -> dict:
+    """Run ``nanotrig run`` once (library call) and return its report plus the run dir."""
+    from nanotrig.pipeline import run_pipeline
+
+    cfg = small_config(tmp_path_factory.mktemp("runs"))
+    report = run_pipeline(cfg, progress=False)
+    report["run_dir"] = Path(cfg.out_root) / cfg.name
+    return report

@@ -1,0 +1,76 @@
+"""The training stage: sample HDF5 -> float Keras model + split + scaler + metrics + plots."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.data import Scaler, make_split, save_split
+from models.jet_mlp import build_jet_mlp
+from models.metrics import classification_metrics, roc_curves
+from models.plots import plot_loss, plot_roc
+from models.train import fit
+from nanotrig.config import ModelConfig
+from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
+
+__all__ = ["MODEL_FILE", "train_model"]
+
+log = logging.getLogger(__name__)
+MODEL_FILE = "model.h5"
+
+
+def train_model(
+    sample_path: Path, cfg: ModelConfig, seed: int, out_dir: Path, force: bool = False
+) -> dict:
+    """Train the float model of ``cfg.family`` on a generated sample; write ``out_dir``.
+
+    Writes model.h5, split.npz, scaler.json, history.json, metrics.json, roc.png, loss.png and
+    returns the artifact record (also written as artifact.json).
+    """
+    from samples import load_jets
+
+    sample = load_jets(sample_path)
+    out_dir = prepare_output_dir(out_dir, force)
+    t0 = time.perf_counter()
+    split = make_split(sample.labels, cfg.val_fraction, cfg.test_fraction, seed)
+    scaler = Scaler.fit(sample.features[split["train"]], sample.feature_names)
+    save_split(out_dir, split, scaler)
+    x = scaler.transform(sample.features)
+    y = sample.labels.astype(np.int64)
+
+    model = build_jet_mlp(x.shape[1], len(sample.class_names), cfg.hidden)
+    history = fit(
+        model, x[split["train"]], y[split["train"]], x[split["val"]], y[split["val"]],
+        epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        patience=cfg.patience, seed=seed,
+    )  # fmt: skip
+    scores = model.predict(x[split["test"]], batch_size=4096, verbose=0)
+    metrics = classification_metrics(y[split["test"]], scores, sample.class_names)
+    log.info("float model: test accuracy %.4f", metrics["accuracy"])
+
+    with atomic_path(out_dir / MODEL_FILE) as tmp:
+        model.save(tmp, save_format="h5")
+    write_json(out_dir / "history.json", history)
+    write_json(out_dir / "metrics.json", metrics)
+    plot_loss(history, out_dir / "loss.png", title="Float jet MLP")
+    plot_roc(
+        {"float": roc_curves(y[split["test"]], scores, sample.class_names)},
+        out_dir / "roc.png", title="Float jet MLP: ROC (test jets)",
+    )  # fmt: skip
+    record = {
+        "stage": "train",
+        "model": str(out_dir / MODEL_FILE),
+        "sha256": file_sha256(out_dir / MODEL_FILE),
+        "sample": str(sample_path),
+        "config": cfg.model_dump(mode="json"),
+        "seed": seed,
+        "sizes": {k: len(v) for k, v in split.items()},
+        "epochs_run": len(history["loss"]),
+        "metrics": metrics,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    write_json(out_dir / "artifact.json", record)
+    return record

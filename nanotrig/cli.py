@@ -1,0 +1,271 @@
+"""The ``nanotrig`` command: one verb per stage plus ``run`` for the whole chain.
+
+Commands parse options and call the stage's library entry point; results go to stdout as
+JSON or a short summary, logs and progress to stderr. A :class:`NanotrigError` becomes one
+line on stderr and exit code 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nanotrig.config import HlsConfig, RunConfig, load_config
+from nanotrig.errors import ConfigError, NanotrigError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Trigger-ML toolchain: Pythia samples -> Keras -> QKeras -> hls4ml firmware and ONNX.",
+)
+
+_STATE = {"debug": False}
+
+Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")]
+ConfigArg = Annotated[Path, typer.Argument(help="YAML run config (see configs/).")]
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and library logs.")
+    ] = False,
+) -> None:
+    from nanotrig.logs import setup_logging
+
+    _STATE["debug"] = debug
+    setup_logging(verbose=debug)
+
+
+def _fail(err: Exception) -> None:
+    if _STATE["debug"]:
+        raise err
+    typer.echo(f"nanotrig: error: {err}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _emit(record: dict) -> None:
+    typer.echo(json.dumps(record, indent=2, default=str))
+
+
+def _guarded(fn):
+    """Run ``fn``; user errors become one line and exit 2."""
+    try:
+        return fn()
+    except NanotrigError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        typer.echo("nanotrig: interrupted", err=True)
+        raise typer.Exit(code=130) from None
+
+
+@app.command()
+def generate(
+    config: ConfigArg,
+    out: Annotated[Path, typer.Option("--out", help="HDF5 file to write.")],
+    force: Force = False,
+    n_per_class: Annotated[int | None, typer.Option(help="Override samples.n_per_class.")] = None,
+) -> None:
+    """Generate the jet sample of CONFIG (Pythia 8 + FastJet) into an HDF5 file."""
+
+    def go():
+        from samples import generate_jets
+
+        cfg = load_config(config)
+        scfg = cfg.samples
+        if n_per_class is not None:
+            if n_per_class <= 0:
+                raise ConfigError(f"--n-per-class must be positive, got {n_per_class}")
+            scfg = scfg.model_copy(update={"n_per_class": n_per_class})
+        _emit(generate_jets(scfg, cfg.seed, out, force=force))
+
+    _guarded(go)
+
+
+@app.command()
+def train(
+    config: ConfigArg,
+    data: Annotated[Path, typer.Option("--data", help="Sample HDF5 from 'generate'.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the float model.")],
+    force: Force = False,
+) -> None:
+    """Train the float model of CONFIG on a sample."""
+
+    def go():
+        from models import train_model
+
+        cfg = load_config(config)
+        _emit(train_model(data, cfg.model, cfg.seed, out, force=force))
+
+    _guarded(go)
+
+
+@app.command()
+def quantize(
+    config: ConfigArg,
+    model: Annotated[Path, typer.Option("--model", help="Directory written by 'train'.")],
+    data: Annotated[Path, typer.Option("--data", help="The sample the model was trained on.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the QKeras model.")],
+    force: Force = False,
+) -> None:
+    """Build the QKeras model with CONFIG's bit widths and train it (QAT)."""
+
+    def go():
+        from quantize import quantize_model
+
+        cfg = load_config(config)
+        _emit(quantize_model(model, data, cfg.quantize, cfg.seed, out, force=force))
+
+    _guarded(go)
+
+
+@app.command()
+def convert(
+    model: Annotated[Path, typer.Argument(help="QKeras model (.h5) to convert.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the HLS project.")],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Take the 'hls' section from this YAML.")
+    ] = None,
+    inputs: Annotated[
+        Path | None, typer.Option("--inputs", help="Inputs (.npy) for the test vectors.")
+    ] = None,
+    part: Annotated[str | None, typer.Option(help="FPGA part.")] = None,
+    clock_ns: Annotated[float | None, typer.Option(help="Clock period in ns.")] = None,
+    backend: Annotated[str | None, typer.Option(help="Vitis or Vivado.")] = None,
+    io_type: Annotated[str | None, typer.Option(help="io_parallel or io_stream.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Latency or Resource.")] = None,
+    reuse_factor: Annotated[int | None, typer.Option(help="Reuse factor.")] = None,
+    force: Force = False,
+) -> None:
+    """Convert any supported QKeras model to an hls4ml project with bit-exact precisions."""
+
+    def go():
+        from hls import convert_model, load_inputs
+
+        base = load_config(config) if config else RunConfig(name="convert")
+        overrides = {
+            k: v
+            for k, v in {
+                "part": part, "clock_period_ns": clock_ns, "backend": backend,
+                "io_type": io_type, "strategy": strategy, "reuse_factor": reuse_factor,
+            }.items()
+            if v is not None
+        }  # fmt: skip
+        hcfg = _validated_hls(base.hls, overrides)
+        x = load_inputs(inputs) if inputs else None
+        rec = convert_model(
+            model, out, hcfg, test_inputs=x, input_bits=base.quantize.input, force=force
+        )
+        _emit(rec)
+
+    _guarded(go)
+
+
+def _validated_hls(base: HlsConfig, overrides: dict) -> HlsConfig:
+    from pydantic import ValidationError
+
+    try:
+        return HlsConfig.model_validate({**base.model_dump(), **overrides})
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid --{loc.replace('_', '-')}: {first['msg']}") from None
+
+
+@app.command()
+def verify(
+    project: Annotated[Path, typer.Argument(help="Directory written by 'convert'.")],
+    inputs: Annotated[Path, typer.Option("--inputs", help="Inputs (.npy or .h5 'features').")],
+    events: Annotated[
+        int | None, typer.Option("--events", help="Use only the first N events.")
+    ] = None,
+) -> None:
+    """Compile the project and compare C-simulation with the QKeras model, layer by layer.
+
+    Exits 1 on any mismatch outside the lookup-table activations (softmax, sigmoid, tanh).
+    """
+
+    def go():
+        from hls import load_inputs, verify_project
+
+        x = load_inputs(inputs)
+        if events is not None:
+            if events <= 0:
+                raise ConfigError(f"--events must be positive, got {events}")
+            x = x[:events]
+        return verify_project(project, x)
+
+    result = _guarded(go)
+    rec = result.to_dict()
+    for row in rec["layers"]:
+        typer.echo(
+            f"{row['layer']:<20} {row['kind']:<6} events {row['n_events']:>8}  "
+            f"mismatches {row['n_mismatch']:>8}  max|diff| {row['max_abs_diff']:.3g}"
+        )
+    status = "bit-exact" if rec["ok"] else "MISMATCH"
+    typer.echo(f"{status}: {rec.get('n_events')} events")
+    if not rec["ok"]:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="Keras model (.h5) to export.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the ONNX file.")],
+    inputs: Annotated[
+        Path, typer.Option("--inputs", help="Inputs (.npy) for the agreement check.")
+    ],
+    force: Force = False,
+) -> None:
+    """Export a float Keras model to ONNX and check onnxruntime against Keras."""
+
+    def go():
+        from export import export_model
+        from hls import load_inputs
+        from nanotrig.config import ExportConfig
+
+        _emit(export_model(model, load_inputs(inputs), ExportConfig(), out, force=force))
+
+    _guarded(go)
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    force: Force = False,
+    out_root: Annotated[
+        Path | None, typer.Option("--out-root", help="Parent of the run directory.")
+    ] = None,
+) -> None:
+    """Run the whole chain from one config into <out_root>/<name>/ with report.md/json."""
+
+    def go():
+        from nanotrig.pipeline import run_pipeline
+
+        cfg = load_config(config)
+        if out_root is not None:
+            cfg = cfg.model_copy(update={"out_root": out_root})
+        report = run_pipeline(cfg, force=force)
+        run_dir = Path(cfg.out_root) / cfg.name
+        q = report["quantize"]["metrics"]
+        typer.echo(f"report: {run_dir / 'report.md'}")
+        typer.echo(
+            f"accuracy float {q['float']['accuracy']:.4f}, "
+            f"quantized {q['quantized']['accuracy']:.4f}; "
+            f"C-sim bit-exact: {report['verify']['ok']}; ONNX agrees: {report['export']['agrees']}"
+        )
+
+    _guarded(go)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app(prog_name="nanotrig")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

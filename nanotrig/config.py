@@ -1,0 +1,232 @@
+"""Typed, validated configuration for every stage (pydantic, ``extra="forbid"``).
+
+One YAML file configures a whole run; each stage receives only its own section. Everything is
+validated before any long work starts, and errors name the offending key and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nanotrig.errors import ConfigError
+
+__all__ = [
+    "ExportConfig",
+    "HlsConfig",
+    "JetSampleConfig",
+    "LayerBits",
+    "ModelConfig",
+    "QuantBits",
+    "QuantizeConfig",
+    "RunConfig",
+    "VerifyConfig",
+    "load_config",
+    "parse_config",
+]
+
+JET_CLASSES = ("g", "q", "W", "Z", "t")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JetSampleConfig(_Strict):
+    """Pythia 8 + FastJet jet sample: one leading anti-kT jet per event, 16 HLF features."""
+
+    kind: Literal["jets"] = "jets"
+    classes: tuple[Literal["g", "q", "W", "Z", "t"], ...] = Field(
+        JET_CLASSES, description="Jet classes to generate, label = position in this list."
+    )
+    n_per_class: int = Field(1000, gt=0, description="Jets kept per class.")
+    ecm_gev: float = Field(13000.0, gt=0, description="Proton-proton centre-of-mass energy.")
+    pthat_range_gev: tuple[float, float] = Field(
+        (950.0, 1050.0), description="Pythia PhaseSpace:pTHatMin/Max of the hard process."
+    )
+    jet_pt_range_gev: tuple[float, float] = Field(
+        (800.0, 1200.0), description="Window the leading jet's pT must fall in to be kept."
+    )
+    jet_r: float = Field(0.8, gt=0, le=1.5, description="Anti-kT radius.")
+    match_dr: float | None = Field(
+        0.8, gt=0, description="W/Z/t jets: max dR to the hard-process parton; null disables."
+    )
+    workers: int = Field(2, ge=1, description="Processes generating in parallel.")
+    chunk_size: int = Field(250, gt=0, description="Events per Pythia batch (one task each).")
+
+    @field_validator("pthat_range_gev", "jet_pt_range_gev")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not (0 <= v[0] < v[1]):
+            raise ValueError(f"must be [low, high] with 0 <= low < high, got {list(v)}")
+        return v
+
+    @field_validator("classes")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v) or len(v) < 2:
+            raise ValueError(f"need at least two distinct classes, got {list(v)}")
+        return v
+
+
+class ModelConfig(_Strict):
+    """Float Keras model and its training."""
+
+    family: Literal["jet_mlp"] = "jet_mlp"
+    hidden: tuple[int, ...] = Field((64, 32, 32), description="Hidden layer widths.")
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(256, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    patience: int = Field(5, ge=1, description="Early-stopping patience on validation loss.")
+    val_fraction: float = Field(0.2, gt=0, lt=0.5)
+    test_fraction: float = Field(0.2, gt=0, lt=0.5)
+
+    @field_validator("hidden")
+    @classmethod
+    def _widths(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(w <= 0 for w in v):
+            raise ValueError(f"hidden widths must be positive integers, got {list(v)}")
+        return v
+
+
+class QuantBits(_Strict):
+    """A fixed-point quantizer: ``bits`` in total, ``integer`` of them left of the point (sign
+    excluded), as QKeras ``quantized_bits(bits, integer, alpha=1)`` / ``quantized_relu``."""
+
+    bits: int = Field(ge=2, le=32)
+    integer: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _fits(self) -> QuantBits:
+        if self.integer >= self.bits:
+            raise ValueError(
+                f"integer bits ({self.integer}) must be below total bits ({self.bits})"
+            )
+        return self
+
+
+class LayerBits(_Strict):
+    """Per-layer override; unset fields fall back to the config's defaults."""
+
+    weights: QuantBits | None = None
+    bias: QuantBits | None = None
+    activation: QuantBits | None = None
+
+
+class QuantizeConfig(_Strict):
+    """QKeras counterpart and quantization-aware training."""
+
+    input: QuantBits = Field(
+        QuantBits(bits=16, integer=5),
+        description="Input quantizer (signed): quantized_bits(16,5) is ap_fixed<16,6>.",
+    )
+    weights: QuantBits = QuantBits(bits=6, integer=0)
+    bias: QuantBits = QuantBits(bits=6, integer=0)
+    activation: QuantBits = QuantBits(bits=6, integer=0)
+    layers: dict[str, LayerBits] = Field(
+        default_factory=dict, description="Per-layer overrides keyed by Keras layer name."
+    )
+    init: Literal["float", "scratch"] = Field(
+        "float", description="Start QAT from the float model's weights or from scratch."
+    )
+    epochs: int = Field(30, gt=0)
+    learning_rate: float = Field(5e-4, gt=0)
+    patience: int = Field(5, ge=1)
+
+
+_PART_RE = re.compile(r"^x[a-z0-9]+-[a-z0-9]+-[a-z0-9-]+$", re.IGNORECASE)
+
+
+class HlsConfig(_Strict):
+    """hls4ml conversion settings."""
+
+    backend: Literal["Vitis", "Vivado"] = "Vitis"
+    part: str = Field("xcvu9p-flga2104-2L-e", description="AMD/Xilinx FPGA part number.")
+    clock_period_ns: float = Field(5.0, gt=0, le=100)
+    io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
+    strategy: Literal["Latency", "Resource"] = "Latency"
+    reuse_factor: int = Field(1, ge=1)
+    project_name: str = Field("myproject", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    n_test_vectors: int = Field(
+        100, ge=1, description="Events written as tb_data input/output vectors for the testbench."
+    )
+
+    @field_validator("part")
+    @classmethod
+    def _part(cls, v: str) -> str:
+        if not _PART_RE.match(v):
+            raise ValueError(
+                f"unknown FPGA part {v!r}: give a full AMD/Xilinx part number "
+                "such as xcvu9p-flga2104-2L-e or xcu250-figd2104-2L-e"
+            )
+        return v
+
+
+class VerifyConfig(_Strict):
+    """C-simulation check against the QKeras model."""
+
+    n_events: int = Field(1000, gt=0, description="Test-set jets compared event by event.")
+    edge_inputs: bool = Field(True, description="Also compare zeros, maxima and saturating inputs.")
+
+
+class ExportConfig(_Strict):
+    """ONNX export of the float model."""
+
+    opset: int = Field(13, ge=11, le=18)
+    atol: float = Field(1e-5, gt=0, description="Allowed |ONNX - Keras| (float32 round-off).")
+
+
+class RunConfig(_Strict):
+    """A whole run: ``nanotrig run CONFIG.yml`` writes ``<out_root>/<name>/``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the output folder.")
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="Seeds Pythia, splits and training.")
+    out_root: Path = Path("runs")
+    samples: JetSampleConfig = JetSampleConfig()
+    model: ModelConfig = ModelConfig()
+    quantize: QuantizeConfig = QuantizeConfig()
+    hls: HlsConfig = HlsConfig()
+    verify: VerifyConfig = VerifyConfig()
+    export: ExportConfig = ExportConfig()
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "<top level>"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (check its spelling against configs/jet_mlp.yml)"
+    elif first["type"] == "missing":
+        msg = "required key is missing"
+    more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{source}: invalid config at '{loc}': {msg}{more}"
+
+
+def parse_config(data: object, source: str = "config") -> RunConfig:
+    """Validate a mapping as a :class:`RunConfig`, raising :class:`ConfigError` in one line."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: top level must be a mapping of keys, got {type(data).__name__}"
+        )
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} not found: give the path of a YAML config")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}: malformed YAML{where}: fix the syntax") from None
+    return parse_config(data, source=str(p))

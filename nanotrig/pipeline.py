@@ -1,0 +1,111 @@
+"""``nanotrig run``: every stage in order, one run directory, one report.
+
+Layout of ``<out_root>/<name>/``::
+
+    config.yml            the resolved config (every default filled in)
+    data/jets.h5          samples stage
+    model/                float model, split, scaler, metrics, plots
+    qmodel/               QKeras model, QAT history, test inputs, plots
+    hls/                  hls4ml project, test vectors, conversion.json, verify.json
+    onnx/                 ONNX model and its agreement record
+    report.json, report.md
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from nanotrig.config import RunConfig
+from nanotrig.errors import VerificationError
+from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
+from nanotrig.report import render_markdown
+
+__all__ = ["run_pipeline"]
+
+log = logging.getLogger(__name__)
+
+
+def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
+    """Generate, train, quantize, convert, C-sim verify and export; write report.json/.md.
+
+    Raises VerificationError at the end (after the report is written) if the C-simulation is
+    not bit-exact or ONNX disagrees with Keras.
+    """
+    from export import export_model
+    from hls import convert_model, verify_project
+    from models import train_model
+    from quantize import quantize_model
+    from samples import generate_jets
+
+    run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
+    write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, fn, *args, **kwargs):
+        log.info("[%s] starting", stage)
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        timings[stage] = round(time.perf_counter() - t0, 2)
+        log.info("[%s] done in %.1f s", stage, timings[stage])
+        return out
+
+    data_path = run_dir / "data" / "jets.h5"
+    sample = timed("generate", generate_jets, cfg.samples, cfg.seed, data_path, progress=progress)
+    trained = timed("train", train_model, data_path, cfg.model, cfg.seed, run_dir / "model")
+    quantized = timed(
+        "quantize", quantize_model, run_dir / "model", data_path, cfg.quantize, cfg.seed,
+        run_dir / "qmodel",
+    )  # fmt: skip
+    x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
+    converted = timed(
+        "convert", convert_model, run_dir / "qmodel" / "qmodel.h5", run_dir / "hls", cfg.hls,
+        test_inputs=x_test, input_bits=cfg.quantize.input,
+    )  # fmt: skip
+    x_verify = x_test[: cfg.verify.n_events]
+    verified = timed("verify", verify_project, run_dir / "hls", x_verify)
+    verify_record = verified.to_dict()
+    if cfg.verify.edge_inputs:
+        from hls import edge_inputs
+
+        edges = timed("verify_edges", verify_project, run_dir / "hls", edge_inputs(run_dir / "hls"))
+        verify_record["edge_inputs"] = edges.to_dict()
+    write_json(run_dir / "hls" / "verify.json", verify_record)
+    exported = timed(
+        "export", export_model, run_dir / "model" / "model.h5", x_test, cfg.export,
+        run_dir / "onnx",
+    )  # fmt: skip
+
+    report = {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "config": cfg.model_dump(mode="json"),
+        "versions": package_versions(),
+        "timings_s": timings,
+        "samples": sample,
+        "train": trained,
+        "quantize": quantized,
+        "hls": converted,
+        "verify": verify_record,
+        "export": exported,
+        "plots": {
+            "float_roc": "model/roc.png",
+            "float_loss": "model/loss.png",
+            "quantized_roc": "qmodel/roc.png",
+            "qat_loss": "qmodel/loss.png",
+        },
+    }
+    write_json(run_dir / "report.json", report)
+    write_text(run_dir / "report.md", render_markdown(report))
+    log.info("report written to %s", run_dir / "report.md")
+    bad = [r for r in (verify_record, verify_record.get("edge_inputs")) if r and not r["ok"]]
+    if bad:
+        raise VerificationError(
+            f"C-simulation is not bit-exact with QKeras (see {run_dir / 'report.md'}): "
+            "check the layer precisions in hls/conversion.json"
+        )
+    return report

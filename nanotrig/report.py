@@ -1,0 +1,92 @@
+"""report.md from the run's report.json: the figures a physicist checks first."""
+
+from __future__ import annotations
+
+__all__ = ["render_markdown"]
+
+
+def _fmt(v, nd: int = 4) -> str:
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return "-" if v is None else str(v)
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def _verify_section(title: str, v: dict) -> list[str]:
+    lines = [f"### {title}", ""]
+    lines.append(
+        f"{v.get('n_events', '-')} events; bit-exact outside lookup-table activations: "
+        f"**{'yes' if v.get('ok') else 'NO'}**"
+    )
+    lines.append("")
+    rows = [
+        [r["layer"], r["kind"], r["n_events"], r["n_mismatch"], r.get("max_abs_diff")]
+        for r in v.get("layers", [])
+    ]
+    lines += _table(["layer", "comparison", "events", "mismatches", "max abs diff"], rows)
+    for key, label in (("argmax_agreement", "argmax agreement (C-sim vs QKeras)"),):
+        if key in v:
+            lines += [f"{label}: {_fmt(v[key])}", ""]
+    return lines
+
+
+def render_markdown(r: dict) -> str:
+    """Human-readable summary of a run report."""
+    s, q, h, e = r["samples"], r["quantize"], r["hls"], r["export"]
+    fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
+    lines = [f"# nanotrig run `{r['name']}`", "", f"Seed {r['seed']}. Stage timings (s): "]
+    lines[-1] += ", ".join(f"{k} {v}" for k, v in r["timings_s"].items()) + "."
+    lines += ["", "## Sample", ""]
+    lines += [
+        f"{s['n_jets']} jets from Pythia 8 + FastJet ({s['path']}); per class: "
+        + ", ".join(f"{k} {v}" for k, v in s["n_per_class"].items())
+        + f". Split: {r['train']['sizes']}.",
+        "",
+        "## Accuracy (test jets)",
+        "",
+    ]
+    classes = list(fm["auc"])
+    lines += _table(
+        ["model", "accuracy", *[f"AUC {c}" for c in classes]],
+        [
+            ["float", fm["accuracy"], *[fm["auc"][c] for c in classes]],
+            ["QKeras (QAT)", qm["accuracy"], *[qm["auc"][c] for c in classes]],
+        ],
+    )
+    lines += [f"Accuracy drop from quantization: {100 * q['accuracy_drop']:.2f} %.", ""]
+    lines += ["## HLS conversion", ""]
+    hc = r["config"]["hls"]
+    lines += [
+        f"Backend {hc['backend']}, part {hc['part']}, clock {hc['clock_period_ns']} ns, "
+        f"{hc['io_type']}, {hc['strategy']} strategy, reuse factor {hc['reuse_factor']}. "
+        f"Project: `{h.get('project_dir', '-')}`.",
+        "",
+    ]
+    prec = h.get("precisions", {})
+    if prec:
+        keys = sorted({k for p in prec.values() for k in p})
+        lines += _table(
+            ["layer", *keys], [[n, *[p.get(k, "") for k in keys]] for n, p in prec.items()]
+        )
+    lines += ["## C-simulation vs QKeras", ""]
+    lines += _verify_section("Test jets", r["verify"])
+    if "edge_inputs" in r["verify"]:
+        lines += _verify_section(
+            "Edge inputs (zeros, maxima, saturation)", r["verify"]["edge_inputs"]
+        )
+    lines += ["## ONNX (float model, onnxruntime)", ""]
+    lines += [
+        f"{e['onnx']} on {', '.join(e['providers'])}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} "
+        f"(tolerance {e['atol']:g}) on {e['n_events']} jets, argmax agreement "
+        f"{e['argmax_agreement']:.4f}: **{'agrees' if e['agrees'] else 'DISAGREES'}**.",
+        "",
+        "## Plots",
+        "",
+    ]
+    lines += [f"![{k}]({v})" for k, v in r["plots"].items()]
+    return "\n".join(lines) + "\n"

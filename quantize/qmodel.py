@@ -1,0 +1,119 @@
+"""Build the QKeras counterpart of a float Keras model from a bit-width config.
+
+The float model's layers are walked in order and mapped one to one, keeping their names:
+Dense -> QDense, Conv1D/Conv2D -> QConv1D/QConv2D (weights and bias quantizers),
+Activation("relu") / ReLU -> QActivation(quantized_relu); an input quantizer
+QActivation(quantized_bits) named ``input_quant`` is inserted after the input so that the
+firmware's input type is part of the model. Softmax/sigmoid and shape layers are kept as they are.
+"""
+
+from __future__ import annotations
+
+from nanotrig.config import LayerBits, QuantBits, QuantizeConfig
+from nanotrig.errors import ConfigError, ModelError
+
+__all__ = [
+    "INPUT_QUANT_NAME",
+    "build_qmodel",
+    "check_overrides",
+    "layer_bits",
+    "quantizer_strings",
+]
+
+INPUT_QUANT_NAME = "input_quant"
+_WEIGHTED = {"Dense": "QDense", "Conv1D": "QConv1D", "Conv2D": "QConv2D"}
+_PASSTHROUGH = {
+    "Flatten", "Reshape", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
+    "AveragePooling2D", "Dropout", "UpSampling1D", "UpSampling2D",
+}  # fmt: skip
+_KEPT_ACTIVATIONS = {"softmax", "sigmoid", "linear"}
+
+
+def _bits_str(q: QuantBits) -> str:
+    return f"quantized_bits({q.bits},{q.integer},alpha=1)"
+
+
+def _relu_str(q: QuantBits) -> str:
+    return f"quantized_relu({q.bits},{q.integer})"
+
+
+def layer_bits(cfg: QuantizeConfig, name: str) -> tuple[QuantBits, QuantBits, QuantBits]:
+    """(weights, bias, activation) bit widths for a layer: override if given, else default."""
+    o = cfg.layers.get(name, LayerBits())
+    return (o.weights or cfg.weights, o.bias or cfg.bias, o.activation or cfg.activation)
+
+
+def quantizer_strings(cfg: QuantizeConfig, name: str) -> dict[str, str]:
+    """The QKeras quantizer expressions used for layer ``name`` (for reports)."""
+    w, b, a = layer_bits(cfg, name)
+    return {"weights": _bits_str(w), "bias": _bits_str(b), "activation": _relu_str(a)}
+
+
+def check_overrides(model, cfg: QuantizeConfig) -> None:
+    """Raise ConfigError if a per-layer override names an unknown or mismatched layer."""
+    kinds = {}
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls in _WEIGHTED:
+            kinds[layer.name] = "weighted"
+        elif cls == "ReLU" or (cls == "Activation" and layer.get_config()["activation"] == "relu"):
+            kinds[layer.name] = "activation"
+    for name, over in cfg.layers.items():
+        if name not in kinds:
+            raise ConfigError(
+                f"quantize.layers names unknown layer {name!r}: "
+                f"quantizable layers are {', '.join(sorted(kinds)) or 'none'}"
+            )
+        if kinds[name] == "activation" and (over.weights or over.bias):
+            raise ConfigError(
+                f"quantize.layers.{name} sets weights/bias on an activation layer: "
+                "set 'activation' there, weights on the Dense/Conv layer"
+            )
+        if kinds[name] == "weighted" and over.activation:
+            raise ConfigError(
+                f"quantize.layers.{name} sets 'activation' on a Dense/Conv layer: "
+                "set it on the activation layer that follows"
+            )
+
+
+def build_qmodel(model, cfg: QuantizeConfig):
+    """Return a QKeras model mirroring ``model`` (a chain of layers), weights copied over."""
+    from qkeras import QActivation, QConv1D, QConv2D, QDense
+    from tensorflow import keras
+
+    qclasses = {"QDense": QDense, "QConv1D": QConv1D, "QConv2D": QConv2D}
+    check_overrides(model, cfg)
+    inp = keras.Input(shape=model.input_shape[1:], name=model.layers[0].name)
+    x = QActivation(_bits_str(cfg.input), name=INPUT_QUANT_NAME)(inp)
+    copies: list[tuple[str, list]] = []
+    for layer in model.layers[1:]:
+        cls = type(layer).__name__
+        conf = layer.get_config()
+        if cls in _WEIGHTED:
+            w, b, _ = layer_bits(cfg, layer.name)
+            conf.update(kernel_quantizer=_bits_str(w), bias_quantizer=_bits_str(b))
+            if conf.get("activation", "linear") != "linear":
+                raise ModelError(
+                    f"layer {layer.name} has a fused activation {conf['activation']!r}: "
+                    "build the float model with a separate Activation layer"
+                )
+            for key in ("kernel_constraint", "bias_constraint"):
+                conf.pop(key, None)
+            x = qclasses[_WEIGHTED[cls]].from_config(conf)(x)
+            copies.append((layer.name, layer.get_weights()))
+        elif cls == "ReLU" or (cls == "Activation" and conf["activation"] == "relu"):
+            _, _, a = layer_bits(cfg, layer.name)
+            x = QActivation(_relu_str(a), name=layer.name)(x)
+        elif (cls == "Activation" and conf["activation"] in _KEPT_ACTIVATIONS) or (
+            cls in _PASSTHROUGH
+        ):
+            x = type(layer).from_config(conf)(x)
+        else:
+            raise ModelError(
+                f"layer {layer.name} ({cls}) has no QKeras counterpart here: supported are "
+                f"Dense, Conv1D, Conv2D, ReLU, softmax/sigmoid, {', '.join(sorted(_PASSTHROUGH))}"
+            )
+    qmodel = keras.Model(inp, x, name=f"q_{model.name}")
+    for name, weights in copies:
+        qmodel.get_layer(name).set_weights(weights)
+    return qmodel

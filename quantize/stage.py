@@ -1,0 +1,116 @@
+"""The quantization stage: float model + sample -> QKeras model trained with QAT."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models import MODEL_FILE, classification_metrics, load_dataset, roc_curves
+from models.plots import plot_loss, plot_roc
+from models.train import fit, seed_everything
+from nanotrig.config import QuantizeConfig
+from nanotrig.errors import ModelError
+from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
+from quantize.qmodel import build_qmodel, check_overrides, quantizer_strings
+
+__all__ = ["QMODEL_FILE", "load_keras_model", "quantize_model"]
+
+log = logging.getLogger(__name__)
+QMODEL_FILE = "qmodel.h5"
+
+
+def load_keras_model(path: Path):
+    """Load a Keras 2 .h5 model (QKeras layers allowed); ModelError if missing or unreadable."""
+    from qkeras.utils import _add_supported_quantized_objects
+    from tensorflow import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} not found: give the path of a Keras .h5 model")
+    custom: dict = {}
+    _add_supported_quantized_objects(custom)
+    try:
+        return keras.models.load_model(path, custom_objects=custom, compile=False)
+    except Exception as err:  # h5py/keras raise many types for a bad file
+        raise ModelError(
+            f"cannot read Keras model {path} ({type(err).__name__}): "
+            "give a Keras 2 .h5 file saved with model.save()"
+        ) from None
+
+
+def quantize_model(
+    model_dir: Path, sample_path: Path, cfg: QuantizeConfig, seed: int, out_dir: Path,
+    force: bool = False,
+) -> dict:  # fmt: skip
+    """Build the QKeras model from ``model_dir/model.h5`` and train it with QAT.
+
+    Writes qmodel.h5, history.json, metrics.json (quantized beside float), roc.png, loss.png,
+    test_inputs.npy (standardised test jets: what the firmware sees) and artifact.json.
+    """
+    from samples import load_jets
+
+    model_dir = Path(model_dir)
+    float_model = load_keras_model(model_dir / MODEL_FILE)
+    sample = load_jets(sample_path)
+    data = load_dataset(sample.features, sample.labels, sample.class_names, model_dir)
+    check_overrides(float_model, cfg)  # before anything is written
+    out_dir = prepare_output_dir(out_dir, force)
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    if cfg.init == "float":
+        qmodel = build_qmodel(float_model, cfg)
+    else:  # same architecture, fresh seeded initial weights
+        from tensorflow import keras
+
+        qmodel = build_qmodel(keras.models.clone_model(float_model), cfg)
+    history = fit(
+        qmodel, data.x_train, data.y_train, data.x_val, data.y_val,
+        epochs=cfg.epochs, batch_size=256, learning_rate=cfg.learning_rate,
+        patience=cfg.patience, seed=seed,
+    )  # fmt: skip
+    q_scores = qmodel.predict(data.x_test, batch_size=4096, verbose=0)
+    f_scores = float_model.predict(data.x_test, batch_size=4096, verbose=0)
+    q_metrics = classification_metrics(data.y_test, q_scores, data.class_names)
+    f_metrics = classification_metrics(data.y_test, f_scores, data.class_names)
+    log.info("accuracy: float %.4f, quantized %.4f", f_metrics["accuracy"], q_metrics["accuracy"])
+
+    with atomic_path(out_dir / QMODEL_FILE) as tmp:
+        qmodel.save(tmp, save_format="h5")
+    with atomic_path(out_dir / "test_inputs.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, data.x_test)
+    with atomic_path(out_dir / "test_labels.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, data.y_test)
+    metrics = {"float": f_metrics, "quantized": q_metrics}
+    write_json(out_dir / "history.json", history)
+    write_json(out_dir / "metrics.json", metrics)
+    plot_loss(history, out_dir / "loss.png", title="QKeras jet MLP (QAT)")
+    plot_roc(
+        {
+            "float": roc_curves(data.y_test, f_scores, data.class_names),
+            "QKeras": roc_curves(data.y_test, q_scores, data.class_names),
+        },
+        out_dir / "roc.png", title="Float vs quantized: ROC (test jets)",
+    )  # fmt: skip
+    quantizers = {
+        layer.name: quantizer_strings(cfg, layer.name)
+        for layer in qmodel.layers
+        if type(layer).__name__ in {"QDense", "QConv1D", "QConv2D"}
+    }
+    record = {
+        "stage": "quantize",
+        "model": str(out_dir / QMODEL_FILE),
+        "sha256": file_sha256(out_dir / QMODEL_FILE),
+        "float_model": str(model_dir / MODEL_FILE),
+        "config": cfg.model_dump(mode="json"),
+        "seed": seed,
+        "quantizers": quantizers,
+        "epochs_run": len(history["loss"]),
+        "metrics": metrics,
+        "accuracy_drop": f_metrics["accuracy"] - q_metrics["accuracy"],
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    write_json(out_dir / "artifact.json", record)
+    return record
