@@ -74,14 +74,14 @@ def generate(
     """Generate the jet sample of CONFIG (Pythia 8 + FastJet) into an HDF5 file."""
 
     def go():
-        from samples import generate_jets
-
         cfg = load_config(config)
         scfg = cfg.samples
         if n_per_class is not None:
             if n_per_class <= 0:
                 raise ConfigError(f"--n-per-class must be positive, got {n_per_class}")
             scfg = scfg.model_copy(update={"n_per_class": n_per_class})
+        from samples import generate_jets
+
         _emit(generate_jets(scfg, cfg.seed, out, force=force))
 
     _guarded(go)
@@ -145,8 +145,6 @@ def convert(
     """Convert any supported QKeras model to an hls4ml project with bit-exact precisions."""
 
     def go():
-        from hls import convert_model, load_inputs
-
         base = load_config(config) if config else RunConfig(name="convert")
         overrides = {
             k: v
@@ -157,6 +155,8 @@ def convert(
             if v is not None
         }  # fmt: skip
         hcfg = _validated_hls(base.hls, overrides)
+        from hls import convert_model, load_inputs
+
         x = load_inputs(inputs) if inputs else None
         rec = convert_model(
             model, out, hcfg, test_inputs=x, input_bits=base.quantize.input, force=force
