@@ -1,0 +1,158 @@
+"""Leading-jet selection and the 16 hls4ml-LHC-jet features with FastJet (+ fjcontrib).
+
+Definitions follow the hls4ml LHC jet data set: the leading anti-kT jet's constituents are
+re-clustered with C/A and groomed with soft drop (beta=0, z_cut=0.1, i.e. mMDT); the energy
+correlation functions are fjcontrib's with their default pT_R measure on the groomed jet;
+zlogz and the multiplicity use the ungroomed jet.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+__all__ = [
+    "FEATURE_NAMES",
+    "JET_ABS_ETA_MAX",
+    "SOFTDROP_BETA",
+    "SOFTDROP_ZCUT",
+    "jet_features",
+    "leading_jets",
+]
+
+#: The 16 features, in the order of the hls4ml tutorial / LHC jet data-set (OpenML 42468).
+FEATURE_NAMES: tuple[str, ...] = (
+    "j_zlogz",
+    "j_c1_b0_mmdt",
+    "j_c1_b1_mmdt",
+    "j_c1_b2_mmdt",
+    "j_c2_b1_mmdt",
+    "j_c2_b2_mmdt",
+    "j_d2_b1_mmdt",
+    "j_d2_b2_mmdt",
+    "j_d2_a1_b1_mmdt",
+    "j_d2_a1_b2_mmdt",
+    "j_m2_b1_mmdt",
+    "j_m2_b2_mmdt",
+    "j_n2_b1_mmdt",
+    "j_n2_b2_mmdt",
+    "j_mass_mmdt",
+    "j_multiplicity",
+)
+
+#: Leading jets must have |eta| below this (tracker acceptance).
+JET_ABS_ETA_MAX = 2.5
+SOFTDROP_BETA = 0.0
+SOFTDROP_ZCUT = 0.1
+#: Radius for re-clustering the whole jet into one C/A tree (larger than any jet).
+_RECLUSTER_R = 10.0
+
+#: ``exclusive_jets_energy_correlator`` keyword sets, by feature name (pT_R measure, default).
+_ECF_ARGS: dict[str, dict[str, object]] = {
+    "j_c1_b0_mmdt": {"func": "doubleratio", "npoint": 1, "beta": 0.0},
+    "j_c1_b1_mmdt": {"func": "doubleratio", "npoint": 1, "beta": 1.0},
+    "j_c1_b2_mmdt": {"func": "doubleratio", "npoint": 1, "beta": 2.0},
+    "j_c2_b1_mmdt": {"func": "doubleratio", "npoint": 2, "beta": 1.0},
+    "j_c2_b2_mmdt": {"func": "doubleratio", "npoint": 2, "beta": 2.0},
+    "j_d2_b1_mmdt": {"func": "d2", "beta": 1.0},
+    "j_d2_b2_mmdt": {"func": "d2", "beta": 2.0},
+    "j_d2_a1_b1_mmdt": {"func": "generalizedd2", "alpha": 1.0, "beta": 1.0},
+    "j_d2_a1_b2_mmdt": {"func": "generalizedd2", "alpha": 1.0, "beta": 2.0},
+    "j_m2_b1_mmdt": {"func": "mseries", "npoint": 2, "beta": 1.0},
+    "j_m2_b2_mmdt": {"func": "mseries", "npoint": 2, "beta": 2.0},
+    "j_n2_b1_mmdt": {"func": "nseries", "npoint": 2, "beta": 1.0},
+    "j_n2_b2_mmdt": {"func": "nseries", "npoint": 2, "beta": 2.0},
+}
+
+
+def _np(x: ak.Array) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.fill_none(x, np.nan)), dtype=np.float64)
+
+
+def _kinematics(px, py, pz, e):  # numpy or awkward arrays alike
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(pz / np.maximum(pt, 1e-12))
+    phi = np.arctan2(py, px)
+    mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
+    return pt, eta, phi, mass
+
+
+def _records(x: ak.Array) -> ak.Array:
+    """A plain, packed events x particles {px, py, pz, E} array (one flat level for FastJet)."""
+    return ak.to_packed(ak.zip({k: x[k] for k in ("px", "py", "pz", "E")}))
+
+
+def leading_jets(
+    particles: ak.Array,
+    hard: ak.Array,
+    jet_r: float,
+    pt_range: tuple[float, float],
+    match_dr: float | None,
+) -> dict[str, np.ndarray | ak.Array]:
+    """Cluster anti-kT, take each event's leading jet and apply the selection.
+
+    Returns the selected jets' ``pt``, ``eta``, ``mass`` (numpy) and ``constituents``
+    (awkward, jets x particles) plus ``mask`` (events,) telling which events were kept.
+    """
+    import fastjet
+
+    n = len(particles)
+    cs = fastjet.ClusterSequence(
+        _records(particles), fastjet.JetDefinition(fastjet.antikt_algorithm, jet_r)
+    )
+    jets = cs.inclusive_jets(min_pt=pt_range[0])
+    cons = cs.constituents(min_pt=pt_range[0])
+    jpt = np.hypot(jets.px, jets.py)
+    idx = ak.argmax(jpt, axis=1, keepdims=True)
+    lead = ak.firsts(jets[idx])
+    lead_cons = ak.firsts(cons[idx])
+    pt, eta, phi, mass = _kinematics(_np(lead.px), _np(lead.py), _np(lead.pz), _np(lead.E))
+    with np.errstate(invalid="ignore"):
+        mask = (pt >= pt_range[0]) & (pt <= pt_range[1]) & (np.abs(eta) < JET_ABS_ETA_MAX)
+    if match_dr is not None:
+        _, heta, hphi, _ = _kinematics(hard.px, hard.py, hard.pz, hard.E)
+        # awkward broadcasts the per-event jet value over each event's list of hard partons
+        dphi = (hphi - ak.Array(phi) + np.pi) % (2 * np.pi) - np.pi
+        dr = np.sqrt((heta - ak.Array(eta)) ** 2 + dphi**2)
+        min_dr = _np(ak.min(dr, axis=1))
+        with np.errstate(invalid="ignore"):
+            mask &= min_dr < match_dr
+    mask &= np.isfinite(pt)
+    assert mask.shape == (n,)
+    return {
+        "mask": mask,
+        "pt": pt[mask],
+        "eta": eta[mask],
+        "mass": mass[mask],
+        "constituents": _records(ak.drop_none(lead_cons[mask], axis=0)),
+    }
+
+
+def jet_features(constituents: ak.Array, jet_r: float) -> np.ndarray:
+    """The 16 features (``FEATURE_NAMES`` order) of jets given as jets x constituents."""
+    import fastjet
+
+    n = len(constituents)
+    out = np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float64)
+    if n == 0:
+        return out
+    col = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    ca = fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
+
+    # Ungroomed: multiplicity and zlogz with z = E_i / E_jet.
+    energy = constituents.E
+    z = energy / ak.sum(energy, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[:, col["j_zlogz"]] = _np(ak.sum(z * np.log(z), axis=1))
+    out[:, col["j_multiplicity"]] = ak.to_numpy(ak.num(constituents, axis=1))
+
+    # mMDT-groomed jet.
+    sd = fastjet.ClusterSequence(constituents, ca).exclusive_jets_softdrop_grooming(
+        njets=1, beta=SOFTDROP_BETA, symmetry_cut=SOFTDROP_ZCUT, R0=jet_r
+    )
+    out[:, col["j_mass_mmdt"]] = _np(sd.msoftdrop)
+    groomed = fastjet.ClusterSequence(_records(sd.constituents), ca)
+    for name, kwargs in _ECF_ARGS.items():
+        ecf = groomed.exclusive_jets_energy_correlator(njets=1, **kwargs)
+        out[:, col[name]] = _np(ecf)
+    return out

@@ -1,0 +1,104 @@
+"""Pythia 8 event generation for the five jet classes (one batch of events per call)."""
+
+from __future__ import annotations
+
+import awkward as ak
+
+from nanotrig.config import JetSampleConfig
+from nanotrig.errors import ConfigError, DataError
+
+__all__ = [
+    "CLASS_PROCESSES",
+    "HARD_PARTON_IDS",
+    "PYTHIA_SEED_MAX",
+    "EventBatch",
+    "generate_batch",
+    "pythia_settings",
+]
+
+#: Pythia accepts ``Random:seed`` in 1..900_000_000.
+PYTHIA_SEED_MAX = 900_000_000
+
+_W_HADRONIC = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5")
+
+#: Hard-process switches per class (Pythia manual keywords); W, Z and t decay hadronically.
+CLASS_PROCESSES: dict[str, tuple[str, ...]] = {
+    "g": ("HardQCD:gg2gg = on", "HardQCD:qqbar2gg = on"),
+    "q": ("HardQCD:qq2qq = on", "HardQCD:qqbar2qqbarNew = on", "HardQCD:gg2qqbar = on"),
+    "W": ("WeakDoubleBoson:ffbar2WW = on", *_W_HADRONIC),
+    "Z": (
+        "WeakDoubleBoson:ffbar2gmZgmZ = on",
+        "WeakZ0:gmZmode = 2",
+        "23:onMode = off",
+        "23:onIfAny = 1 2 3 4 5",
+    ),
+    "t": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", *_W_HADRONIC),
+}
+
+#: PDG id of the hard-process particle a jet of this class is matched to (None: no matching).
+HARD_PARTON_IDS: dict[str, int | None] = {"g": None, "q": None, "W": 24, "Z": 23, "t": 6}
+
+_NEUTRINOS = (12, 14, 16)
+
+
+class EventBatch:
+    """Final-state visible particles and hard-process W/Z/t of one batch of events."""
+
+    __slots__ = ("hard", "n_events", "particles")
+
+    def __init__(self, particles: ak.Array, hard: ak.Array, n_events: int) -> None:
+        self.particles = particles  #: events x particles {px, py, pz, E}
+        self.hard = hard  #: events x hard partons {px, py, pz, E} (empty lists for g/q)
+        self.n_events = n_events
+
+
+def pythia_settings(cls: str, cfg: JetSampleConfig, seed: int | None = None) -> list[str]:
+    """The Pythia ``readString`` lines for class ``cls``; ``seed`` adds the random-seed lines."""
+    if cls not in CLASS_PROCESSES:
+        raise ConfigError(f"unknown jet class {cls!r}: choose from {sorted(CLASS_PROCESSES)}")
+    lo, hi = cfg.pthat_range_gev
+    lines = [
+        f"Beams:eCM = {cfg.ecm_gev:.1f}",
+        "Print:quiet = on",
+        "Next:numberCount = 0",
+        *CLASS_PROCESSES[cls],
+        f"PhaseSpace:pTHatMin = {lo:.3f}",
+        f"PhaseSpace:pTHatMax = {hi:.3f}",
+    ]
+    if seed is not None:
+        if not 1 <= seed <= PYTHIA_SEED_MAX:
+            raise ConfigError(f"Pythia seed {seed} outside 1..{PYTHIA_SEED_MAX}")
+        lines += ["Random:setSeed = on", f"Random:seed = {seed}"]
+    return lines
+
+
+def _four_vectors(prt: ak.Array) -> ak.Array:
+    return ak.zip({"px": prt.p.px, "py": prt.p.py, "pz": prt.p.pz, "E": prt.p.e})
+
+
+def generate_batch(settings: list[str], n_events: int, hard_id: int | None) -> EventBatch:
+    """Initialise Pythia with ``settings`` and generate ``n_events`` events in one batch.
+
+    Keeps final-state particles without neutrinos and, if ``hard_id`` is given, the first copies
+    of the hard-process particles with that |PDG id| (|status| 22 or 23).
+    """
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings:
+        if not pythia.readString(line):
+            raise ConfigError(f"Pythia rejected the setting {line!r}: check its spelling")
+    if not pythia.init():
+        raise DataError(f"Pythia failed to initialise with {settings}: check the process settings")
+    events = pythia.nextBatch(n_events, errorMode="skip")
+    prt = events.prt
+    aid = abs(prt.id)
+    visible = (prt.status > 0) & (aid != _NEUTRINOS[0]) & (aid != _NEUTRINOS[1])
+    visible = visible & (aid != _NEUTRINOS[2])
+    particles = _four_vectors(prt[visible])
+    if hard_id is None:
+        hard = _four_vectors(prt[aid < 0])  # empty lists, same structure
+    else:
+        ast = abs(prt.status)
+        hard = _four_vectors(prt[(aid == hard_id) & ((ast == 22) | (ast == 23))])
+    return EventBatch(particles, hard, len(events))

@@ -1,0 +1,83 @@
+"""Physics properties of a generated sample (runs Pythia: slow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from samples import FEATURE_NAMES
+
+pytestmark = pytest.mark.slow
+
+
+def _feature(sample, cls: str, name: str) -> np.ndarray:
+    label = sample.class_names.index(cls)
+    return sample.features[sample.labels == label, FEATURE_NAMES.index(name)]
+
+
+def _peak(values: np.ndarray, lo: float, hi: float, width: float) -> float:
+    hist, edges = np.histogram(values, bins=np.arange(lo, hi + width, width))
+    i = int(hist.argmax())
+    return 0.5 * (edges[i] + edges[i + 1])
+
+
+def test_shapes_dtypes_labels(small_sample, small_cfg) -> None:
+    record, s = small_sample
+    n_cls = small_cfg.n_per_class
+    n = 5 * n_cls
+    assert s.features.shape == (n, 16) and s.features.dtype == np.float32
+    assert s.labels.shape == (n,) and s.labels.dtype == np.int64
+    for arr in (s.jet_pt, s.jet_eta, s.jet_mass):
+        assert arr.shape == (n,) and arr.dtype == np.float32
+    assert np.isfinite(s.features).all()
+    assert s.feature_names == FEATURE_NAMES
+    assert s.class_names == ("g", "q", "W", "Z", "t")
+    np.testing.assert_array_equal(np.bincount(s.labels, minlength=5), [n_cls] * 5)
+    assert record["n_jets"] == n
+    assert record["n_per_class"] == dict.fromkeys(s.class_names, n_cls)
+    assert all(record["events_generated"][c] >= n_cls for c in s.class_names)
+    # shuffled, not class-ordered
+    assert len(np.unique(s.labels[:50])) > 1
+
+
+def test_kinematic_window(small_sample, small_cfg) -> None:
+    _, s = small_sample
+    lo, hi = small_cfg.jet_pt_range_gev
+    assert (s.jet_pt >= lo).all() and (s.jet_pt <= hi).all()
+    assert (np.abs(s.jet_eta) < 2.5).all()
+    assert (s.features[:, FEATURE_NAMES.index("j_mass_mmdt")] <= s.jet_mass + 1e-3).all()
+
+
+def test_w_and_top_mass_peaks(small_sample) -> None:
+    _, s = small_sample
+    w_peak = _peak(_feature(s, "W", "j_mass_mmdt"), 0, 300, 10)
+    t_peak = _peak(_feature(s, "t", "j_mass_mmdt"), 0, 300, 20)
+    assert 65 <= w_peak <= 95, w_peak
+    assert 140 <= t_peak <= 200, t_peak
+    z_med = float(np.median(_feature(s, "Z", "j_mass_mmdt")))
+    assert 75 <= z_med <= 105, z_med
+
+
+def test_substructure_orderings(small_sample) -> None:
+    _, s = small_sample
+    assert np.median(_feature(s, "W", "j_n2_b1_mmdt")) < np.median(_feature(s, "g", "j_n2_b1_mmdt"))
+    assert np.median(_feature(s, "g", "j_multiplicity")) > np.median(
+        _feature(s, "q", "j_multiplicity")
+    )
+    # multiplicity is an integer count; c1 with beta=0 is sum_{i<j} z_i z_j < 1/2
+    mult = s.features[:, FEATURE_NAMES.index("j_multiplicity")]
+    np.testing.assert_array_equal(mult, np.round(mult))
+    c1b0 = s.features[:, FEATURE_NAMES.index("j_c1_b0_mmdt")]
+    assert ((c1b0 >= 0) & (c1b0 < 0.5)).all()
+    assert (s.features[:, FEATURE_NAMES.index("j_zlogz")] <= 0).all()
+
+
+def test_manifest(small_sample, small_cfg) -> None:
+    _, s = small_sample
+    m = s.manifest
+    assert m["seed"] == 1234 and m["format_version"] == 1
+    assert "workers" not in m["config"]
+    assert m["config"]["n_per_class"] == small_cfg.n_per_class
+    assert "WeakDoubleBoson:ffbar2WW = on" in m["generator"]["W"]
+    assert "pythia8mc" in m["versions"]
+    assert set(m["counts"]) == set(s.class_names)
