@@ -36,12 +36,6 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     Raises VerificationError at the end (after the report is written) if the C-simulation is
     not bit-exact or ONNX disagrees with Keras.
     """
-    from export import export_model
-    from hls import convert_model, verify_project
-    from models import train_model
-    from quantize import quantize_model
-    from samples import generate_jets
-
     run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
     write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     timings: dict[str, float] = {}
@@ -54,13 +48,23 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
         log.info("[%s] done in %.1f s", stage, timings[stage])
         return out
 
+    # Stages are imported as they start: the sample's worker processes fork before
+    # TensorFlow is loaded, and a config error costs no import time.
+    from samples import generate_jets
+
     data_path = run_dir / "data" / "jets.h5"
     sample = timed("generate", generate_jets, cfg.samples, cfg.seed, data_path, progress=progress)
+    from models import train_model
+    from quantize import quantize_model
+
     trained = timed("train", train_model, data_path, cfg.model, cfg.seed, run_dir / "model")
     quantized = timed(
         "quantize", quantize_model, run_dir / "model", data_path, cfg.quantize, cfg.seed,
         run_dir / "qmodel",
     )  # fmt: skip
+    from export import export_model
+    from hls import convert_model, edge_inputs, verify_project
+
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
     converted = timed(
         "convert", convert_model, run_dir / "qmodel" / "qmodel.h5", run_dir / "hls", cfg.hls,
@@ -70,8 +74,6 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     verified = timed("verify", verify_project, run_dir / "hls", x_verify)
     verify_record = verified.to_dict()
     if cfg.verify.edge_inputs:
-        from hls import edge_inputs
-
         edges = timed("verify_edges", verify_project, run_dir / "hls", edge_inputs(run_dir / "hls"))
         verify_record["edge_inputs"] = edges.to_dict()
     write_json(run_dir / "hls" / "verify.json", verify_record)
