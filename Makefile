@@ -24,6 +24,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
+## bench: throughput figures (printed, not pass/fail): ONNX runtimes, sample generator
+bench: $(STAMP)
+	$(PY) benchmarks/onnx_bench.py
+	$(PY) benchmarks/samples_bench.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 

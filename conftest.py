@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["TF_USE_LEGACY_KERAS"] = "0"  # see nanotrig/__init__.py
 
 REPO = Path(__file__).resolve().parent
 DEMO_CONFIG = REPO / "configs" / "jet_mlp.yml"

@@ -1,7 +1,21 @@
-"""ONNX export and onnxruntime inference (stage 5)."""
+"""ONNX export and onnxruntime inference (stage 5): float (tf2onnx) and quantized (QDQ)."""
 
+from export.infer import infer, load_inputs
 from export.onnx_export import keras_to_onnx
+from export.qcheck import compare_qdq, export_quantized
+from export.qdq import build_qdq_proto, qkeras_to_qdq, supported_layers
 from export.runtime import OnnxModel
 from export.stage import export_model
 
-__all__ = ["OnnxModel", "export_model", "keras_to_onnx"]
+__all__ = [
+    "OnnxModel",
+    "build_qdq_proto",
+    "compare_qdq",
+    "export_model",
+    "export_quantized",
+    "infer",
+    "keras_to_onnx",
+    "load_inputs",
+    "qkeras_to_qdq",
+    "supported_layers",
+]

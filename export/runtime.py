@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from nanotrig.errors import DataError, ModelError
 
-__all__ = ["OnnxModel"]
+__all__ = ["PROGRESS_MIN_EVENTS", "OnnxModel"]
+
+PROGRESS_MIN_EVENTS = 1_000_000  # inputs above this size show a progress bar (on a terminal)
 
 
 class OnnxModel:
@@ -35,14 +39,28 @@ class OnnxModel:
             ]
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelError(
+                f"onnxruntime cannot load {self.path} ({str(err).splitlines()[0][:160]}): "
+                "re-export it with 'nanotrig export'"
+            ) from None
         self.providers = self.session.get_providers()
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_shape = tuple(inp.shape[1:])
 
-    def predict(self, x: np.ndarray, batch_size: int = 16384) -> np.ndarray:
-        """Run the model on ``x`` (N, ...) in batches; checks shape and finiteness first."""
+    def predict(
+        self, x: np.ndarray, batch_size: int = 16384, progress: bool | None = None
+    ) -> np.ndarray:
+        """Run the model on ``x`` (N, ...) in batches; checks shape and finiteness first.
+
+        ``progress``: a tqdm bar on stderr; None shows it for inputs of more than
+        ``PROGRESS_MIN_EVENTS`` events when stderr is a terminal.
+        """
+        if batch_size < 1:
+            raise DataError(f"batch size {batch_size} must be at least 1")
         x = np.asarray(x, dtype=np.float32)
         if tuple(x.shape[1:]) != self.input_shape:
             raise DataError(
@@ -51,8 +69,14 @@ class OnnxModel:
             )
         if not np.isfinite(x).all():
             raise DataError("inputs contain NaN or inf: clean them before inference")
-        outs = [
-            self.session.run(None, {self.input_name: x[i : i + batch_size]})[0]
-            for i in range(0, len(x), batch_size)
-        ]
+        if progress is None:
+            progress = len(x) > PROGRESS_MIN_EVENTS and sys.stderr.isatty()
+        outs = []
+        with tqdm(
+            total=len(x), disable=not progress, unit="ev", unit_scale=True, file=sys.stderr,
+            desc=self.path.name, leave=False,
+        ) as bar:  # fmt: skip
+            for i in range(0, len(x), batch_size):
+                outs.append(self.session.run(None, {self.input_name: x[i : i + batch_size]})[0])
+                bar.update(len(outs[-1]))
         return np.concatenate(outs) if outs else np.empty((0,), np.float32)

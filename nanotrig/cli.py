@@ -69,20 +69,47 @@ def generate(
     config: ConfigArg,
     out: Annotated[Path, typer.Option("--out", help="HDF5 file to write.")],
     force: Force = False,
-    n_per_class: Annotated[int | None, typer.Option(help="Override samples.n_per_class.")] = None,
+    n_per_class: Annotated[
+        int | None, typer.Option(help="Jets: override samples.n_per_class.")
+    ] = None,
 ) -> None:
-    """Generate the jet sample of CONFIG (Pythia 8 + FastJet) into an HDF5 file."""
+    """Generate the sample of CONFIG (jets, L1 events or DQM maps; see samples.kind) into HDF5."""
 
     def go():
+        from nanotrig.config import JetSampleConfig
+
         cfg = load_config(config)
         scfg = cfg.samples
         if n_per_class is not None:
+            if not isinstance(scfg, JetSampleConfig):
+                raise ConfigError(f"--n-per-class applies to jet samples, not {scfg.kind!r}")
             if n_per_class <= 0:
                 raise ConfigError(f"--n-per-class must be positive, got {n_per_class}")
             scfg = scfg.model_copy(update={"n_per_class": n_per_class})
-        from samples import generate_jets
+        from samples import generate_sample
 
-        _emit(generate_jets(scfg, cfg.seed, out, force=force))
+        _emit(generate_sample(scfg, cfg.seed, out, force=force))
+
+    _guarded(go)
+
+
+samples_app = typer.Typer(no_args_is_help=True, help="Inspect generated samples.")
+app.add_typer(samples_app, name="samples")
+
+
+@samples_app.command("validate")
+def samples_validate(
+    sample: Annotated[Path, typer.Argument(help="HDF5 sample written by 'generate'.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the PNGs (default: <file>_plots).")
+    ] = None,
+) -> None:
+    """Check a sample file and write its validation plots (per class, process or fault)."""
+
+    def go():
+        from samples import validate_sample
+
+        _emit(validate_sample(sample, out or sample.with_name(f"{sample.stem}_plots")))
 
     _guarded(go)
 
@@ -208,7 +235,11 @@ def verify(
             f"mismatches {row['n_mismatch']:>8}  max|diff| {row['max_abs_diff']:.3g}"
         )
     status = "bit-exact" if rec["ok"] else "MISMATCH"
-    typer.echo(f"{status}: {rec.get('n_events')} events")
+    arg = rec["output"].get("argmax_agreement")
+    typer.echo(
+        f"{status}: {rec.get('n_events')} events (outside lookup-table layers); "
+        f"output argmax agreement {arg:.4f}"
+    )
     if not rec["ok"]:
         raise typer.Exit(code=1)
 
@@ -226,10 +257,37 @@ def export(
 
     def go():
         from export import export_model
-        from hls import load_inputs
         from nanotrig.config import ExportConfig
+        from nanotrig.inputs import load_inputs
 
         _emit(export_model(model, load_inputs(inputs), ExportConfig(), out, force=force))
+
+    _guarded(go)
+
+
+@app.command()
+def infer(
+    model: Annotated[Path, typer.Argument(help="ONNX model (float or quantized QDQ).")],
+    inputs: Annotated[Path, typer.Option("--inputs", help="Events (.npy or .h5 'features').")],
+    out: Annotated[Path, typer.Option("--out", help="Predictions file (.npy).")] = Path(
+        "preds.npy"
+    ),
+    batch_size: Annotated[int, typer.Option(help="Events per onnxruntime call.")] = 16384,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Use the CPU even if CUDA is present.")] = (
+        False
+    ),
+    force: Force = False,
+) -> None:
+    """Run an ONNX model with onnxruntime (CUDA when present, else CPU) and save predictions."""
+
+    def go():
+        from export import infer as run_infer
+        from nanotrig.errors import OutputExistsError
+
+        if out.exists() and not force:
+            raise OutputExistsError(f"{out} exists: pass --force to overwrite it")
+        providers = ["CPUExecutionProvider"] if cpu else None
+        _emit(run_infer(model, inputs, out, batch_size=batch_size, providers=providers))
 
     _guarded(go)
 
@@ -257,7 +315,9 @@ def run(
         typer.echo(
             f"accuracy float {q['float']['accuracy']:.4f}, "
             f"quantized {q['quantized']['accuracy']:.4f}; "
-            f"C-sim bit-exact: {report['verify']['ok']}; ONNX agrees: {report['export']['agrees']}"
+            f"C-sim bit-exact: {report['verify']['ok']}; "
+            f"ONNX agrees: {report['export']['agrees']}; "
+            f"QDQ ONNX logits exact: {report['export_quantized']['logits_exact']}"
         )
 
     _guarded(go)

@@ -8,22 +8,35 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SerializationInfo,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nanotrig.errors import ConfigError
 
 __all__ = [
+    "DQMConfig",
     "ExportConfig",
     "HlsConfig",
     "JetSampleConfig",
+    "L1EventConfig",
     "LayerBits",
     "ModelConfig",
     "QuantBits",
     "QuantizeConfig",
     "RunConfig",
+    "SampleConfig",
     "VerifyConfig",
     "load_config",
     "parse_config",
@@ -55,6 +68,17 @@ class JetSampleConfig(_Strict):
     match_dr: float | None = Field(
         0.8, gt=0, description="W/Z/t jets: max dR to the hard-process parton; null disables."
     )
+    image_size: int = Field(
+        16, ge=4, le=128, description="Jet images are image_size x image_size pixels (eta x phi)."
+    )
+    image_extent: float = Field(
+        0.8, gt=0, le=3.0, description="Images span [-extent, extent) in eta and phi around the "
+        "jet axis (0.8 with 16 pixels: 0.1 per pixel, the R=0.8 disc fits).",
+    )  # fmt: skip
+    n_constituents: int = Field(
+        32, ge=1, le=512, description="Constituent lists keep the n_constituents hardest "
+        "particles (pT-ordered, zero-padded).",
+    )  # fmt: skip
     workers: int = Field(2, ge=1, description="Processes generating in parallel.")
     chunk_size: int = Field(250, gt=0, description="Events per Pythia batch (one task each).")
 
@@ -71,6 +95,119 @@ class JetSampleConfig(_Strict):
         if len(set(v)) != len(v) or len(v) < 2:
             raise ValueError(f"need at least two distinct classes, got {list(v)}")
         return v
+
+
+L1_BACKGROUNDS = ("W", "Z", "ttbar", "QCD")
+L1_SIGNALS = ("A_4l", "LQ_btau", "h0_tautau", "hplus_taunu")
+L1Background = Literal["W", "Z", "ttbar", "QCD"]
+L1Signal = Literal["A_4l", "LQ_btau", "h0_tautau", "hplus_taunu"]
+
+
+class L1EventConfig(_Strict):
+    """ADC2021-style L1 events: 57 features (MET, 4 e/gamma, 4 mu, 10 jets) x (pT, eta, phi)
+    from Pythia 8 with a parametric detector; an SM cocktail plus BSM signals."""
+
+    kind: Literal["l1"] = "l1"
+    n_events: int = Field(10000, gt=0, description="SM background events kept (all processes).")
+    fractions: dict[L1Background, float] = Field(
+        {"W": 0.592, "Z": 0.067, "ttbar": 0.003, "QCD": 0.338},
+        description="Share of each SM process in the background (after the trigger); sums to 1.",
+    )
+    signals: tuple[L1Signal, ...] = Field(L1_SIGNALS, description="BSM processes to generate.")
+    n_signal: int = Field(1000, ge=0, description="Events kept per BSM process.")
+    ecm_gev: float = Field(13000.0, gt=0, description="Proton-proton centre-of-mass energy.")
+    lepton_trigger_gev: float = Field(
+        23.0, ge=0, description="Keep events whose leading e or mu has pT above this."
+    )
+    qcd_pthat_min_gev: float = Field(
+        30.0, gt=0, description="QCD: Pythia PhaseSpace:pTHatMin of HardQCD:all."
+    )
+    qcd_enrichment: Literal["heavy_flavour", "none"] = Field(
+        "heavy_flavour", description="QCD: heavy_flavour generates b/c pairs (semi-leptonic "
+        "decays give real leptons) instead of all 2->2 QCD; none is unbiased but very slow.",
+    )  # fmt: skip
+    workers: int = Field(2, ge=1, description="Processes generating in parallel.")
+    chunk_size: int = Field(500, gt=0, description="Events per Pythia batch (one task each).")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(f < 0 for f in v.values()) or abs(sum(v.values()) - 1.0) > 1e-3:
+            raise ValueError(f"fractions must be >= 0 and sum to 1, got {v}")
+        return v
+
+    @field_validator("signals")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"signals must be distinct, got {list(v)}")
+        return v
+
+
+DQM_FAULTS = ("dead_channel", "dead_region", "hot_channel", "noisy_region", "hv_sag")
+DQMFault = Literal["dead_channel", "dead_region", "hot_channel", "noisy_region", "hv_sag"]
+
+
+class DQMConfig(_Strict):
+    """Simulated DQM occupancy maps: an eta x phi detector, lognormal channel gains, luminosity
+    falling over each run's lumisections, Poisson counts, faults injected from a lumisection on."""
+
+    kind: Literal["dqm"] = "dqm"
+    n_runs: int = Field(40, gt=0, description="Runs; each has lumisections_per_run maps.")
+    lumisections_per_run: int = Field(25, gt=0, description="Maps (lumisections) per run.")
+    shape: tuple[int, int] = Field((32, 64), description="Detector grid [n_eta, n_phi] cells.")
+    eta_max: float = Field(3.0, gt=0, description="The grid covers |eta| < eta_max.")
+    mean_occupancy: float = Field(
+        100.0, gt=0, description="Mean counts per cell in a lumisection at peak luminosity."
+    )
+    gain_spread: float = Field(0.07, ge=0, le=1, description="Lognormal sigma of channel gains.")
+    lumi_lifetime_ls: float = Field(
+        200.0, gt=0, description="Luminosity decays as exp(-ls / lifetime) within a run."
+    )
+    fault_fraction: float = Field(0.5, ge=0, le=1, description="Share of runs with a fault.")
+    faults: tuple[DQMFault, ...] = Field(
+        DQM_FAULTS, description="Fault types drawn (uniformly) for faulty runs."
+    )
+    workers: int = Field(2, ge=1, description="Processes generating in parallel.")
+    chunk_size: int = Field(10, gt=0, description="Runs per task.")
+
+    @field_validator("shape")
+    @classmethod
+    def _shape(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 8 or max(v) > 512:
+            raise ValueError(f"shape must be two sizes in 8..512, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _faults(self) -> DQMConfig:
+        if self.fault_fraction > 0 and not self.faults:
+            raise ValueError("fault_fraction > 0 needs at least one fault type in faults")
+        return self
+
+
+def _sample_config(value: object) -> object:
+    """Pick the sample config class from ``kind`` (``jets`` when absent)."""
+    if isinstance(value, BaseModel):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping of keys, got {type(value).__name__}")
+    kinds = {"jets": JetSampleConfig, "l1": L1EventConfig, "dqm": DQMConfig}
+    kind = value.get("kind", "jets")
+    if kind not in kinds:
+        raise ValueError(f"unknown sample kind {kind!r}: choose one of {sorted(kinds)}")
+    return kinds[kind].model_validate(value)
+
+
+def _dump_sample_config(value: BaseModel, info: SerializationInfo) -> dict:
+    return value.model_dump(mode=info.mode)
+
+
+#: ``samples:`` section: a jet, L1-event or DQM sample, chosen by its ``kind`` (default jets).
+SampleConfig = Annotated[
+    JetSampleConfig | L1EventConfig | DQMConfig,
+    PlainValidator(_sample_config),
+    PlainSerializer(_dump_sample_config),
+]
 
 
 class ModelConfig(_Strict):
@@ -186,7 +323,9 @@ class RunConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the output folder.")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seeds Pythia, splits and training.")
     out_root: Path = Path("runs")
-    samples: JetSampleConfig = JetSampleConfig()
+    samples: SampleConfig = Field(
+        JetSampleConfig(), description="Sample to generate: kind jets (default), l1 or dqm."
+    )
     model: ModelConfig = ModelConfig()
     quantize: QuantizeConfig = QuantizeConfig()
     hls: HlsConfig = HlsConfig()

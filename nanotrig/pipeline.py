@@ -7,7 +7,8 @@ Layout of ``<out_root>/<name>/``::
     model/                float model, split, scaler, metrics, plots
     qmodel/               QKeras model, QAT history, test inputs, plots
     hls/                  hls4ml project, test vectors, conversion.json, verify.json
-    onnx/                 ONNX model and its agreement record
+    onnx/                 float ONNX model (tf2onnx) and its agreement record
+    onnx_q/               quantized QDQ ONNX model and its layer-by-layer check vs QKeras
     report.json, report.md
 """
 
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from nanotrig.config import RunConfig
-from nanotrig.errors import VerificationError
+from nanotrig.config import JetSampleConfig, RunConfig
+from nanotrig.errors import ConfigError, VerificationError
 from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
 from nanotrig.report import render_markdown
 
@@ -36,6 +37,11 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     Raises VerificationError at the end (after the report is written) if the C-simulation is
     not bit-exact or ONNX disagrees with Keras.
     """
+    if not isinstance(cfg.samples, JetSampleConfig):
+        raise ConfigError(
+            f"nanotrig run trains the jet tagger and needs samples.kind: jets, got "
+            f"{cfg.samples.kind!r}: make {cfg.samples.kind} samples with 'nanotrig generate'"
+        )
     run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
     write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     timings: dict[str, float] = {}
@@ -62,7 +68,7 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
         "quantize", quantize_model, run_dir / "model", data_path, cfg.quantize, cfg.seed,
         run_dir / "qmodel",
     )  # fmt: skip
-    from export import export_model
+    from export import export_model, export_quantized
     from hls import convert_model, edge_inputs, verify_project
 
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
@@ -81,6 +87,10 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
         "export", export_model, run_dir / "model" / "model.h5", x_test, cfg.export,
         run_dir / "onnx",
     )  # fmt: skip
+    exported_q = timed(
+        "export_quantized", export_quantized, run_dir / "qmodel" / "qmodel.h5", x_test,
+        run_dir / "onnx_q", atol=cfg.export.atol,
+    )  # fmt: skip
 
     report = {
         "name": cfg.name,
@@ -94,6 +104,7 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
         "hls": converted,
         "verify": verify_record,
         "export": exported,
+        "export_quantized": exported_q,
         "plots": {
             "float_roc": "model/roc.png",
             "float_loss": "model/loss.png",

@@ -29,9 +29,9 @@ def _verify_section(title: str, v: dict) -> list[str]:
         for r in v.get("layers", [])
     ]
     lines += _table(["layer", "comparison", "events", "mismatches", "max abs diff"], rows)
-    for key, label in (("argmax_agreement", "argmax agreement (C-sim vs QKeras)"),):
-        if key in v:
-            lines += [f"{label}: {_fmt(v[key])}", ""]
+    out = v.get("output", {})
+    if "argmax_agreement" in out:
+        lines += [f"argmax agreement (C-sim vs QKeras): {_fmt(out['argmax_agreement'])}", ""]
     return lines
 
 
@@ -85,8 +85,18 @@ def render_markdown(r: dict) -> str:
         f"(tolerance {e['atol']:g}) on {e['n_events']} jets, argmax agreement "
         f"{e['argmax_agreement']:.4f}: **{'agrees' if e['agrees'] else 'DISAGREES'}**.",
         "",
-        "## Plots",
-        "",
     ]
+    eq = r.get("export_quantized")
+    if eq:
+        lines += [
+            "## ONNX (quantized model, QDQ, onnxruntime)",
+            "",
+            f"{eq['onnx']}: logits identical to QKeras on {eq['n_events']} jets: "
+            f"**{'yes' if eq['logits_exact'] else 'NO'}** (max |diff| "
+            f"{eq['max_abs_diff_logits']:.3g}); softmax max |diff| "
+            f"{eq['max_abs_diff_outputs']:.3g}; argmax agreement {eq['argmax_agreement']:.4f}.",
+            "",
+        ]
+    lines += ["## Plots", ""]
     lines += [f"![{k}]({v})" for k, v in r["plots"].items()]
     return "\n".join(lines) + "\n"

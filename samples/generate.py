@@ -1,27 +1,25 @@
-"""Orchestration: seeded Pythia chunks on a process pool -> selected jets -> one HDF5 file.
+"""Jet samples: seeded Pythia chunks on a process pool -> selected jets -> one HDF5 file.
 
 Each chunk (class, index) is an independent Pythia run seeded from (seed, class, index) via
-``np.random.SeedSequence``; results are taken in chunk order and the first ``n_per_class``
-accepted jets of each class are kept, so the file does not depend on ``workers`` or timing.
-Jets of all classes are shuffled together with a seeded RNG before writing.
+``np.random.SeedSequence`` (see :mod:`samples.pool`); the first ``n_per_class`` accepted jets of
+each class in chunk order are kept, so the file does not depend on ``workers`` or timing.
+Jets of all classes are shuffled together with a seeded RNG before writing. Alongside the 16
+features each jet gets an eta-phi image and a padded constituent list (:mod:`samples.jet_images`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-import multiprocessing
-import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nanotrig.config import JetSampleConfig
-from nanotrig.errors import DataError, OutputExistsError
+from nanotrig.errors import OutputExistsError
 from nanotrig.fileio import atomic_path, file_sha256, package_versions
 from samples.jet_features import (
     FEATURE_NAMES,
@@ -31,7 +29,9 @@ from samples.jet_features import (
     jet_features,
     leading_jets,
 )
-from samples.pythia_jets import HARD_PARTON_IDS, PYTHIA_SEED_MAX, generate_batch, pythia_settings
+from samples.jet_images import CONSTITUENT_FEATURES, constituent_arrays, jet_images
+from samples.pool import Stream, run_streams, stream_seed, take_first
+from samples.pythia_jets import HARD_PARTON_IDS, generate_batch, pythia_settings
 from samples.store import FORMAT_VERSION, write_jets
 
 __all__ = ["chunk_seed", "generate_jets", "run_chunk"]
@@ -45,144 +45,65 @@ _SHUFFLE_KEY = 0x5EED
 MAX_CHUNK_FACTOR = 50
 _PRIOR_ACCEPTANCE = 0.7
 _KIN = ("jet_pt", "jet_eta", "jet_mass")
+_ROWS = ("features", *_KIN, "images", "constituents", "n_constituents")
 
 
 def chunk_seed(seed: int, cls: str, index: int) -> int:
     """Pythia seed (1..900_000_000) of chunk ``index`` of class ``cls``."""
-    state = np.random.SeedSequence([seed, _CLASS_KEY[cls], index]).generate_state(1, np.uint64)
-    return int(state[0] % PYTHIA_SEED_MAX) + 1
+    return stream_seed(seed, _CLASS_KEY[cls], index)
 
 
 def run_chunk(cfg: JetSampleConfig, cls: str, seed: int, n_events: int) -> dict[str, Any]:
-    """Generate one chunk and return its selected jets' features and kinematics (worker task)."""
+    """Generate one chunk and return its selected jets' features, kinematics, images and
+    constituent lists (worker task)."""
     t0 = time.perf_counter()
     hard_id = HARD_PARTON_IDS[cls]
     batch = generate_batch(pythia_settings(cls, cfg, seed), n_events, hard_id)
     t1 = time.perf_counter()
     match_dr = cfg.match_dr if hard_id is not None else None
     sel = leading_jets(batch.particles, batch.hard, cfg.jet_r, cfg.jet_pt_range_gev, match_dr)
-    feats = jet_features(sel["constituents"], cfg.jet_r)
+    cons = sel["constituents"]
+    feats = jet_features(cons, cfg.jet_r)
     finite = np.isfinite(feats).all(axis=1)
     t2 = time.perf_counter()
+    cons = cons[finite]
+    pt, eta, phi = sel["pt"][finite], sel["eta"][finite], sel["phi"][finite]
+    images = jet_images(cons, pt, eta, phi, cfg.image_size, cfg.image_extent)
+    clist, n_cons = constituent_arrays(cons, eta, phi, cfg.n_constituents)
+    t3 = time.perf_counter()
     return {
         "features": feats[finite].astype(np.float32),
-        "jet_pt": sel["pt"][finite].astype(np.float32),
-        "jet_eta": sel["eta"][finite].astype(np.float32),
+        "jet_pt": pt.astype(np.float32),
+        "jet_eta": eta.astype(np.float32),
         "jet_mass": sel["mass"][finite].astype(np.float32),
+        "images": images,
+        "constituents": clist,
+        "n_constituents": n_cons,
+        "n_accepted": int(finite.sum()),
         "n_events": batch.n_events,
-        "n_nonfinite": int((~finite).sum()),
+        "counters": {"nonfinite_dropped": int((~finite).sum())},
         "pythia_s": t1 - t0,
         "features_s": t2 - t1,
+        "lowlevel_s": t3 - t2,
     }
 
 
-def _quiet_stdout() -> None:
-    """Worker initializer: send C++ chatter (FastJet banner, Pythia) to stderr, not stdout."""
-    os.dup2(2, 1)
-
-
-@dataclass
-class _ClassState:
-    chunks: dict[int, dict[str, Any]] = field(default_factory=dict)
-    pending: int = 0
-    next_index: int = 0
-
-    def accepted(self) -> int:
-        return sum(len(c["features"]) for c in self.chunks.values())
-
-    def prefix_done(self, n: int) -> bool:
-        total, i = 0, 0
-        while i in self.chunks:
-            total += len(self.chunks[i]["features"])
-            if total >= n:
-                return True
-            i += 1
-        return False
-
-
-def _want(st: _ClassState, cfg: JetSampleConfig, workers: int) -> int:
-    events = sum(c["n_events"] for c in st.chunks.values())
-    acc = st.accepted() / events if events else _PRIOR_ACCEPTANCE
-    still = cfg.n_per_class - st.accepted()
-    need = math.ceil(max(still, 0) / (max(acc, 0.01) * cfg.chunk_size)) - st.pending
-    return min(need, 2 * workers)
-
-
-def _run_pool(cfg: JetSampleConfig, seed: int, progress: bool) -> dict[str, _ClassState]:
-    from tqdm import tqdm
-
-    states = {cls: _ClassState() for cls in cfg.classes}
+def _streams(cfg: JetSampleConfig) -> list[Stream]:
     max_chunks = MAX_CHUNK_FACTOR * math.ceil(cfg.n_per_class / cfg.chunk_size)
-    pending: dict[Future, tuple[str, int]] = {}
-    # fork: no re-import of __main__ (scripts/notebooks need no main guard); the parent never
-    # loads Pythia or FastJet, so the children start clean.
-    ctx = multiprocessing.get_context("fork")
-    bar = tqdm(total=0, unit="ev", desc="pythia", disable=not progress, dynamic_ncols=True)
-    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_quiet_stdout) as pool:
-        try:
-            while True:
-                for cls, st in states.items():
-                    if st.prefix_done(cfg.n_per_class):
-                        continue
-                    for _ in range(_want(st, cfg, cfg.workers)):
-                        if st.next_index >= max_chunks:
-                            break
-                        s = chunk_seed(seed, cls, st.next_index)
-                        fut = pool.submit(run_chunk, cfg, cls, s, cfg.chunk_size)
-                        pending[fut] = (cls, st.next_index)
-                        st.next_index += 1
-                        st.pending += 1
-                        bar.total += cfg.chunk_size
-                    if not st.pending and st.next_index >= max_chunks:
-                        raise DataError(
-                            f"class {cls}: only {st.accepted()} of {cfg.n_per_class} jets after "
-                            f"{st.next_index} chunks of {cfg.chunk_size} events: acceptance is "
-                            "too low; widen jet_pt_range_gev / match_dr or check pthat_range_gev"
-                        )
-                bar.refresh()
-                if not pending:
-                    return states
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    cls, idx = pending.pop(fut)
-                    st = states[cls]
-                    if fut.cancelled():  # look-ahead chunk of a class already complete
-                        st.pending -= 1
-                        bar.total -= cfg.chunk_size
-                        continue
-                    res = fut.result()
-                    st.chunks[idx] = res
-                    st.pending -= 1
-                    bar.update(res["n_events"])
-                    if res["n_events"] < cfg.chunk_size:
-                        bar.total -= cfg.chunk_size - res["n_events"]
-                    if st.prefix_done(cfg.n_per_class):
-                        for f2, (c2, _) in pending.items():
-                            if c2 == cls:
-                                f2.cancel()
-        finally:
-            for fut in pending:
-                fut.cancel()
-            bar.close()
-
-
-def _collect(st: _ClassState, n: int) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """First ``n`` accepted jets in chunk order, and the statistics of the chunks used."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("features", *_KIN)}
-    total = events = nonfinite = used = 0
-    for i in range(len(st.chunks)):
-        if total >= n or i not in st.chunks:
-            break
-        c = st.chunks[i]
-        for k in parts:
-            parts[k].append(c[k])
-        total += len(c["features"])
-        events += c["n_events"]
-        nonfinite += c["n_nonfinite"]
-        used += 1
-    out = {k: np.concatenate(v)[:n] for k, v in parts.items()}
-    stats = {"events": events, "chunks": used, "accepted": total, "nonfinite_dropped": nonfinite}
-    return out, stats
+    return [
+        Stream(
+            name=f"class {cls}",
+            task=functools.partial(run_chunk, cfg, cls),
+            target=cfg.n_per_class,
+            chunk_size=cfg.chunk_size,
+            seed_key=_CLASS_KEY[cls],
+            max_chunks=max_chunks,
+            prior_acceptance=_PRIOR_ACCEPTANCE,
+            hint="acceptance is too low; widen jet_pt_range_gev / match_dr or check "
+            "pthat_range_gev",
+        )
+        for cls in cfg.classes
+    ]
 
 
 def _manifest(cfg: JetSampleConfig, seed: int, stats: dict[str, dict[str, int]]) -> dict:
@@ -212,21 +133,35 @@ def _manifest(cfg: JetSampleConfig, seed: int, stats: dict[str, dict[str, int]])
             "ecf_measure": "pt_R",
             "nonfinite_feature_jets": "dropped",
         },
+        "low_level": {
+            "centre": "jet axis (E-scheme anti-kT four-momentum), no rotation",
+            "image": {
+                "size": cfg.image_size,
+                "extent": cfg.image_extent,
+                "axes": "[jet, eta_rel bin, phi_rel bin]",
+                "pixel": "sum of constituent pT / jet pT",
+            },
+            "constituents": {
+                "n_max": cfg.n_constituents,
+                "features": list(CONSTITUENT_FEATURES),
+                "order": "pT descending, zero-padded",
+            },
+        },
         "order": "shuffled (numpy default_rng(SeedSequence([seed, 0x5EED])))",
         "counts": stats,
         "versions": package_versions(),
     }
 
 
-def _log_class(cls: str, st: _ClassState, stats: dict[str, int]) -> None:
-    cpu_py = sum(c["pythia_s"] for c in st.chunks.values())
-    cpu_ft = sum(c["features_s"] for c in st.chunks.values())
-    ev = sum(c["n_events"] for c in st.chunks.values())
+def _log_class(cls: str, chunks: dict[int, dict[str, Any]], stats: dict[str, int]) -> None:
+    cpu_py = sum(c["pythia_s"] for c in chunks.values())
+    cpu_ft = sum(c["features_s"] + c["lowlevel_s"] for c in chunks.values())
+    ev = sum(c["n_events"] for c in chunks.values())
     log.info(
         "%s: %d jets accepted from %d events (acceptance %.3f, %d non-finite dropped); "
         "per core %.0f ev/s Pythia, %.0f ev/s with jets+features",
         cls, stats["accepted"], stats["events"],
-        stats["accepted"] / max(stats["events"], 1), stats["nonfinite_dropped"],
+        stats["accepted"] / max(stats["events"], 1), stats.get("nonfinite_dropped", 0),
         ev / max(cpu_py, 1e-9), ev / max(cpu_py + cpu_ft, 1e-9),
     )  # fmt: skip
 
@@ -246,35 +181,42 @@ def generate_jets(
             "or choose another output path"
         )
     t0 = time.perf_counter()
-    states = _run_pool(cfg, seed, progress)
-    feats, labels, kin, stats = [], [], {k: [] for k in _KIN}, {}
+    results = run_streams(_streams(cfg), seed, cfg.workers, progress, desc="pythia jets")
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in _ROWS}
+    labels, stats = [], {}
     for label, cls in enumerate(cfg.classes):
-        data, stats[cls] = _collect(states[cls], cfg.n_per_class)
-        feats.append(data["features"])
+        chunks = results[f"class {cls}"]
+        data, stats[cls] = take_first(chunks, cfg.n_per_class, _ROWS)
+        for k in _ROWS:
+            rows[k].append(data[k])
         labels.append(np.full(len(data["features"]), label, dtype=np.int64))
-        for k in _KIN:
-            kin[k].append(data[k])
-        _log_class(cls, states[cls], stats[cls])
-    features = np.concatenate(feats)
+        stats[cls].setdefault("nonfinite_dropped", 0)
+        _log_class(cls, chunks, stats[cls])
     y = np.concatenate(labels)
-    kins = {k: np.concatenate(v) for k, v in kin.items()}
     order = np.random.default_rng(np.random.SeedSequence([seed, _SHUFFLE_KEY])).permutation(len(y))
+    cols = {k: np.concatenate(v)[order] for k, v in rows.items()}
     manifest = _manifest(cfg, seed, stats)
     with atomic_path(out_path) as tmp:
         write_jets(
             tmp,
-            features[order],
+            cols["features"],
             y[order],
-            {k: v[order] for k, v in kins.items()},
+            {k: cols[k] for k in _KIN},
             FEATURE_NAMES,
             tuple(cfg.classes),
             manifest,
+            images=cols["images"],
+            constituents=cols["constituents"],
+            n_constituents=cols["n_constituents"],
+            image_extent=cfg.image_extent,
         )
     seconds = time.perf_counter() - t0
+    all_chunks = [c for chunks in results.values() for c in chunks.values()]
     cpu = {
-        "pythia_s": sum(c["pythia_s"] for st in states.values() for c in st.chunks.values()),
-        "features_s": sum(c["features_s"] for st in states.values() for c in st.chunks.values()),
-        "events_total": sum(c["n_events"] for st in states.values() for c in st.chunks.values()),
+        "pythia_s": sum(c["pythia_s"] for c in all_chunks),
+        "features_s": sum(c["features_s"] for c in all_chunks),
+        "lowlevel_s": sum(c["lowlevel_s"] for c in all_chunks),
+        "events_total": sum(c["n_events"] for c in all_chunks),
     }
     log.info("wrote %s: %d jets in %.1f s", out_path, len(y), seconds)
     return {

@@ -91,7 +91,7 @@ def leading_jets(
 ) -> dict[str, np.ndarray | ak.Array]:
     """Cluster anti-kT, take each event's leading jet and apply the selection.
 
-    Returns the selected jets' ``pt``, ``eta``, ``mass`` (numpy) and ``constituents``
+    Returns the selected jets' ``pt``, ``eta``, ``phi``, ``mass`` (numpy) and ``constituents``
     (awkward, jets x particles) plus ``mask`` (events,) telling which events were kept.
     """
     import fastjet
@@ -123,6 +123,7 @@ def leading_jets(
         "mask": mask,
         "pt": pt[mask],
         "eta": eta[mask],
+        "phi": phi[mask],
         "mass": mass[mask],
         "constituents": _records(ak.drop_none(lead_cons[mask], axis=0)),
     }

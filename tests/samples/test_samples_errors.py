@@ -83,3 +83,30 @@ def test_pythia_settings() -> None:
     assert "PhaseSpace:pTHatMin = 500.000" in lines and "Random:seed = 42" in lines
     with pytest.raises(ConfigError, match="outside"):
         pythia_settings("W", cfg, seed=0)
+
+
+def test_parts_roundtrip_and_errors(tmp_path) -> None:
+    p = tmp_path / "low.h5"
+    n = 6
+    kin = {k: np.ones(n) for k in ("jet_pt", "jet_eta", "jet_mass")}
+    cons = np.zeros((n, 4, 5))
+    cons[:, 0] = [10.0, 0.1, 0.1, 12.0, 0.1414]
+    write_jets(
+        p, np.zeros((n, 16)), np.arange(n) % 2, kin, FEATURE_NAMES, ("q", "W"), {},
+        images=np.full((n, 8, 8), 1 / 64), constituents=cons,
+        n_constituents=np.ones(n), image_extent=0.8,
+    )  # fmt: skip
+    s = load_jets(p, parts=("images", "constituents"))
+    assert s.images.shape == (n, 8, 8) and s.image_extent == 0.8
+    assert s.constituents.shape == (n, 4, 5) and list(s.n_constituents) == [1] * n
+    assert load_jets(p).images is None
+    with pytest.raises(DataError, match="unknown jet sample part"):
+        load_jets(p, parts=("pictures",))
+    _write(tmp_path / "hl.h5")
+    with pytest.raises(DataError, match="lacks images"):
+        load_jets(tmp_path / "hl.h5", parts=("images",))
+    with h5py.File(p, "a") as f:
+        del f["n_constituents"]
+        f["n_constituents"] = np.full(n, 9, dtype=np.int32)
+    with pytest.raises(DataError, match=r"n_constituents not in 0\.\.4"):
+        load_jets(p, parts=("constituents",))

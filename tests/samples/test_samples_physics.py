@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samples import FEATURE_NAMES
+from samples import FEATURE_NAMES, validate_sample
 
 pytestmark = pytest.mark.slow
+#: small_cfg / small_sample fixtures (see jet_fixtures.py for why this is not a conftest.py)
+pytest_plugins = ["jet_fixtures"]
 
 
 def _feature(sample, cls: str, name: str) -> np.ndarray:
@@ -75,9 +77,59 @@ def test_substructure_orderings(small_sample) -> None:
 def test_manifest(small_sample, small_cfg) -> None:
     _, s = small_sample
     m = s.manifest
-    assert m["seed"] == 1234 and m["format_version"] == 1
+    assert m["seed"] == 1234 and m["format_version"] == 2
     assert "workers" not in m["config"]
     assert m["config"]["n_per_class"] == small_cfg.n_per_class
     assert "WeakDoubleBoson:ffbar2WW = on" in m["generator"]["W"]
     assert "pythia8mc" in m["versions"]
     assert set(m["counts"]) == set(s.class_names)
+
+
+def _image_radius(sample, cls: str) -> float:
+    """Mean pT-weighted radius sum(p r) / sum(p) of the images of class ``cls``."""
+    img = sample.images[sample.labels == sample.class_names.index(cls)]
+    size = img.shape[1]
+    centres = (np.arange(size) + 0.5) / size * 2 * sample.image_extent - sample.image_extent
+    r = np.hypot(centres[:, None], centres[None, :])
+    return float(np.mean((img * r).sum(axis=(1, 2)) / img.sum(axis=(1, 2))))
+
+
+def test_images(small_sample, small_cfg) -> None:
+    _, s = small_sample
+    size = small_cfg.image_size
+    assert s.images.shape == (len(s), size, size) and s.images.dtype == np.float32
+    assert s.image_extent == small_cfg.image_extent
+    total = s.images.sum(axis=(1, 2))
+    assert (total > 0.9).all() and (total < 1.1).all(), (total.min(), total.max())
+    radius = {c: _image_radius(s, c) for c in s.class_names}
+    # three-prong top jets and gluon jets spread their pT further from the axis than quark jets
+    # (at 1 TeV the W prongs lie ~2 m/pT = 0.16 apart: its radius is close to the quark's)
+    assert radius["t"] > radius["q"] * 1.2, radius
+    assert radius["g"] > radius["q"], radius
+
+
+def test_constituents(small_sample, small_cfg) -> None:
+    _, s = small_sample
+    m = small_cfg.n_constituents
+    assert s.constituents.shape == (len(s), m, 5)
+    assert s.constituent_feature_names == ("pt", "eta_rel", "phi_rel", "energy", "delta_r")
+    mult = s.features[:, FEATURE_NAMES.index("j_multiplicity")]
+    np.testing.assert_array_equal(s.n_constituents, np.minimum(mult, m))
+    pt = s.constituents[:, :, 0]
+    assert (np.diff(pt, axis=1) <= 0).all()  # pT-ordered, zeros at the end
+    filled = np.arange(m)[None, :] < s.n_constituents[:, None]
+    assert (pt[filled] > 0).all() and (s.constituents[~filled] == 0).all()
+    dr = np.hypot(s.constituents[:, :, 1], s.constituents[:, :, 2])
+    np.testing.assert_allclose(dr, s.constituents[:, :, 4], atol=1e-5)
+    assert np.quantile(s.constituents[:, :, 4][filled], 0.995) < small_cfg.jet_r
+    # the hardest constituents carry a large part of the jet pT
+    assert np.median(pt.sum(axis=1) / s.jet_pt) > 0.8
+
+
+def test_validation_plots(small_sample, tmp_path) -> None:
+    record, _ = small_sample
+    rec = validate_sample(record["path"], tmp_path)
+    assert rec["kind"] == "jets" and len(rec["plots"]) == 2
+    pc = rec["per_class"]
+    assert pc["t"]["mean_image_radius"] > pc["q"]["mean_image_radius"]
+    assert 60 < pc["W"]["median_mass_mmdt"] < 100

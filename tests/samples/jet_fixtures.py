@@ -1,4 +1,9 @@
-"""Session fixtures: one small five-class sample shared by the physics tests."""
+"""One small five-class jet sample shared by the jet physics tests.
+
+Not a ``conftest.py``: a second top-level module named ``conftest`` would shadow the repository
+root's (``from conftest import DEMO_CONFIG`` in tests/nanotrig), so the test modules import
+these fixtures explicitly.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,9 @@ def small_cfg() -> JetSampleConfig:
 
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory: pytest.TempPathFactory, small_cfg: JetSampleConfig):
-    """(artifact record, loaded JetSample) for 300 jets of each of g, q, W, Z, t."""
+    """(artifact record, loaded JetSample with images and constituents), 300 jets per class."""
     from samples import generate_jets, load_jets
 
     path = Path(tmp_path_factory.mktemp("jets")) / "jets.h5"
     record = generate_jets(small_cfg, seed=1234, out_path=path, progress=False)
-    return record, load_jets(path)
+    return record, load_jets(path, parts=("images", "constituents"))

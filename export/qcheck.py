@@ -1,0 +1,119 @@
+"""QDQ ONNX vs QKeras, layer by layer, and the quantized export stage."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from export.qdq import QDQ_OPSET, build_qdq_proto, qkeras_to_qdq
+from export.runtime import OnnxModel
+from nanotrig.errors import VerificationError
+from nanotrig.fileio import file_sha256, prepare_output_dir, write_json
+
+__all__ = ["compare_qdq", "export_quantized"]
+
+log = logging.getLogger(__name__)
+
+
+def _logits_layer(model) -> int:
+    """Index (in model.layers[1:]) of the last layer before a final softmax/sigmoid."""
+    last = model.layers[-1]
+    is_prob = type(last).__name__ == "Activation" and last.get_config()["activation"] in (
+        "softmax",
+        "sigmoid",
+    )
+    return len(model.layers) - (3 if is_prob else 2)
+
+
+def compare_qdq(qmodel, x: np.ndarray, onnx_path: str | Path | None = None) -> dict:
+    """Compare the QDQ graph of ``qmodel`` with QKeras on ``x``, every layer.
+
+    Returns max |diff| per layer, the fraction of events with any differing value per layer,
+    and the same for the logits (the layer before the final softmax) and the outputs. If
+    ``onnx_path`` is given, that file's outputs are compared with QKeras too (onnxruntime may
+    fuse it differently from the traced graph: the softmax may differ by float round-off).
+    """
+    import onnxruntime as ort
+    from tensorflow import keras
+
+    x = np.asarray(x, np.float32)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    proto = build_qdq_proto(qmodel, trace=True)
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, ["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})
+    layers = qmodel.layers[1:]
+    ref = keras.Model(qmodel.input, [la.output for la in layers]).predict(
+        x, batch_size=4096, verbose=0
+    )
+    ref = ref if isinstance(ref, list) else [ref]
+    per_layer = {}
+    for layer, o, r in zip(layers, got[1:], ref, strict=True):
+        d = np.abs(o.astype(np.float64) - r).reshape(len(x), -1)
+        per_layer[layer.name] = {
+            "max_abs_diff": float(d.max()) if d.size else 0.0,
+            "frac_events_differ": float((d.max(1) > 0).mean()) if d.size else 0.0,
+        }
+    logits = per_layer[layers[_logits_layer(qmodel)].name]
+    out = per_layer[layers[-1].name]
+    y_onnx, y_ref = got[0], ref[-1]
+    rec = {
+        "n_events": len(x),
+        "max_abs_diff_logits": logits["max_abs_diff"],
+        "frac_events_logits_differ": logits["frac_events_differ"],
+        "logits_exact": logits["max_abs_diff"] == 0.0,
+        "max_abs_diff_outputs": out["max_abs_diff"],
+        "argmax_agreement": float((y_onnx.argmax(-1) == y_ref.argmax(-1)).mean()),
+        "layers": per_layer,
+    }
+    if onnx_path is not None:
+        file_out = OnnxModel(onnx_path, ["CPUExecutionProvider"]).predict(x, progress=False)
+        rec["file_max_abs_diff_outputs"] = float(np.abs(file_out.astype(np.float64) - y_ref).max())
+        rec["file_argmax_agreement"] = float((file_out.argmax(-1) == y_ref.argmax(-1)).mean())
+    return rec
+
+
+def export_quantized(
+    qmodel_path: Path, inputs: np.ndarray, out_dir: Path, force: bool = False,
+    atol: float = 1e-5,
+) -> dict:  # fmt: skip
+    """Export a QKeras .h5 model to ``out_dir/<stem>.qdq.onnx`` and compare it with QKeras.
+
+    Writes ``qdq_artifact.json``. Raises VerificationError if the outputs differ by more than
+    ``atol`` (the logits are expected to be identical; the softmax differs by float round-off).
+    """
+    from quantize import load_keras_model
+
+    qmodel = load_keras_model(qmodel_path)
+    proto = build_qdq_proto(qmodel)  # fails early (ModelError) on unsupported layers
+    out_dir = prepare_output_dir(out_dir, force)
+    dest = qkeras_to_qdq(qmodel, out_dir / f"{Path(qmodel_path).stem}.qdq.onnx")
+    t0 = time.perf_counter()
+    cmp = compare_qdq(qmodel, inputs, dest)
+    record = {
+        "stage": "export_quantized",
+        "onnx": str(dest),
+        "sha256": file_sha256(dest),
+        "source_model": str(qmodel_path),
+        "opset": QDQ_OPSET,
+        "layer_plan": proto.metadata_props[0].value.splitlines(),
+        "atol": atol,
+        **cmp,
+        "agrees": max(cmp["max_abs_diff_outputs"], cmp["file_max_abs_diff_outputs"]) <= atol,
+        "compare_seconds": round(time.perf_counter() - t0, 3),
+    }
+    write_json(out_dir / "qdq_artifact.json", record)
+    log.info(
+        "QDQ vs QKeras on %d events: logits max |diff| %.3g, outputs %.3g",
+        len(inputs), cmp["max_abs_diff_logits"], cmp["max_abs_diff_outputs"],
+    )  # fmt: skip
+    if not record["agrees"]:
+        worst = max(cmp["max_abs_diff_outputs"], cmp["file_max_abs_diff_outputs"])
+        raise VerificationError(
+            f"QDQ ONNX output differs from QKeras by {worst:.3g} > "
+            f"atol {atol:g}: see {out_dir / 'qdq_artifact.json'} for the layer that diverges"
+        )
+    return record

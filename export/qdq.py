@@ -1,0 +1,341 @@
+"""QKeras chain -> ONNX QDQ graph written with ``onnx.helper``, integer kernels where exact.
+
+Quantizers become ``Clip`` + ``QuantizeLinear`` (int8/uint8, int16 for > 8 bits: opset 21),
+weights int8 initializers. A QDense whose input is an unsigned <= 8-bit activation (the output
+of ``quantized_relu``) runs as ``MatMulInteger`` -> int32 -> Cast -> Mul(scale) -> Add(bias),
+which onnxruntime fuses into ``MatMulIntegerToFloat``; any other QDense/QConv2D runs in float on
+dequantized values (exact while the float32 partial sums stay below 2**24 quanta).
+Keras layouts are kept (NHWC); Conv/pooling are wrapped in Transposes that onnxruntime cancels.
+Layer handlers are registered one function per Keras class name (``@_handler``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from export.fixedpoint import FixedPoint, fixed_point_of
+from nanotrig.errors import ModelError
+from nanotrig.fileio import atomic_path
+
+__all__ = ["QDQ_OPSET", "build_qdq_proto", "qkeras_to_qdq", "supported_layers"]
+
+log = logging.getLogger(__name__)
+QDQ_OPSET = 21  # int16 QuantizeLinear/DequantizeLinear need opset 21
+_U8S8_LIMIT = 32767  # u8*s8 pairs summed in int16 by VPMADDUBSW (AVX2) must not saturate
+
+
+@dataclass(frozen=True)
+class _T:
+    """A graph tensor: float if ``fp`` is None, else integers of ``fp`` (zero point 0)."""
+
+    name: str
+    fp: FixedPoint | None = None
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.inits: list = []
+        self._n = 0
+        self.plan: list[str] = []
+
+    def fresh(self, hint: str) -> str:
+        self._n += 1
+        return f"{hint}_{self._n}"
+
+    def const(self, hint: str, arr: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        name = self.fresh(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], hint: str, **attrs) -> str:
+        from onnx import helper
+
+        out = self.fresh(f"{hint}/{op_type}")
+        domain = attrs.pop("domain", "")
+        self.nodes.append(helper.make_node(op_type, inputs, [out], domain=domain, **attrs))
+        return out
+
+    def qparams(self, fp: FixedPoint, hint: str, zero_point: int = 0) -> list[str]:
+        return [
+            self.const(f"{hint}/scale", np.float32(fp.scale)),
+            self.const(f"{hint}/zp", np.array(zero_point, dtype=fp.storage)),
+        ]
+
+    def to_float(self, t: _T, hint: str) -> str:
+        """Integers -> float as Cast + Mul(2**-frac): exact, and no DequantizeLinear.
+
+        onnxruntime (1.26) rewrites float Gemm/MatMul/Conv fed by DequantizeLinear
+        (WeightBiasQuantization, DQ -> MatMul -> MatMulNBits): it re-quantizes the float weights
+        with a max/127 scale, which changed the logits by up to 0.006 on the jet MLP.
+        """
+        if t.fp is None:
+            return t.name
+        x = self.op("Cast", [t.name], hint, to=1)
+        return self.op("Mul", [x, self.const(f"{hint}/scale", np.float32(t.fp.scale))], hint)
+
+    def quantize(self, t: _T, fp: FixedPoint, hint: str) -> _T:
+        """Clip to the format's range (in float: exact, integers bounds) then QuantizeLinear."""
+        x = self.to_float(t, hint)
+        info = np.iinfo(fp.storage)
+        if (fp.qmin, fp.qmax) != (info.min, info.max):
+            lo = self.const(f"{hint}/lo", np.float32(fp.qmin * fp.scale))
+            hi = self.const(f"{hint}/hi", np.float32(fp.qmax * fp.scale))
+            x = self.op("Clip", [x, lo, hi], hint)
+        return _T(self.op("QuantizeLinear", [x, *self.qparams(fp, hint)], hint), fp)
+
+
+_Handler = Callable[[_Builder, object, _T], _T]
+_HANDLERS: dict[str, _Handler] = {}
+
+
+def _handler(*class_names: str) -> Callable[[_Handler], _Handler]:
+    def register(fn: _Handler) -> _Handler:
+        for name in class_names:
+            if name in _HANDLERS:
+                raise ValueError(f"a handler for {name} is already registered")
+            _HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def supported_layers() -> list[str]:
+    """Keras/QKeras layer class names the QDQ exporter handles."""
+    return sorted(_HANDLERS)
+
+
+def _activation(b: _Builder, act, t: _T, where: str) -> _T:
+    """A Keras activation function or QKeras quantizer applied to ``t``."""
+    if hasattr(act, "bits"):
+        return b.quantize(t, fixed_point_of(act, where), where)
+    name = act if isinstance(act, str) else getattr(act, "__name__", repr(act))
+    ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}
+    if name == "linear":
+        return t
+    if name not in ops:
+        raise ModelError(
+            f"layer {where}: activation {name!r} is not supported for ONNX export: "
+            f"use one of linear, {', '.join(ops)} or a QKeras quantizer"
+        )
+    attrs = {"axis": -1} if name == "softmax" else {}
+    return _T(b.op(ops[name], [b.to_float(t, where)], where, **attrs))
+
+
+def _weights(layer) -> tuple[FixedPoint, np.ndarray, FixedPoint | None, np.ndarray | None]:
+    kq = layer.kernel_quantizer_internal
+    if kq is None:
+        raise ModelError(f"layer {layer.name} has no kernel_quantizer: give it quantized_bits")
+    fk = fixed_point_of(kq, layer.name)
+    wq = fk.quantize(layer.kernel.numpy())
+    if not layer.use_bias:
+        return fk, wq, None, None
+    bq_obj = layer.bias_quantizer_internal
+    if bq_obj is None:
+        raise ModelError(f"layer {layer.name} has no bias_quantizer: give it quantized_bits")
+    fb = fixed_point_of(bq_obj, layer.name)
+    return fk, wq, fb, fb.quantize(layer.bias.numpy())
+
+
+def _dq_const(b: _Builder, ints: np.ndarray, fp: FixedPoint, hint: str) -> str:
+    """Integer initializer -> float by Cast + Mul(scale), which onnxruntime constant-folds.
+
+    Not DequantizeLinear: onnxruntime (1.26) fuses DequantizeLinear(int8 weight) -> MatMul on a
+    float input into MatMulNBits (accuracy level 4: int8 activations), which changed the logits
+    of a test model by 0.011. For the same reason float layers get Gemm, not MatMul + Add.
+    """
+    return b.to_float(_T(b.const(f"{hint}/q", ints), fp), hint)
+
+
+@_handler("QDense")
+def _qdense(b: _Builder, layer, t: _T) -> _T:
+    name = layer.name
+    fk, wq, fb, bq = _weights(layer)
+    x_fp = t.fp
+    if x_fp is not None and not x_fp.signed and x_fp.bits <= 8 and fk.bits <= 8:
+        wmax = max(-fk.qmin, fk.qmax)
+        if x_fp.qmax * wmax * 2 <= _U8S8_LIMIT:
+            w, zp = b.const(f"{name}/kernel_q", wq.astype(np.int8)), np.int8(0)
+        else:  # u8u8 kernels widen to int16 first: no saturation
+            w, zp = b.const(f"{name}/kernel_q", (wq.astype(np.int16) + 128).astype(np.uint8)), 128
+            zp = np.uint8(zp)
+        acc = b.op("MatMulInteger", [t.name, w, "", b.const(f"{name}/kernel_zp", zp)], name)
+        y = b.op("Cast", [acc], name, to=1)  # int32 -> float32: exact below 2**24
+        y = b.op("Mul", [y, b.const(f"{name}/acc_scale", np.float32(x_fp.scale * fk.scale))], name)
+        b.plan.append(f"{name}: MatMulInteger {x_fp} x {fk}")
+    elif len(layer.input_shape) == 2:  # Gemm, not MatMul + Add: see _dq_const
+        inputs = [b.to_float(t, name), _dq_const(b, wq, fk, f"{name}/kernel")]
+        if fb is not None:
+            inputs.append(b.const(f"{name}/bias", (bq * fb.scale).astype(np.float32)))
+        y = b.op("Gemm", inputs, name)
+        b.plan.append(f"{name}: float Gemm on dequantized {x_fp or 'float'} x {fk}")
+        return _activation(b, layer.activation, _T(y), name)
+    else:
+        y = b.op("MatMul", [b.to_float(t, name), _dq_const(b, wq, fk, f"{name}/kernel")], name)
+        b.plan.append(f"{name}: float MatMul on dequantized {x_fp or 'float'} x {fk}")
+    if fb is not None:
+        y = b.op("Add", [y, b.const(f"{name}/bias", (bq * fb.scale).astype(np.float32))], name)
+    return _activation(b, layer.activation, _T(y), name)
+
+
+def _nchw(b: _Builder, t: _T, hint: str) -> str:
+    return b.op("Transpose", [t.name], hint, perm=[0, 3, 1, 2])
+
+
+def _nhwc(b: _Builder, name: str, hint: str, fp: FixedPoint | None = None) -> _T:
+    return _T(b.op("Transpose", [name], hint, perm=[0, 2, 3, 1]), fp)
+
+
+def _pad(layer) -> str:
+    return {"valid": "VALID", "same": "SAME_UPPER"}[layer.padding]
+
+
+@_handler("QConv2D")
+def _qconv2d(b: _Builder, layer, t: _T) -> _T:
+    name = layer.name
+    if layer.data_format != "channels_last" or layer.groups != 1:
+        raise ModelError(f"layer {name}: only channels_last, groups=1 Conv2D is supported")
+    fk, wq, fb, bq = _weights(layer)
+    w = _dq_const(b, wq.transpose(3, 2, 0, 1), fk, f"{name}/kernel")  # HWIO -> OIHW
+    inputs = [b.to_float(t, name), w]
+    if fb is not None:
+        inputs.append(_dq_const(b, bq, fb, f"{name}/bias"))
+    x = _nchw(b, _T(inputs[0]), name)
+    y = b.op(
+        "Conv", [x, *inputs[1:]], name, auto_pad=_pad(layer), strides=list(layer.strides),
+        dilations=list(layer.dilation_rate), kernel_shape=list(wq.shape[:2]),
+    )  # fmt: skip
+    b.plan.append(f"{name}: float Conv on dequantized {t.fp or 'float'} x {fk}")
+    return _activation(b, layer.activation, _nhwc(b, y, name), name)
+
+
+@_handler("MaxPooling2D", "AveragePooling2D")
+def _pool2d(b: _Builder, layer, t: _T) -> _T:
+    name = layer.name
+    if layer.data_format != "channels_last":
+        raise ModelError(f"layer {name}: only channels_last pooling is supported")
+    attrs = {
+        "kernel_shape": list(layer.pool_size),
+        "strides": list(layer.strides),
+        "auto_pad": _pad(layer),
+    }
+    if type(layer).__name__ == "MaxPooling2D":  # max of integers: stays integer
+        return _nhwc(b, b.op("MaxPool", [_nchw(b, t, name)], name, **attrs), name, t.fp)
+    x = _nchw(b, _T(b.to_float(t, name)), name)
+    return _nhwc(b, b.op("AveragePool", [x], name, count_include_pad=0, **attrs), name)
+
+
+@_handler("Flatten")
+def _flatten(b: _Builder, layer, t: _T) -> _T:
+    return _T(b.op("Flatten", [t.name], layer.name, axis=1), t.fp)
+
+
+@_handler("Reshape")
+def _reshape(b: _Builder, layer, t: _T) -> _T:
+    shape = b.const(f"{layer.name}/shape", np.array([-1, *layer.target_shape], np.int64))
+    return _T(b.op("Reshape", [t.name, shape], layer.name), t.fp)
+
+
+@_handler("Dropout", "InputLayer")
+def _identity(b: _Builder, layer, t: _T) -> _T:
+    return t
+
+
+@_handler("QActivation")
+def _qactivation(b: _Builder, layer, t: _T) -> _T:
+    return _activation(b, layer.quantizer, t, layer.name)
+
+
+@_handler("Activation")
+def _keras_activation(b: _Builder, layer, t: _T) -> _T:
+    return _activation(b, layer.get_config()["activation"], t, layer.name)
+
+
+@_handler("ReLU")
+def _relu(b: _Builder, layer, t: _T) -> _T:
+    cfg = layer.get_config()
+    if cfg.get("max_value") is not None or cfg.get("negative_slope") or cfg.get("threshold"):
+        raise ModelError(f"layer {layer.name}: ReLU with max_value/slope/threshold unsupported")
+    return _activation(b, "relu", t, layer.name)
+
+
+def _chain(model) -> list:
+    """The model's layers after the input, checked to form a single chain."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelError(f"model {model.name} must have one input and one output for QDQ export")
+    layers = model.layers[1:]
+    prev = model.layers[0]
+    for layer in layers:
+        inbound = layer.inbound_nodes[0].inbound_layers
+        if isinstance(inbound, list) or inbound is not prev:
+            raise ModelError(
+                f"layer {layer.name} does not take the previous layer's output: "
+                "QDQ export supports single chains of layers only"
+            )
+        prev = layer
+    return layers
+
+
+def build_qdq_proto(model, trace: bool = False):
+    """Return the QDQ ``onnx.ModelProto`` of a QKeras chain (batch dimension dynamic).
+
+    With ``trace`` every layer's output is also a graph output named ``trace/<layer>``
+    (dequantized to float), for layer-by-layer comparison with QKeras.
+    """
+    from onnx import TensorProto, helper
+
+    b = _Builder()
+    in_name = model.layers[0].name
+    t = _T(in_name)
+    trace_outputs: list[str] = []
+    for layer in _chain(model):
+        cls = type(layer).__name__
+        if cls not in _HANDLERS:
+            raise ModelError(
+                f"layer {layer.name} ({cls}) is not supported for QDQ export: "
+                f"supported are {', '.join(supported_layers())}"
+            )
+        t = _HANDLERS[cls](b, layer, t)
+        if trace:
+            out = f"trace/{layer.name}"
+            b.nodes.append(helper.make_node("Identity", [b.to_float(t, layer.name)], [out]))
+            trace_outputs.append(out)
+    out_name = model.layers[-1].name
+    b.nodes.append(helper.make_node("Identity", [b.to_float(t, out_name)], [out_name]))
+
+    def vi(name: str, shape) -> object:
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, *shape[1:]])
+
+    outputs = [vi(out_name, model.output_shape)]
+    for name, layer in zip(trace_outputs, model.layers[1:], strict=False):
+        outputs.append(vi(name, layer.output_shape))
+    graph = helper.make_graph(
+        b.nodes, f"{model.name}_qdq", [vi(in_name, model.input_shape)], outputs, b.inits
+    )
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", QDQ_OPSET)], producer_name="nanotrig"
+    )
+    proto.ir_version = 10
+    helper.set_model_props(proto, {"nanotrig.layer_plan": "\n".join(b.plan)})
+    for line in b.plan:
+        log.info("qdq %s", line)
+    return proto
+
+
+def qkeras_to_qdq(model, dest: str | Path, trace: bool = False) -> Path:
+    """Write the QDQ ONNX file of a QKeras chain to ``dest`` (checked, atomic)."""
+    import onnx
+
+    proto = build_qdq_proto(model, trace=trace)
+    onnx.checker.check_model(proto, full_check=True)
+    with atomic_path(dest) as tmp:
+        onnx.save_model(proto, str(tmp))
+    log.info("wrote %s (QDQ, opset %d)", dest, QDQ_OPSET)
+    return Path(dest)

@@ -1,0 +1,196 @@
+"""``convert_model``: QKeras .h5 -> hls4ml project whose C-simulation is bit-exact.
+
+Output layout (``out_dir``)::
+
+    <project_name>_prj/     the hls4ml project (firmware/, tb_data/ with the testbench vectors)
+    hls_model.fml           the converted hls4ml graph (hls4ml.utils.serialization), for verify
+    keras_model.h5          the Keras reference (input quantizer inserted if the model had none)
+    tb_input.npy            testbench inputs (float32) and reference outputs, when given
+    tb_output.npy
+    conversion.json         precisions per layer, hls4ml config, HlsConfig, versions
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hls._capture import captured_stdout
+from hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_settings
+from hls.inputs import validate_inputs
+from hls.model_io import check_supported, load_qkeras_model, prepare_reference
+from nanotrig.config import HlsConfig, QuantBits
+from nanotrig.errors import ConfigError, ConversionError
+from nanotrig.fileio import (
+    atomic_path,
+    file_sha256,
+    package_versions,
+    prepare_output_dir,
+    write_json,
+)
+
+__all__ = [
+    "CONVERSION_FILE",
+    "HLS_MODEL_FILE",
+    "REFERENCE_FILE",
+    "convert_model",
+    "layer_kind",
+    "layer_precisions",
+]
+
+log = logging.getLogger(__name__)
+
+CONVERSION_FILE = "conversion.json"
+REFERENCE_FILE = "keras_model.h5"
+HLS_MODEL_FILE = "hls_model.fml"
+#: float32 holds integers up to 2**24 exactly: a type with more magnitude bits may round in TF.
+FLOAT32_MAGNITUDE_BITS = 24
+
+
+def convert_model(
+    model_path: Path,
+    out_dir: Path,
+    cfg: HlsConfig,
+    test_inputs: np.ndarray | None = None,
+    input_bits: QuantBits | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Convert a QKeras model file to an hls4ml project in ``out_dir``; return the record.
+
+    Everything (config, model file, supported layers, test inputs) is checked before
+    ``out_dir`` is touched. Raises ModelError, DataError, OutputExistsError, ConversionError.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(cfg, HlsConfig):
+        raise ConfigError(f"cfg must be an HlsConfig, got {type(cfg).__name__}")
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    model = load_qkeras_model(model_path)
+    check_supported(model)
+    reference, input_info = prepare_reference(model, input_bits)
+    tb_x = None
+    if test_inputs is not None:
+        tb_x = validate_inputs(test_inputs, reference.input_shape[1:])[: cfg.n_test_vectors]
+
+    out = prepare_output_dir(out_dir, force)
+    with atomic_path(out / REFERENCE_FILE) as tmp:
+        reference.save(tmp, save_format="h5")
+    tb_in = tb_out = None
+    if tb_x is not None:
+        tb_y = np.asarray(reference.predict(tb_x, batch_size=1024, verbose=0), dtype=np.float32)
+        tb_in, tb_out = out / "tb_input.npy", out / "tb_output.npy"
+        np.save(tb_in, tb_x.reshape(len(tb_x), -1))
+        np.save(tb_out, tb_y.reshape(len(tb_y), -1))
+
+    project_dir = out / PROJECT_SUBDIR.format(project_name=cfg.project_name)
+    hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
+    import hls4ml
+    from hls4ml.utils.serialization import serialize_model
+
+    try:
+        with captured_stdout():
+            hls_model = hls4ml.converters.convert_from_keras_model(
+                reference, hls_config=hls_config, **kwargs
+            )
+            hls_model.write()
+            _serialize_without_tb(hls_model, out / HLS_MODEL_FILE, serialize_model)
+    except Exception as err:
+        raise ConversionError(
+            f"hls4ml could not convert {model_path}: {_first_line(err)} "
+            "(a layer or quantizer its bit-exact precision pass does not support)"
+        ) from err
+
+    precisions = layer_precisions(hls_model)
+    record: dict[str, Any] = {
+        "model": str(model_path),
+        "model_sha256": file_sha256(model_path),
+        "reference_model": REFERENCE_FILE,
+        "hls_model": HLS_MODEL_FILE,
+        "project_dir": project_dir.name,
+        "project_name": cfg.project_name,
+        "input_quantizer": input_info,
+        "input_shape": list(reference.input_shape[1:]),
+        "precision_mechanism": "hls4ml bit_exact=True (interval arithmetic from quantizers)",
+        "precisions": precisions,
+        "lut_layers": [n for n, p in precisions.items() if p["kind"] == "lut"],
+        "float32_inexact_layers": _float32_inexact(precisions),
+        "test_vectors": 0 if tb_x is None else len(tb_x),
+        "hls": cfg.model_dump(mode="json"),
+        "hls4ml_config": hls_config,
+        "hls4ml_convert_kwargs": kwargs,
+        "versions": package_versions(),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    if record["float32_inexact_layers"]:
+        log.warning(
+            "layers %s have types wider than float32's 24-bit significand: TF's float32 "
+            "reference may round there",
+            ", ".join(record["float32_inexact_layers"]),
+        )
+    write_json(out / CONVERSION_FILE, record)
+    log.info("wrote hls4ml project %s in %.1f s", project_dir, record["seconds"])
+    return record
+
+
+def _serialize_without_tb(hls_model, path: Path, serialize_model) -> None:
+    """Serialize the graph without testbench paths (hls4ml 1.3 records but does not pack them,
+    so deserializing would fail); the vectors stay in the project's tb_data/."""
+    cfg = hls_model.config.config
+    saved = {k: cfg.get(k) for k in ("InputData", "OutputPredictions")}
+    try:
+        cfg.update(dict.fromkeys(saved))
+        serialize_model(hls_model, path)
+    finally:
+        cfg.update(saved)
+
+
+def layer_kind(layer) -> str:
+    """``lut`` for layers hls4ml computes with lookup tables (softmax, sigmoid, tanh...)."""
+    cls = layer.class_name
+    if cls == "Softmax":
+        return "lut"
+    if cls in ("Activation", "ParametrizedActivation"):
+        act = str(layer.get_attr("activation", "")).lower()
+        return "lut" if act in LUT_ACTIVATIONS else "exact"
+    return "exact"
+
+
+def layer_precisions(hls_model) -> dict[str, dict[str, Any]]:
+    """Per hls4ml layer: class, kind and every ``*_t`` type (result, accum, weight, bias...)."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer in hls_model.get_layers():
+        row: dict[str, Any] = {"class": layer.class_name, "kind": layer_kind(layer)}
+        for key, value in layer.attributes.items():
+            if key.endswith("_t") and hasattr(value, "precision"):
+                row[key[:-2]] = str(value.precision)
+        out[layer.name] = row
+    return out
+
+
+def _float32_inexact(precisions: dict[str, dict[str, Any]]) -> list[str]:
+    bad = []
+    for name, row in precisions.items():
+        if row["kind"] == "lut":
+            continue
+        for key in ("result", "accum"):
+            width = _magnitude_bits(row.get(key, ""))
+            if width is not None and width > FLOAT32_MAGNITUDE_BITS:
+                bad.append(name)
+                break
+    return bad
+
+
+def _magnitude_bits(type_str: str) -> int | None:
+    """Magnitude bits of ``fixed<W,I,...>`` (W-1) or ``ufixed<W,I,...>`` (W)."""
+    if "fixed<" not in type_str:
+        return None
+    width = int(type_str.split("<", 1)[1].split(",", 1)[0].rstrip(">"))
+    return width if type_str.startswith("ufixed") else width - 1
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,91 @@
+"""Pythia 8 settings of the ADC2021-style processes (SM cocktail and BSM signals).
+
+Everything decays inclusively unless stated: W and Z to e, mu or tau (taus decay in Pythia),
+ttbar inclusive. Signals: A(50) -> Z* Z* -> 4 leptons (e, mu), modelled with
+Pythia's neutral scalar H2 (id 35; its CP-odd A3 (36) gets a vanishing width for Z* Z* at 50 GeV
+and Pythia refuses to initialise); a pair of scalar leptoquarks of
+80 GeV, each -> b tau (charge set to 2/3 so that b tau+ conserves it); H0(60) -> tau tau;
+H+(60) -> tau nu. QCD is HardQCD:all above ``qcd_pthat_min_gev``, or with
+``qcd_enrichment = heavy_flavour`` only b-bbar and c-cbar pair production (gg/qqbar -> QQbar),
+whose semi-leptonic decays give the real leptons the trigger needs (see ``generate_l1``).
+"""
+
+from __future__ import annotations
+
+from nanotrig.config import L1_BACKGROUNDS, L1_SIGNALS, L1EventConfig
+from nanotrig.errors import ConfigError
+from samples.pool import SEED_MAX
+
+__all__ = ["PROCESS_KEYS", "PROCESS_SETTINGS", "l1_settings"]
+
+_LEPTONIC = "11 13 15"
+
+PROCESS_SETTINGS: dict[str, tuple[str, ...]] = {
+    "W": ("WeakSingleBoson:ffbar2W = on", "24:onMode = off", f"24:onIfAny = {_LEPTONIC}"),
+    "Z": (
+        "WeakSingleBoson:ffbar2gmZ = on",
+        "WeakZ0:gmZmode = 2",
+        "23:onMode = off",
+        f"23:onIfAny = {_LEPTONIC}",
+    ),
+    "ttbar": ("Top:all = on",),
+    "A_4l": (
+        "Higgs:useBSM = on",
+        "HiggsBSM:gg2H2 = on",
+        "35:m0 = 50.",
+        "35:onMode = off",
+        "35:onIfMatch = 23 23",
+        "23:onMode = off",
+        "23:onIfAny = 11 13",
+    ),
+    "LQ_btau": (
+        "LeptoQuark:gg2LQLQbar = on",
+        "LeptoQuark:qqbar2LQLQbar = on",
+        "42:m0 = 80.",
+        "42:chargeType = 2",
+        "42:oneChannel = 1 1.0 0 5 -15",
+    ),
+    "h0_tautau": (
+        "Higgs:useBSM = on",
+        "HiggsBSM:gg2H2 = on",
+        "35:m0 = 60.",
+        "35:onMode = off",
+        "35:onIfMatch = 15 -15",
+    ),
+    "hplus_taunu": (
+        "Higgs:useBSM = on",
+        "HiggsBSM:ffbar2H+- = on",
+        "37:m0 = 60.",
+        "37:onMode = off",
+        "37:onIfMatch = 15 16",
+    ),
+}
+
+#: Stable seeding keys per process (independent of the order in the config).
+PROCESS_KEYS: dict[str, int] = {
+    name: 0x100 + i for i, name in enumerate((*L1_BACKGROUNDS, *L1_SIGNALS))
+}
+
+
+def _qcd(cfg: L1EventConfig) -> tuple[str, ...]:
+    lines = (f"PhaseSpace:pTHatMin = {cfg.qcd_pthat_min_gev:.3f}",)
+    if cfg.qcd_enrichment == "heavy_flavour":
+        return ("HardQCD:hardbbbar = on", "HardQCD:hardccbar = on", *lines)
+    return ("HardQCD:all = on", *lines)
+
+
+def l1_settings(process: str, cfg: L1EventConfig, seed: int | None = None) -> list[str]:
+    """The Pythia ``readString`` lines for ``process``; ``seed`` adds the random-seed lines."""
+    if process == "QCD":
+        proc = _qcd(cfg)
+    elif process in PROCESS_SETTINGS:
+        proc = PROCESS_SETTINGS[process]
+    else:
+        known = sorted([*PROCESS_SETTINGS, "QCD"])
+        raise ConfigError(f"unknown L1 process {process!r}: choose from {known}")
+    lines = [f"Beams:eCM = {cfg.ecm_gev:.1f}", "Print:quiet = on", "Next:numberCount = 0", *proc]
+    if seed is not None:
+        if not 1 <= seed <= SEED_MAX:
+            raise ConfigError(f"Pythia seed {seed} outside 1..{SEED_MAX}")
+        lines += ["Random:setSeed = on", f"Random:seed = {seed}"]
+    return lines

@@ -1,0 +1,169 @@
+"""Shared orchestration: seeded chunks of events on a process pool, reproducible whatever the
+number of workers.
+
+A sample is made of *streams* (a jet class, an L1 process, a block of DQM runs), each filling a
+target number of accepted rows. Chunk ``i`` of a stream is an independent task seeded from
+``SeedSequence([seed, stream.seed_key, i])``; results are kept by chunk index and the first
+``target`` accepted rows in chunk order are used, so the output never depends on ``workers``,
+scheduling or timing. Look-ahead chunks of a stream already complete are cancelled or ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nanotrig.errors import DataError
+
+__all__ = ["SEED_MAX", "Stream", "run_streams", "stream_seed", "take_first"]
+
+#: Pythia accepts ``Random:seed`` in 1..900_000_000; numpy tasks use the same range.
+SEED_MAX = 900_000_000
+
+#: A chunk task: ``(chunk seed, events) -> dict`` with at least ``n_accepted`` and ``n_events``.
+Task = Callable[[int, int], dict[str, Any]]
+
+
+def stream_seed(seed: int, key: int, index: int) -> int:
+    """Seed (1..900_000_000) of chunk ``index`` of the stream with ``seed_key`` ``key``."""
+    state = np.random.SeedSequence([seed, key, index]).generate_state(1, np.uint64)
+    return int(state[0] % SEED_MAX) + 1
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One independently seeded source of rows (must be picklable: ``task`` a top-level
+    function or a ``functools.partial`` of one)."""
+
+    name: str
+    task: Task
+    target: int  #: accepted rows wanted
+    chunk_size: int  #: events per task
+    seed_key: int  #: stable key for seeding (independent of the stream's position)
+    max_chunks: int  #: give up after this many chunks
+    prior_acceptance: float = 0.7  #: acceptance guess before the first chunk returns
+    hint: str = "acceptance is too low: loosen the selection"  #: fix named on give-up
+
+
+@dataclass
+class _State:
+    chunks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pending: int = 0
+    next_index: int = 0
+
+    def accepted(self) -> int:
+        return sum(c["n_accepted"] for c in self.chunks.values())
+
+    def prefix_done(self, n: int) -> bool:
+        total, i = 0, 0
+        while i in self.chunks:
+            total += self.chunks[i]["n_accepted"]
+            if total >= n:
+                return True
+            i += 1
+        return n <= 0
+
+
+def _want(st: _State, s: Stream, workers: int) -> int:
+    events = sum(c["n_events"] for c in st.chunks.values())
+    acc = st.accepted() / events if events else s.prior_acceptance
+    still = s.target - st.accepted()
+    need = math.ceil(max(still, 0) / (max(acc, 1e-4) * s.chunk_size)) - st.pending
+    return min(need, 2 * workers)
+
+
+def _quiet_stdout() -> None:
+    """Worker initializer: send C++ chatter (FastJet banner, Pythia) to stderr, not stdout."""
+    os.dup2(2, 1)
+
+
+def run_streams(
+    streams: Sequence[Stream], seed: int, workers: int, progress: bool, desc: str = "events"
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """Run every stream to its target on ``workers`` processes, chunk seeds derived from
+    ``seed``; returns the chunk results by stream name and chunk index."""
+    from tqdm import tqdm
+
+    states = {s.name: _State() for s in streams}
+    by_name = {s.name: s for s in streams}
+    pending: dict[Future, tuple[str, int]] = {}
+    # fork: no re-import of __main__ (scripts/notebooks need no main guard); the parent never
+    # loads Pythia or FastJet, so the children start clean.
+    ctx = multiprocessing.get_context("fork")
+    bar = tqdm(total=0, unit="ev", desc=desc, disable=not progress, dynamic_ncols=True)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_quiet_stdout) as pool:
+        try:
+            while True:
+                for s in streams:
+                    st = states[s.name]
+                    if st.prefix_done(s.target):
+                        continue
+                    for _ in range(_want(st, s, workers)):
+                        if st.next_index >= s.max_chunks:
+                            break
+                        cseed = stream_seed(seed, s.seed_key, st.next_index)
+                        fut = pool.submit(s.task, cseed, s.chunk_size)
+                        pending[fut] = (s.name, st.next_index)
+                        st.next_index += 1
+                        st.pending += 1
+                        bar.total += s.chunk_size
+                    if not st.pending and st.next_index >= s.max_chunks:
+                        raise DataError(
+                            f"{s.name}: only {st.accepted()} of {s.target} accepted after "
+                            f"{st.next_index} chunks of {s.chunk_size} events: {s.hint}"
+                        )
+                bar.refresh()
+                if not pending:
+                    return {name: st.chunks for name, st in states.items()}
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name, idx = pending.pop(fut)
+                    st, s = states[name], by_name[name]
+                    st.pending -= 1
+                    if fut.cancelled():  # look-ahead chunk of a stream already complete
+                        bar.total -= s.chunk_size
+                        continue
+                    res = fut.result()
+                    st.chunks[idx] = res
+                    bar.update(res["n_events"])
+                    if res["n_events"] < s.chunk_size:
+                        bar.total -= s.chunk_size - res["n_events"]
+                    if st.prefix_done(s.target):
+                        for f2, (n2, _) in pending.items():
+                            if n2 == name:
+                                f2.cancel()
+        finally:
+            for fut in pending:
+                fut.cancel()
+            bar.close()
+
+
+def take_first(
+    chunks: dict[int, dict[str, Any]], n: int, row_keys: Sequence[str]
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """First ``n`` accepted rows in chunk order (arrays under ``row_keys``), and the statistics
+    of the chunks used (events, chunks, accepted)."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in row_keys}
+    total = events = used = 0
+    extra: dict[str, int] = {}
+    for i in range(len(chunks)):
+        if total >= n or i not in chunks:
+            break
+        c = chunks[i]
+        for k in parts:
+            parts[k].append(c[k])
+        total += c["n_accepted"]
+        events += c["n_events"]
+        for k, v in c.get("counters", {}).items():
+            extra[k] = extra.get(k, 0) + int(v)
+        used += 1
+    out = {k: np.concatenate(v)[:n] for k, v in parts.items()}
+    stats = {"events": events, "chunks": used, "accepted": total, **extra}
+    return out, stats

@@ -1,0 +1,179 @@
+"""Quantized QDQ ONNX vs QKeras: exact integers and logits, documented differences bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from export import OnnxModel, compare_qdq, export_quantized, qkeras_to_qdq
+from export.fixedpoint import FixedPoint
+from models import build_jet_mlp
+from nanotrig.config import LayerBits, QuantBits, QuantizeConfig
+from nanotrig.errors import DataError, ModelError
+from quantize import build_qmodel
+
+# fc2 with 8-bit weights after an 8-bit relu: the u8*s8 pair sum could saturate int16 in
+# VPMADDUBSW, so that layer takes the u8u8 path (weights shifted by zero point 128).
+MIXED = QuantizeConfig(
+    layers={
+        "fc2": LayerBits(weights=QuantBits(bits=8, integer=1)),
+        "relu1": LayerBits(activation=QuantBits(bits=8, integer=2)),
+        "relu3": LayerBits(activation=QuantBits(bits=4, integer=1)),
+    }
+)
+
+
+def _inputs(n: int = 2000) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    x = rng.normal(scale=4.0, size=(n, 16)).astype(np.float32)
+    step = 2.0**-10
+    edge = np.stack(
+        [
+            np.zeros(16),
+            np.full(16, 32 - step),  # largest input value
+            np.full(16, -32.0),
+            np.full(16, 40.0),  # saturates
+            np.full(16, -1000.0),
+            np.full(16, 0.5 * step),  # ties: round half to even -> 0
+            np.full(16, 1.5 * step),  # -> 2 quanta
+            np.full(16, -2.5 * step),  # -> -2 quanta
+            rng.integers(-32768, 32768, 16) * step,  # exactly on the grid
+        ]
+    ).astype(np.float32)
+    return np.concatenate([x, edge])
+
+
+@pytest.fixture(scope="module", params=["default", "mixed"])
+def qmodel(request):
+    cfg = QuantizeConfig() if request.param == "default" else MIXED
+    return build_qmodel(build_jet_mlp(16, 5), cfg)
+
+
+def test_qdq_exact_on_every_layer(qmodel, tmp_path):
+    import onnx
+
+    path = qkeras_to_qdq(qmodel, tmp_path / "q.onnx")
+    onnx.checker.check_model(str(path), full_check=True)
+    rec = compare_qdq(qmodel, _inputs(), path)
+    assert rec["file_max_abs_diff_outputs"] <= 1e-6 and rec["file_argmax_agreement"] == 1.0
+    for name, layer in rec["layers"].items():
+        if name != "softmax":
+            assert layer["max_abs_diff"] == 0.0, (name, layer)
+    assert rec["logits_exact"] and rec["frac_events_logits_differ"] == 0.0
+    assert rec["max_abs_diff_outputs"] <= 1e-6  # softmax: float round-off only
+    assert rec["argmax_agreement"] == 1.0
+
+
+def test_integer_kernels_used(qmodel):
+    from export import build_qdq_proto
+
+    proto = build_qdq_proto(qmodel)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("MatMulInteger") == 3  # fc2, fc3, output; fc1 has the 16-bit input
+    assert ops.count("Gemm") == 1
+    assert "DequantizeLinear" not in ops  # see export.qdq._Builder.to_float
+    assert 3 in {i.data_type for i in proto.graph.initializer}  # int8 weights
+
+
+def test_huge_inputs_documented_difference(tmp_path):
+    """|x| >= 2**14: QKeras's straight-through x + (xq - x) loses xq in float32 (1e30 -> 0);
+    the QDQ graph saturates like the fixed-point format. Measured, not hidden."""
+    qmodel = build_qmodel(build_jet_mlp(16, 5), QuantizeConfig())
+    x = np.array([[1e30] * 16, [2e4] * 16, [-1e5] * 16, [16000.0] * 16], np.float32)
+    rec = compare_qdq(qmodel, x)
+    import onnxruntime as ort
+
+    from export import build_qdq_proto
+
+    sess = ort.InferenceSession(build_qdq_proto(qmodel, trace=True).SerializeToString())
+    got = sess.run(["trace/input_quant"], {"input": x})[0]
+    expected = FixedPoint(16, 5, signed=True).quantize(x) * 2.0**-10
+    np.testing.assert_array_equal(got, expected)  # proper saturation at +-32
+    assert rec["layers"]["input_quant"]["max_abs_diff"] <= 32.0  # QKeras: 0 instead of 31.999
+    assert rec["layers"]["input_quant"]["frac_events_differ"] > 0
+
+
+def test_conv_chain_exact(tmp_path):
+    from qkeras import QActivation, QConv2D, QDense
+    from tensorflow import keras
+
+    q = "quantized_bits(6,0,alpha=1)"
+    inp = keras.Input((8, 8, 2), name="img")
+    x = QActivation("quantized_bits(8,3,alpha=1)", name="input_quant")(inp)
+    x = QConv2D(4, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="c1")(x)
+    x = QActivation("quantized_relu(6,1)", name="r1")(x)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = QConv2D(3, 2, kernel_quantizer=q, bias_quantizer=q, name="c2")(x)
+    x = QActivation("quantized_relu(5,1)", name="r2")(x)
+    x = keras.layers.AveragePooling2D(2, padding="same", name="p2")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    x = QDense(3, kernel_quantizer=q, bias_quantizer=q, name="out")(x)
+    model = keras.Model(inp, keras.layers.Activation("softmax", name="sm")(x))
+    xs = np.random.default_rng(0).normal(scale=3, size=(300, 8, 8, 2)).astype(np.float32)
+    rec = compare_qdq(model, xs, qkeras_to_qdq(model, tmp_path / "c.onnx"))
+    for name in ("input_quant", "c1", "r1", "p1", "c2", "r2", "flat"):
+        assert rec["layers"][name]["max_abs_diff"] == 0.0, name
+    # average pooling divides in float: round-off is allowed there and after it
+    assert rec["max_abs_diff_logits"] <= 1e-5 and rec["max_abs_diff_outputs"] <= 1e-5
+
+
+def test_export_quantized_stage(tmp_path):
+    qmodel = build_qmodel(build_jet_mlp(16, 5), QuantizeConfig())
+    qmodel.save(tmp_path / "qmodel.h5")
+    rec = export_quantized(tmp_path / "qmodel.h5", _inputs(300), tmp_path / "out")
+    assert rec["agrees"] and rec["logits_exact"]
+    assert (tmp_path / "out" / "qmodel.qdq.onnx").is_file()
+    assert (tmp_path / "out" / "qdq_artifact.json").is_file()
+    assert any("MatMulInteger" in line for line in rec["layer_plan"])
+    with pytest.raises(DataError, match=r"expects \(N, 16\)"):
+        OnnxModel(rec["onnx"]).predict(np.zeros((3, 4), np.float32))
+
+
+def test_unsupported_layer():
+    from tensorflow import keras
+
+    inp = keras.Input((4,), name="x")
+    x = keras.layers.Dense(3, name="d")(inp)
+    with pytest.raises(ModelError, match=r"layer d \(Dense\) is not supported for QDQ export"):
+        qkeras_to_qdq(keras.Model(inp, x), "/nonexistent/never_written.onnx")
+
+
+def test_unsupported_quantizer():
+    from qkeras import QDense
+    from tensorflow import keras
+
+    inp = keras.Input((4,), name="x")
+    x = QDense(3, kernel_quantizer="quantized_bits(4,0,alpha='auto_po2')", name="d")(inp)
+    with pytest.raises(ModelError, match=r"alpha='auto_po2'.*use alpha=1"):
+        qkeras_to_qdq(keras.Model(inp, x), "/nonexistent/never_written.onnx")
+
+
+def test_not_a_chain():
+    from tensorflow import keras
+
+    inp = keras.Input((4,), name="x")
+    a = keras.layers.Activation("relu", name="a")(inp)
+    b = keras.layers.Activation("relu", name="b")(inp)
+    out = keras.layers.Activation("linear", name="c")(a)
+    with pytest.raises(ModelError, match=r"one input and one output|single chains"):
+        qkeras_to_qdq(keras.Model(inp, [out, b]), "/nonexistent/x.onnx")
+
+
+def test_onnx_runtime_rejects_file(tmp_path):
+    """A file onnx.checker accepts but onnxruntime cannot run: one-line ModelError."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [helper.make_node("NoSuchOp", ["x"], ["y"], domain="nanotrig.fake")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])],
+    )
+    m = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("nanotrig.fake", 1)]
+    )
+    m.ir_version = 8
+    onnx.save_model(m, tmp_path / "odd.onnx")
+    with pytest.raises(ModelError, match=r"onnxruntime cannot load .*re-export"):
+        OnnxModel(tmp_path / "odd.onnx")
