@@ -9,6 +9,7 @@ import re
 import h5py
 import numpy as np
 import pytest
+from qmodels import qb, seeded
 
 from hls import convert_model, edge_inputs, load_inputs, validate_inputs, verify_project
 from nanotrig.config import HlsConfig
@@ -25,30 +26,18 @@ pytestmark = pytest.mark.filterwarnings("ignore:The `keras.constraints.serialize
 N_IN = 8
 
 
-def _qb(bits: int, integer: int = 0):
-    from qkeras import quantized_bits
-
-    return quantized_bits(bits, integer, alpha=1)
-
-
-def _seeded(model, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
-    return model
-
-
 def _tiny_qmodel():
     import keras
     from qkeras import QActivation, QDense, quantized_relu
 
-    return _seeded(
+    return seeded(
         keras.Sequential(
             [
                 keras.Input((N_IN,)),
-                QActivation(_qb(8, 2), name="qin"),
-                QDense(8, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="fc1"),
+                QActivation(qb(8, 2), name="qin"),
+                QDense(8, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="fc1"),
                 QActivation(quantized_relu(6, 0), name="relu1"),
-                QDense(3, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="fc2"),
+                QDense(3, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="fc2"),
             ]
         )
     )
@@ -114,7 +103,7 @@ def test_unsupported_layer(tmp_path, kind):
 
     layer = getattr(keras.layers, kind)(4, name="recurrent_part")
     model = keras.Sequential(
-        [keras.Input((5, 2)), layer, QDense(2, kernel_quantizer=_qb(6), name="fc")]
+        [keras.Input((5, 2)), layer, QDense(2, kernel_quantizer=qb(6), name="fc")]
     )
     path, out = tmp_path / "rnn.h5", tmp_path / "out"
     model.save(path)
@@ -131,7 +120,7 @@ def test_two_input_model(tmp_path):
     from qkeras import QDense
 
     a, b = keras.Input((N_IN,), name="a"), keras.Input((N_IN,), name="b")
-    fc = QDense(2, kernel_quantizer=_qb(6), name="fc")
+    fc = QDense(2, kernel_quantizer=qb(6), name="fc")
     model = keras.Model([a, b], fc(keras.layers.Concatenate(name="cat")([a, b])))
     path, out = tmp_path / "two.h5", tmp_path / "out"
     model.save(path)

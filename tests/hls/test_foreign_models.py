@@ -13,7 +13,8 @@ import hashlib
 import keras
 import numpy as np
 import pytest
-from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+from qkeras import QActivation, QDense, quantized_relu
+from qmodels import qb, seeded
 
 from hls import convert_model, edge_inputs, verify_project
 from nanotrig.config import HlsConfig, QuantBits
@@ -26,24 +27,14 @@ N_EVENTS = 500
 SEQ_INPUT_BITS = QuantBits(bits=10, integer=3)
 
 
-def _qb(bits: int, integer: int = 0):
-    return quantized_bits(bits, integer, alpha=1)
-
-
-def _seeded(model, seed: int):
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
-    return model
-
-
 def _sequential_without_input_quantizer():
-    return _seeded(
+    return seeded(
         keras.Sequential(
             [
                 keras.Input((N_IN,)),
-                QDense(16, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="fc1"),
+                QDense(16, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="fc1"),
                 QActivation(quantized_relu(6, 2), name="relu1"),
-                QDense(4, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="fc2"),
+                QDense(4, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="fc2"),
             ]
         ),
         seed=1,
@@ -54,43 +45,43 @@ def _input_named_input():
     """Input layer literally called ``input`` (reserved by hls4ml) and a layer already called
     ``input_1``, the name the converter would rename it to."""
     inp = keras.Input((N_IN,), name="input")
-    x = QActivation(_qb(8, 2), name="input_1")(inp)
-    x = QDense(12, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="dense")(x)
+    x = QActivation(qb(8, 2), name="input_1")(inp)
+    x = QDense(12, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="dense")(x)
     x = QActivation(quantized_relu(5, 1), name="act")(x)
-    x = QDense(3, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="out")(x)
-    return _seeded(keras.Model(inp, x, name="foreign"), seed=2)
+    x = QDense(3, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="out")(x)
+    return seeded(keras.Model(inp, x, name="foreign"), seed=2)
 
 
 def _fused_mixed_bits():
     """QDense with fused quantized_relu; 8-bit first layer, 4-bit second."""
     inp = keras.Input((N_IN,), name="x")
-    x = QActivation(_qb(8, 2), name="qin")(inp)
+    x = QActivation(qb(8, 2), name="qin")(inp)
     x = QDense(
         16,
-        kernel_quantizer=_qb(8),
-        bias_quantizer=_qb(8),
+        kernel_quantizer=qb(8),
+        bias_quantizer=qb(8),
         activation=quantized_relu(6, 0),
         name="fc1",
     )(x)
     x = QDense(
         8,
-        kernel_quantizer=_qb(4),
-        bias_quantizer=_qb(4),
+        kernel_quantizer=qb(4),
+        bias_quantizer=qb(4),
         activation=quantized_relu(4, 1),
         name="fc2",
     )(x)
-    x = QDense(4, kernel_quantizer=_qb(4, 1), bias_quantizer=_qb(4, 1), name="fc3")(x)
-    return _seeded(keras.Model(inp, x), seed=3)
+    x = QDense(4, kernel_quantizer=qb(4, 1), bias_quantizer=qb(4, 1), name="fc3")(x)
+    return seeded(keras.Model(inp, x), seed=3)
 
 
 def _lut_head(activation: str):
     inp = keras.Input((N_IN,), name="x")
-    x = QActivation(_qb(8, 2), name="qin")(inp)
-    x = QDense(8, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="fc1")(x)
+    x = QActivation(qb(8, 2), name="qin")(inp)
+    x = QDense(8, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="fc1")(x)
     x = QActivation(quantized_relu(6, 0), name="relu1")(x)
-    x = QDense(5, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="logits")(x)
+    x = QDense(5, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="logits")(x)
     x = keras.layers.Activation(activation, name="head")(x)
-    return _seeded(keras.Model(inp, x), seed=4)
+    return seeded(keras.Model(inp, x), seed=4)
 
 
 def _sha(path) -> str:
