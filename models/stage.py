@@ -12,7 +12,7 @@ from models.data import Scaler, make_split, save_split
 from models.jet_mlp import build_jet_mlp
 from models.metrics import classification_metrics, roc_curves
 from models.plots import plot_loss, plot_roc
-from models.train import fit
+from models.train import fit, seed_everything
 from nanotrig.config import ModelConfig
 from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
 
@@ -41,6 +41,7 @@ def train_model(
     x = scaler.transform(sample.features)
     y = sample.labels.astype(np.int64)
 
+    seed_everything(seed)  # before the model exists: its initial weights are drawn here
     model = build_jet_mlp(x.shape[1], len(sample.class_names), cfg.hidden)
     history = fit(
         model, x[split["train"]], y[split["train"]], x[split["val"]], y[split["val"]],
