@@ -3,23 +3,35 @@
 ``convert_model`` turns a QKeras .h5 into an hls4ml project whose precisions come from the
 quantizers (hls4ml's bit-exact pass); ``verify_project`` compiles it with g++ and compares every
 layer with the QKeras reference; ``load_inputs`` reads the input arrays both take.
+``estimate_model`` estimates latency and resources from the hls4ml graph (checked against a
+budget by ``check_budget``); ``synth_project`` runs vendor C synthesis where installed and
+``parse_csynth_xml`` reads its report.
 """
 
+from hls.budget import check_budget
 from hls.convert import convert_model, layer_precisions
+from hls.estimate import Estimate, LayerEstimate, estimate_model
 from hls.inputs import edge_inputs, load_inputs, validate_inputs
 from hls.model_io import SUPPORTED_LAYERS, load_qkeras_model, prepare_reference
+from hls.synth import parse_csynth_xml, synth_project
 from hls.verify import VerifyResult, keras_layer_outputs, verify_project
 
 __all__ = [
     "SUPPORTED_LAYERS",
+    "Estimate",
+    "LayerEstimate",
     "VerifyResult",
+    "check_budget",
     "convert_model",
     "edge_inputs",
+    "estimate_model",
     "keras_layer_outputs",
     "layer_precisions",
     "load_inputs",
     "load_qkeras_model",
+    "parse_csynth_xml",
     "prepare_reference",
+    "synth_project",
     "validate_inputs",
     "verify_project",
 ]

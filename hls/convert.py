@@ -7,7 +7,9 @@ Output layout (``out_dir``)::
     keras_model.h5          the Keras reference (input quantizer inserted if the model had none)
     tb_input.npy            testbench inputs (float32) and reference outputs, when given
     tb_output.npy
-    conversion.json         precisions per layer, hls4ml config, HlsConfig, versions
+    estimate.png            estimated latency per layer against the budget (an estimate)
+    conversion.json         precisions per layer, hls4ml config, HlsConfig, latency/resource
+                            estimate and budget check, versions
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hls._capture import captured_stdout
+from hls.budget import ESTIMATE_PLOT, check_budget, estimate_for, plot_budget
 from hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_settings
 from hls.inputs import validate_inputs
 from hls.model_io import check_supported, load_qkeras_model, prepare_reference
@@ -62,7 +65,8 @@ def convert_model(
     """Convert a QKeras model file to an hls4ml project in ``out_dir``; return the record.
 
     Everything (config, model file, supported layers, test inputs) is checked before
-    ``out_dir`` is touched. Raises ModelError, DataError, OutputExistsError, ConversionError.
+    ``out_dir`` is touched, and so is the latency/II estimate against ``cfg``'s budget. Raises
+    ModelError, DataError, OutputExistsError, ConversionError, BudgetExceededError.
     """
     t0 = time.perf_counter()
     if not isinstance(cfg, HlsConfig):
@@ -75,17 +79,12 @@ def convert_model(
     if test_inputs is not None:
         tb_x = validate_inputs(test_inputs, reference.input_shape[1:])[: cfg.n_test_vectors]
 
-    out = prepare_output_dir(out_dir, force)
-    with atomic_path(out / REFERENCE_FILE) as tmp:
-        reference.save(tmp, save_format="h5")
+    if out_dir.exists() and not force and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        prepare_output_dir(out_dir, force)  # raises OutputExistsError before any work
+    project_dir = out_dir / PROJECT_SUBDIR.format(project_name=cfg.project_name)
     tb_in = tb_out = None
     if tb_x is not None:
-        tb_y = np.asarray(reference.predict(tb_x, batch_size=1024, verbose=0), dtype=np.float32)
-        tb_in, tb_out = out / "tb_input.npy", out / "tb_output.npy"
-        np.save(tb_in, tb_x.reshape(len(tb_x), -1))
-        np.save(tb_out, tb_y.reshape(len(tb_y), -1))
-
-    project_dir = out / PROJECT_SUBDIR.format(project_name=cfg.project_name)
+        tb_in, tb_out = out_dir / "tb_input.npy", out_dir / "tb_output.npy"
     hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
     import hls4ml
     from hls4ml.utils.serialization import serialize_model
@@ -95,13 +94,27 @@ def convert_model(
             hls_model = hls4ml.converters.convert_from_keras_model(
                 reference, hls_config=hls_config, **kwargs
             )
+    except Exception as err:
+        raise _conversion_error(model_path, err) from err
+    # The estimate needs only the graph: an over-budget model is refused before anything is
+    # written (BudgetExceededError).
+    estimate = estimate_for(hls_model, cfg)
+    budget = check_budget(estimate, cfg)
+
+    out = prepare_output_dir(out_dir, force)
+    with atomic_path(out / REFERENCE_FILE) as tmp:
+        reference.save(tmp, save_format="h5")
+    if tb_x is not None:
+        tb_y = np.asarray(reference.predict(tb_x, batch_size=1024, verbose=0), dtype=np.float32)
+        np.save(tb_in, tb_x.reshape(len(tb_x), -1))
+        np.save(tb_out, tb_y.reshape(len(tb_y), -1))
+    try:
+        with captured_stdout():
             hls_model.write()
             _serialize_without_tb(hls_model, out / HLS_MODEL_FILE, serialize_model)
     except Exception as err:
-        raise ConversionError(
-            f"hls4ml could not convert {model_path}: {_first_line(err)} "
-            "(a layer or quantizer its bit-exact precision pass does not support)"
-        ) from err
+        raise _conversion_error(model_path, err) from err
+    estimate_plot = plot_budget(estimate, cfg, out / ESTIMATE_PLOT)
 
     precisions = layer_precisions(hls_model)
     record: dict[str, Any] = {
@@ -118,6 +131,9 @@ def convert_model(
         "lut_layers": [n for n, p in precisions.items() if p["kind"] == "lut"],
         "float32_inexact_layers": _float32_inexact(precisions),
         "test_vectors": 0 if tb_x is None else len(tb_x),
+        "estimate": None
+        if estimate is None
+        else {**estimate.to_dict(), "budget": budget, "plot": estimate_plot},
         "hls": cfg.model_dump(mode="json"),
         "hls4ml_config": hls_config,
         "hls4ml_convert_kwargs": kwargs,
@@ -133,6 +149,13 @@ def convert_model(
     write_json(out / CONVERSION_FILE, record)
     log.info("wrote hls4ml project %s in %.1f s", project_dir, record["seconds"])
     return record
+
+
+def _conversion_error(model_path: Path, err: BaseException) -> ConversionError:
+    return ConversionError(
+        f"hls4ml could not convert {model_path}: {_first_line(err)} "
+        "(a layer or quantizer its bit-exact precision pass does not support)"
+    )
 
 
 def _serialize_without_tb(hls_model, path: Path, serialize_model) -> None:

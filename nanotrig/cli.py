@@ -167,9 +167,20 @@ def convert(
     io_type: Annotated[str | None, typer.Option(help="io_parallel or io_stream.")] = None,
     strategy: Annotated[str | None, typer.Option(help="Latency or Resource.")] = None,
     reuse_factor: Annotated[int | None, typer.Option(help="Reuse factor.")] = None,
+    latency_budget_ns: Annotated[
+        float | None,
+        typer.Option(help="Fail if the estimated latency exceeds this many ns."),
+    ] = None,
+    ii_ns: Annotated[
+        float | None,
+        typer.Option("--ii-ns", help="Fail if the estimated initiation interval exceeds this."),
+    ] = None,
     force: Force = False,
 ) -> None:
-    """Convert any supported QKeras model to an hls4ml project with bit-exact precisions."""
+    """Convert any supported QKeras model to an hls4ml project with bit-exact precisions.
+
+    The latency/II estimate is checked against the budgets before anything is written.
+    """
 
     def go():
         base = load_config(config) if config else RunConfig(name="convert")
@@ -178,6 +189,7 @@ def convert(
             for k, v in {
                 "part": part, "clock_period_ns": clock_ns, "backend": backend,
                 "io_type": io_type, "strategy": strategy, "reuse_factor": reuse_factor,
+                "latency_budget_ns": latency_budget_ns, "ii_budget_ns": ii_ns,
             }.items()
             if v is not None
         }  # fmt: skip
@@ -201,7 +213,26 @@ def _validated_hls(base: HlsConfig, overrides: dict) -> HlsConfig:
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
+        loc = {"ii_budget_ns": "ii_ns"}.get(loc, loc)
         raise ConfigError(f"invalid --{loc.replace('_', '-')}: {first['msg']}") from None
+
+
+@app.command()
+def synth(
+    project: Annotated[Path, typer.Argument(help="Directory written by 'convert'.")],
+) -> None:
+    """C-synthesize the project with Vitis/Vivado HLS (hls4ml build) and print its report.
+
+    Without vitis_hls / vitis-run / vivado_hls on PATH this says so and exits 2; the estimate in
+    conversion.json stands in for the report meanwhile.
+    """
+
+    def go():
+        from hls.synth import synth_project
+
+        _emit(synth_project(project))
+
+    _guarded(go)
 
 
 @app.command()

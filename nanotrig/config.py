@@ -291,6 +291,16 @@ class HlsConfig(_Strict):
     n_test_vectors: int = Field(
         100, ge=1, description="Events written as tb_data input/output vectors for the testbench."
     )
+    latency_budget_ns: float | None = Field(
+        None,
+        gt=0,
+        description="Refuse the conversion when the estimated latency exceeds this (ns).",
+    )
+    ii_budget_ns: float | None = Field(
+        None,
+        gt=0,
+        description="Refuse the conversion when the estimated initiation interval exceeds this.",
+    )
 
     @field_validator("part")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExceededError",
     "ConfigError",
     "ConversionError",
     "DataError",
@@ -44,3 +45,7 @@ class OutputExistsError(NanotrigError):
 
 class ToolMissingError(NanotrigError):
     """An optional external tool (g++, Vivado/Vitis HLS) is not installed."""
+
+
+class BudgetExceededError(NanotrigError):
+    """The estimated latency or II of a model exceeds the configured budget."""

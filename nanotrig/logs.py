@@ -19,6 +19,8 @@ def setup_logging(verbose: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     level = logging.DEBUG if verbose else logging.INFO
     handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+    if not verbose:  # libraries logging through the root logger (QKeras's "keras dict ...")
+        handler.addFilter(lambda record: record.name != "root")
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
     for name in _NOISY:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.ERROR)

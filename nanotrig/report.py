@@ -35,6 +35,44 @@ def _verify_section(title: str, v: dict) -> list[str]:
     return lines
 
 
+def _ns(v) -> str:
+    return "none" if v is None else f"{v:g} ns"
+
+
+def _estimate_section(est: dict | None, hls_dir: str = "hls") -> list[str]:
+    """Per-layer latency/resource ESTIMATE (hls/estimate.py), the budget check and its plot."""
+    if not est:
+        return []
+    lines = ["### Latency and resources: estimate, not synthesis", ""]
+    lines += [
+        f"Estimated latency {est['latency_cycles']} cycles = {est['latency_ns']} ns at "
+        f"{est['clock_ns']} ns, II {est['ii_cycles']} cycles ({est['ii_ns']} ns); "
+        f"DSP {est['dsp']}, LUT {est['lut']}, FF {est['ff']}, BRAM_18K {est['bram']} "
+        f"({est.get('confidence', 'estimate')}).",
+        "",
+    ]
+    budget = est.get("budget")
+    if budget:
+        lines += [
+            f"Budget: latency {_ns(budget['latency_budget_ns'])}, II "
+            f"{_ns(budget['ii_budget_ns'])}: **{'met' if budget['ok'] else 'EXCEEDED'}**.",
+            "",
+        ]
+    rows = [
+        [
+            r["name"], r["class_name"], r["precision"], f"{r['n_nonzero']}/{r['n_mult']}",
+            r["n_dsp_mult"], r["n_lut_mult"], r["dsp"], r["lut"], f"{r['cycles']:.2f}",
+            f"{r['latency_ns']:.1f}",
+        ]
+        for r in est.get("layers", [])
+    ]  # fmt: skip
+    header = ["layer", "class", "precision", "nonzero/mults", "DSP mults", "LUT mults"]
+    lines += _table([*header, "DSP", "LUT", "cycles", "ns"], rows)
+    if est.get("plot"):
+        lines += [f"![latency budget per layer]({hls_dir}/{est['plot']})", ""]
+    return lines
+
+
 def render_markdown(r: dict) -> str:
     """Human-readable summary of a run report."""
     s, q, h, e = r["samples"], r["quantize"], r["hls"], r["export"]
@@ -73,6 +111,7 @@ def render_markdown(r: dict) -> str:
         lines += _table(
             ["layer", *keys], [[n, *[p.get(k, "") for k in keys]] for n, p in prec.items()]
         )
+    lines += _estimate_section(h.get("estimate"))
     lines += ["## C-simulation vs QKeras", ""]
     lines += _verify_section("Test jets", r["verify"])
     if "edge_inputs" in r["verify"]:

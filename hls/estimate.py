@@ -1,0 +1,416 @@
+"""Latency and resource ESTIMATE of an hls4ml ModelGraph, without vendor tools.
+
+A model of the architecture hls4ml 1.3 generates (``nnet_dense_latency.h``,
+``nnet_dense_resource.h``, ``nnet_conv_stream.h``, ``nnet_activation.h``):
+
+* Latency strategy at reuse factor 1 hard-wires every weight as a constant. Zero weights vanish,
+  powers of two are wires, weights with few canonical-signed-digit (CSD) digits become shift-adds
+  in LUTs, the rest take a DSP48E2 (when the variable operand is wide enough to need one). Each
+  output is an adder tree over its nonzero terms, ``ceil(log2(n_terms))`` levels deep.
+* Reuse factor R > 1 or the Resource strategy shares ``ceil(n_weights / R)`` multipliers of the
+  declared widths; the layer takes about R cycles and accepts a new input every R cycles.
+* io_parallel inlines the network into one pipeline: layer delays chain, and the pipeline is cut
+  into clock periods (minus Vivado's 12.5 % clock uncertainty). io_stream makes each layer a
+  dataflow process reading one pixel per cycle (times R): the interval is the largest number of
+  reads, the latency that plus each layer's pipeline depth.
+
+Constants live in ``hls/calibration.yml`` beside the published results they were checked against
+(``tests/hls/test_estimate.py`` prints the comparison). These are ESTIMATES: latency and II are
+the figures the model is surest of, then DSPs of wide designs; LUTs are rougher, FF and BRAM
+indicative only. A vendor report (:mod:`hls.synth`) replaces them where a tool is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CALIBRATION_FILE",
+    "Estimate",
+    "LayerEstimate",
+    "estimate_model",
+    "load_calibration",
+]
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.yml")
+_WEIGHTED = {"Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D"}
+_POOL = {"Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"}
+_ACT = {"Activation", "ParametrizedActivation", "LeakyReLU", "ThresholdedReLU", "PReLU", "ELU"}
+_NO_HARDWARE = {"Input", "InputLayer", "Reshape", "Flatten", "Dropout", "Transpose"}
+_STREAM_COPY = {"Repack", "Clone"}
+_CHEAP_ACTIVATIONS = {"relu", "linear", "leaky_relu", "thresholded_relu", "relu6", "hard_tanh"}
+
+
+@cache
+def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, Any]:
+    """The calibration file: ``model`` constants and published ``anchors``."""
+    import yaml
+
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+@dataclass
+class LayerEstimate:
+    """One hls4ml layer. ``cycles`` is the layer's share of the latency (may be fractional in
+    io_parallel, where layers chain inside a clock period)."""
+
+    name: str
+    class_name: str
+    precision: str
+    n_mult: int = 0
+    n_nonzero: int = 0
+    n_dsp_mult: int = 0
+    n_lut_mult: int = 0
+    n_trivial_mult: int = 0
+    dsp: int = 0
+    lut: int = 0
+    ff: int = 0
+    bram: int = 0
+    cycles: float = 0.0
+    interval: int = 1
+    latency_ns: float = 0.0
+    note: str = ""
+
+
+@dataclass
+class Estimate:
+    """Whole-model estimate; ``layers`` in graph order."""
+
+    clock_ns: float
+    io_type: str
+    latency_cycles: int
+    latency_ns: float
+    ii_cycles: int
+    ii_ns: float
+    dsp: int
+    lut: int
+    ff: int
+    bram: int
+    layers: list[LayerEstimate] = field(default_factory=list)
+    confidence: str = (
+        "estimate, not synthesis; vs published results (hls/calibration.yml): latency within "
+        "~30%; DSP within ~30% for wide (14-16 bit) designs, up to 2x off for low-bit designs "
+        "with few DSPs; LUT within ~50% on the jet MLPs, up to 3x off on others; FF and BRAM "
+        "indicative only"
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def slowest(self, n: int = 3) -> list[LayerEstimate]:
+        """The ``n`` layers with the largest latency share."""
+        return sorted(self.layers, key=lambda r: r.cycles, reverse=True)[:n]
+
+
+# --- fixed-point helpers --------------------------------------------------------------------
+
+
+def _bits(ptype) -> tuple[int, int, bool]:
+    """(width, fractional bits, signed) of an hls4ml type or precision."""
+    p = getattr(ptype, "precision", ptype)
+    width = int(getattr(p, "width", 16))
+    integer = int(getattr(p, "integer", width))
+    return width, width - integer, bool(getattr(p, "signed", True))
+
+
+def _weight_ints(weight) -> np.ndarray:
+    """Weights as integers on the weight type's grid (ap_fixed truncates: floor), saturated."""
+    width, frac, signed = _bits(weight.type)
+    data = np.asarray(weight.data, dtype=np.float64)
+    ints = np.floor(data * 2.0**frac + 1e-9)
+    lo, hi = (-(2 ** (width - 1)), 2 ** (width - 1) - 1) if signed else (0, 2**width - 1)
+    return np.clip(ints, lo, hi).astype(np.int64)
+
+
+def _csd_digits(values: np.ndarray) -> np.ndarray:
+    """Nonzero digits of each |value| in canonical signed-digit form."""
+    n = np.abs(values.astype(np.int64))
+    count = np.zeros_like(n)
+    while np.any(n):
+        odd = (n & 1) == 1
+        count += odd
+        n = np.where(odd & ((n & 3) == 3), n + 1, np.where(odd, n - 1, n))
+        n >>= 1
+    return count
+
+
+def _odd_width(values: np.ndarray) -> np.ndarray:
+    """Bit length of |value| after dropping trailing zeros (the constant's real width)."""
+    n = np.abs(values.astype(np.int64))
+    out = np.zeros_like(n)
+    nz = n > 0
+    m = n[nz]
+    m = m // (m & -m)
+    out[nz] = np.floor(np.log2(m)).astype(np.int64) + 1
+    return out
+
+
+def _dsps_per_mult(a: int, b: int, c: dict) -> int:
+    big, small = max(a, b), min(a, b)
+    return math.ceil(big / c["dsp_a_bits"]) * math.ceil(small / c["dsp_b_bits"])
+
+
+def _t_add(width: int, c: dict) -> float:
+    return c["t_add_base_ns"] + c["t_add_per_bit_ns"] * width
+
+
+def _pixels(shape) -> int:
+    shape = list(shape or [1])
+    return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+
+
+# --- per-layer models -----------------------------------------------------------------------
+
+
+def _weighted(layer, ctx: dict, c: dict) -> LayerEstimate:
+    w = layer.weights["weight"]
+    ints = _weight_ints(w)
+    n_out = int(ints.shape[-1])
+    cols = ints.reshape(-1, n_out)  # (terms per output, outputs)
+    a, _, _ = _bits(layer.get_input_variable().type)
+    wb, _, _ = _bits(w.type)
+    acc, _, _ = _bits(layer.get_attr("accum_t", w.type))
+    res, _, _ = _bits(layer.get_output_variable().type)
+    rf = int(layer.get_attr("reuse_factor", 1) or 1)
+    strategy = str(layer.get_attr("strategy", "latency")).lower()
+    bias = layer.weights.get("bias")
+    has_bias = bias is not None and np.any(np.asarray(bias.data) != 0)
+    nonzero = cols != 0
+    terms = nonzero.sum(axis=0) + (1 if has_bias else 0)
+    row = LayerEstimate(
+        layer.name, layer.class_name, f"w{wb} x a{a} -> acc{acc}", n_mult=int(cols.size)
+    )
+    row.n_nonzero = int(nonzero.sum())
+    depth = math.ceil(math.log2(max(int(terms.max(initial=1)), 2)))
+    add_w = min(acc, a + wb + depth)
+    out_pixels = _pixels(layer.get_output_variable().shape)
+    in_pixels = _pixels(layer.get_input_variable().shape)
+    t_mul = 0.0
+    if strategy == "latency" and rf == 1:
+        # weights are constants: fold them
+        nzw = cols[nonzero]
+        csd = _csd_digits(nzw)
+        ow = _odd_width(nzw)
+        trivial = csd <= 1
+        small = (csd <= c["lut_const_max_csd"]) | (a <= c["dsp_min_bits"])
+        lut_m = ~trivial & small
+        dsp_m = ~trivial & ~small
+        row.n_trivial_mult, row.n_lut_mult = int(trivial.sum()), int(lut_m.sum())
+        row.n_dsp_mult = int(dsp_m.sum())
+        row.dsp = sum(_dsps_per_mult(a, int(e) + 1, c) for e in ow[dsp_m]) if dsp_m.any() else 0
+        lut_mult = float(((csd[lut_m] - 1) * (a + ow[lut_m])).sum()) * c["lut_per_adder_bit"]
+        adders = float(np.clip(terms - 1, 0, None).sum()) * add_w * c["lut_per_adder_bit"]
+        row.lut = round(lut_mult + adders)
+        if dsp_m.any():
+            t_mul = c["t_dsp_ns"]
+        elif lut_m.any():
+            t_mul = c["t_lut_mul_ns"] * math.ceil(math.log2(max(int(csd.max()), 2)))
+        mode = "constant weights"
+    else:
+        # shared multipliers of the declared widths (weights in ROM/registers)
+        n_mults = math.ceil(cols.size / rf)
+        if min(wb, a) <= c["dsp_min_bits"]:
+            row.n_lut_mult = n_mults
+            row.lut = round(n_mults * wb * a * c["lut_per_mult_bit2"])
+            t_mul = c["t_lut_mul_ns"] * 2
+        else:
+            row.n_dsp_mult = n_mults
+            row.dsp = n_mults * _dsps_per_mult(a, wb, c)
+            t_mul = c["t_dsp_ns"]
+        row.lut += round(n_mults * acc * c["lut_per_adder_bit"])
+        weight_bits = cols.size * wb
+        if strategy == "resource" and weight_bits > c["lutram_max_bits"]:
+            row.bram = math.ceil(n_mults * wb / 36) * math.ceil(rf / 512)
+        mode = f"{n_mults} shared multipliers"
+    delay = t_mul + depth * _t_add(add_w, c)
+    eff = ctx["eff_period"]
+    # Output pixels per layer call: a convolution in io_parallel loops over its output pixels.
+    rounds = out_pixels if ctx["io_type"] == "io_parallel" and out_pixels > 1 else 1
+    if strategy == "latency" and rf == 1 and rounds == 1 and ctx["io_type"] == "io_parallel":
+        row.cycles = delay / eff
+        row.interval = 1
+    else:
+        per = max(1, math.ceil(delay / eff))
+        reads = in_pixels if ctx["io_type"] == "io_stream" else rounds
+        row.interval = max(1, reads * rf)
+        row.cycles = float(row.interval + per)
+    row.ff = round(c["ff_per_stage_bit"] * _stages(row) * n_out * res)
+    row.note = f"{mode}; adder tree depth {depth}"
+    if ctx["io_type"] == "io_stream":
+        _stream_buffers(layer, row, c)
+    return row
+
+
+def _stages(row: LayerEstimate) -> int:
+    """Pipeline stages of a layer: its latency beyond its input interval."""
+    extra = row.cycles - row.interval if row.interval > 1 else row.cycles
+    return max(1, math.ceil(extra - 1e-9))
+
+
+def _stream_buffers(layer, row: LayerEstimate, c: dict) -> None:
+    """Line buffer of a streamed convolution and the layer's output FIFO."""
+    inp = layer.get_input_variable()
+    out = layer.get_output_variable()
+    a, _, _ = _bits(inp.type)
+    shape = list(inp.shape)
+    k_h = int(layer.get_attr("filt_height", 1) or 1)
+    if layer.class_name.endswith("2D") and len(shape) == 3 and k_h > 1:
+        bits = (k_h - 1) * shape[1] * shape[2] * a
+        if bits > c["lutram_max_bits"] * 4:
+            row.bram += math.ceil(bits / c["bram18_bits"])
+        else:
+            row.lut += bits // 32
+    fifo_bits = _pixels(out.shape) * int(out.shape[-1]) * _bits(out.type)[0]
+    if _pixels(out.shape) > 64 and fifo_bits > c["lutram_max_bits"]:
+        row.bram += math.ceil(int(out.shape[-1]) * _bits(out.type)[0] / 36)
+
+
+def _activation(layer, ctx: dict, c: dict) -> LayerEstimate:
+    inp = layer.get_input_variable()
+    a, _, _ = _bits(inp.type)
+    res, _, _ = _bits(layer.get_output_variable().type)
+    # io_stream: one pixel (all channels) per cycle; io_parallel: every value at once
+    n = int(inp.shape[-1]) if ctx["io_type"] == "io_stream" else int(np.prod(inp.shape))
+    act = str(layer.get_attr("activation", layer.class_name)).lower()
+    row = LayerEstimate(layer.name, layer.class_name, f"a{a} -> r{res}", note=act)
+    eff = ctx["eff_period"]
+    if layer.class_name == "Softmax" or act == "softmax":
+        n_in = int(inp.shape[-1])
+        table_bits = int(layer.get_attr("table_size", 1024) or 1024) * 18
+        lookups = n_in + 1  # n exp lookups + one inverse
+        row.bram = math.ceil(lookups / 2) * math.ceil(table_bits / c["bram18_bits"])
+        row.n_mult = row.n_nonzero = row.n_dsp_mult = row.dsp = n_in  # exp * 1/sum, 18 x 18
+        tree = math.ceil(math.log2(max(n_in, 2)))
+        row.lut = n_in * 18 * (tree + 2)
+        delay = 2 * tree * _t_add(18, c) + c["t_dsp_ns"]
+        row.cycles = 2 * c["rom_cycles"] + delay / eff
+    elif act in _CHEAP_ACTIVATIONS:
+        row.lut = n * res
+        row.cycles = c["t_cmp_ns"] / eff
+    else:
+        table_bits = int(layer.get_attr("table_size", 1024) or 1024) * 18
+        row.bram = math.ceil(n / 2) * math.ceil(table_bits / c["bram18_bits"])
+        row.cycles = float(c["rom_cycles"])
+    if ctx["io_type"] == "io_stream":
+        row.interval = _pixels(inp.shape)
+        row.cycles = float(row.interval + max(1, math.ceil(row.cycles)))
+    row.ff = round(c["ff_per_stage_bit"] * n * res * _stages(row))
+    return row
+
+
+def _pooling(layer, ctx: dict, c: dict) -> LayerEstimate:
+    inp, out = layer.get_input_variable(), layer.get_output_variable()
+    a, _, _ = _bits(inp.type)
+    n_in, n_out = int(np.prod(inp.shape)), int(np.prod(out.shape))
+    window = max(1, n_in // max(n_out, 1))
+    if ctx["io_type"] == "io_stream":
+        n_out = int(out.shape[-1])  # one output pixel's comparators
+    row = LayerEstimate(layer.name, layer.class_name, f"a{a}")
+    depth = math.ceil(math.log2(max(window, 2)))
+    row.lut = n_out * (window - 1) * a
+    row.cycles = depth * c["t_cmp_ns"] / ctx["eff_period"]
+    if ctx["io_type"] == "io_stream":
+        row.interval = _pixels(inp.shape)
+        row.cycles = float(row.interval + max(1, math.ceil(row.cycles)))
+        _stream_buffers(layer, row, c)
+    row.ff = int(n_out * a * _stages(row))
+    return row
+
+
+def _batchnorm(layer, ctx: dict, c: dict) -> LayerEstimate:
+    inp = layer.get_input_variable()
+    a, _, _ = _bits(inp.type)
+    scale = layer.weights.get("scale")
+    res, _, _ = _bits(layer.get_output_variable().type)
+    n = int(np.prod(inp.shape[-1:]))
+    sb = _bits(scale.type)[0] if scale is not None else 16
+    ints = _weight_ints(scale) if scale is not None else np.ones(n, dtype=np.int64)
+    csd = _csd_digits(ints)
+    row = LayerEstimate(layer.name, layer.class_name, f"s{sb} x a{a} -> r{res}", n_mult=n)
+    row.n_nonzero = int((ints != 0).sum())
+    dsp_m = (csd > c["lut_const_max_csd"]) & (a > c["dsp_min_bits"])
+    row.n_dsp_mult = int(dsp_m.sum())
+    row.n_trivial_mult = int((csd == 1).sum())
+    row.n_lut_mult = row.n_nonzero - row.n_dsp_mult - row.n_trivial_mult
+    row.dsp = row.n_dsp_mult * _dsps_per_mult(a, sb, c)
+    row.lut = int((np.clip(csd[~dsp_m] - 1, 0, None) * (a + sb)).sum() + n * res)
+    t_mul = c["t_dsp_ns"] if row.dsp else c["t_lut_mul_ns"]
+    row.cycles = (t_mul + _t_add(res, c)) / ctx["eff_period"]
+    if ctx["io_type"] == "io_stream":
+        row.interval = _pixels(inp.shape)
+        row.cycles = float(row.interval + max(1, math.ceil(row.cycles)))
+    row.ff = int(n * res * _stages(row))
+    return row
+
+
+def _stream_copy(layer, ctx: dict, c: dict) -> LayerEstimate:
+    """io_stream repacking/cloning: one read and one write per pixel, no arithmetic."""
+    inp = layer.get_input_variable()
+    a, _, _ = _bits(inp.type)
+    row = LayerEstimate(layer.name, layer.class_name, f"a{a}", note="stream copy")
+    row.interval = _pixels(inp.shape) if ctx["io_type"] == "io_stream" else 1
+    row.cycles = float(row.interval + 1) if ctx["io_type"] == "io_stream" else 0.0
+    row.ff = int(inp.shape[-1]) * a
+    return row
+
+
+def estimate_model(hls_model, calibration: dict[str, Any] | None = None) -> Estimate:
+    """Estimate latency (cycles, ns), II and DSP/LUT/FF/BRAM of a converted hls4ml ModelGraph.
+
+    Needs only the graph (after ``convert_from_keras_model``, before ``write()``).
+    """
+    c = (calibration or load_calibration())["model"]
+    clock = float(hls_model.config.get_config_value("ClockPeriod") or 5.0)
+    io_type = str(hls_model.config.get_config_value("IOType") or "io_parallel")
+    ctx = {"eff_period": clock * (1 - c["clock_uncertainty"]), "io_type": io_type}
+    rows: list[LayerEstimate] = []
+    for layer in hls_model.get_layers():
+        cls = layer.class_name
+        if cls in _NO_HARDWARE:
+            continue
+        if cls in _WEIGHTED and "weight" in layer.weights:
+            rows.append(_weighted(layer, ctx, c))
+        elif cls in _POOL:
+            rows.append(_pooling(layer, ctx, c))
+        elif cls == "BatchNormalization":
+            rows.append(_batchnorm(layer, ctx, c))
+        elif cls in _ACT or cls == "Softmax":
+            rows.append(_activation(layer, ctx, c))
+        elif cls in _STREAM_COPY:
+            rows.append(_stream_copy(layer, ctx, c))
+        else:
+            log.warning("estimate: layer %s (%s) is not modelled", layer.name, cls)
+            rows.append(LayerEstimate(layer.name, cls, "-", note="not modelled"))
+    if io_type == "io_stream":
+        ii = max((r.interval for r in rows), default=1)
+        depth = sum(max(0, math.ceil(r.cycles) - r.interval) for r in rows)
+        latency = ii + depth + c["io_register_cycles"]
+    else:
+        ii = max((r.interval for r in rows), default=1)
+        latency = math.ceil(sum(r.cycles for r in rows) - 1e-9) + c["io_register_cycles"]
+    for r in rows:
+        r.cycles = round(r.cycles, 2)
+        r.latency_ns = round(r.cycles * clock, 2)
+    return Estimate(
+        clock_ns=clock,
+        io_type=io_type,
+        latency_cycles=int(latency),
+        latency_ns=round(latency * clock, 2),
+        ii_cycles=int(ii),
+        ii_ns=round(ii * clock, 2),
+        dsp=sum(r.dsp for r in rows),
+        lut=sum(r.lut for r in rows),
+        ff=sum(r.ff for r in rows),
+        bram=sum(r.bram for r in rows),
+        layers=rows,
+    )
