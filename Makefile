@@ -28,6 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/onnx_bench.py
 	$(PY) benchmarks/samples_bench.py
+	$(PY) benchmarks/csim_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

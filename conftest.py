@@ -17,6 +17,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "0"  # see nanotrig/__init__.py
 
 REPO = Path(__file__).resolve().parent
 DEMO_CONFIG = REPO / "configs" / "jet_mlp.yml"
+CNN_CONFIG = REPO / "configs" / "jet_cnn.yml"
 
 
 def small_config(out_root: Path, name: str = "mini", n_per_class: int = 300):
@@ -42,6 +43,36 @@ def mini_run(tmp_path_factory) -> dict:
     from nanotrig.pipeline import run_pipeline
 
     cfg = small_config(tmp_path_factory.mktemp("runs"))
+    report = run_pipeline(cfg, progress=False)
+    report["run_dir"] = Path(cfg.out_root) / cfg.name
+    return report
+
+
+def small_cnn_config(out_root: Path, name: str = "mini_cnn", n_per_class: int = 250):
+    """configs/jet_cnn.yml shrunk for tests: same settings, fewer jets and epochs.
+
+    Every test-set image is verified by the pipeline (n_events covers the test split)."""
+    import yaml
+
+    from nanotrig.config import parse_config
+
+    data = yaml.safe_load(CNN_CONFIG.read_text())
+    data["name"] = name
+    data["out_root"] = str(out_root)
+    data["samples"]["n_per_class"] = n_per_class
+    data["samples"]["chunk_size"] = 125
+    data["model"].update(epochs=5, patience=3)
+    data["quantize"].update(epochs=4, patience=3)
+    data["verify"]["n_events"] = n_per_class * len(data["samples"]["classes"])
+    return parse_config(data, source="test CNN config")
+
+
+@pytest.fixture(scope="session")
+def mini_cnn_run(tmp_path_factory) -> dict:
+    """``nanotrig run`` once on a tiny jet-CNN config; its report plus the run dir."""
+    from nanotrig.pipeline import run_pipeline
+
+    cfg = small_cnn_config(tmp_path_factory.mktemp("cnn_runs"))
     report = run_pipeline(cfg, progress=False)
     report["run_dir"] = Path(cfg.out_root) / cfg.name
     return report

@@ -2,12 +2,14 @@
 
 ``convert_model`` turns a QKeras .h5 into an hls4ml project whose precisions come from the
 quantizers (hls4ml's bit-exact pass); ``verify_project`` compiles it with g++ and compares every
-layer with the QKeras reference; ``load_inputs`` reads the input arrays both take.
+layer with the QKeras reference (large inputs stream in chunks through ``build_batch_sim``'s
+batched harness, one native call per chunk); ``load_inputs`` reads the input arrays both take.
 ``estimate_model`` estimates latency and resources from the hls4ml graph (checked against a
 budget by ``check_budget``); ``synth_project`` runs vendor C synthesis where installed and
 ``parse_csynth_xml`` reads its report.
 """
 
+from hls.batch import BatchSim, build_batch_sim
 from hls.budget import check_budget
 from hls.convert import convert_model, layer_precisions
 from hls.estimate import Estimate, LayerEstimate, estimate_model
@@ -18,9 +20,11 @@ from hls.verify import VerifyResult, keras_layer_outputs, verify_project
 
 __all__ = [
     "SUPPORTED_LAYERS",
+    "BatchSim",
     "Estimate",
     "LayerEstimate",
     "VerifyResult",
+    "build_batch_sim",
     "check_budget",
     "convert_model",
     "edge_inputs",

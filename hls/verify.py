@@ -4,6 +4,18 @@ Every traced hls4ml layer is compared with the Keras layer it came from, value f
 (``exact`` layers must agree bit for bit); lookup-table layers (softmax, sigmoid, tanh) get
 their max |diff| and argmax agreement. The project in ``out_dir`` is not modified: the model is
 re-read from ``hls_model.fml`` and compiled in a temporary folder.
+
+Up to ``trace_events`` events (10k) every event goes through hls4ml's ``trace`` and every layer
+is compared. Larger runs are batched (:mod:`hls.batch`): the events stream from the file in
+chunks through a compiled harness that runs the whole chunk in one native call (outputs equal
+``predict()`` bit for bit) and through the Keras model, in constant memory, and the outputs of
+every event are compared. When the model ends in a lookup-table activation (the jet models'
+softmax), the harness also returns the layer feeding it (the logits, traced in C++ on every
+event), which is compared bit for bit on every event; the table output gets its max |diff| and
+argmax agreement. Layer by layer, ``trace`` then runs on a subset: the first ``trace_events``
+events and up to 1000 events that mismatched in the batched pass. Rows of a batched result say
+which events they cover (``scope``: ``all`` or ``traced``); the traced outputs are checked
+against the batched ones for those events, so both paths are seen to agree.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,18 +33,33 @@ from typing import Any
 import numpy as np
 
 from hls._capture import captured_stdout
+from hls.batch import EventSource, build_batch_sim
 from hls.convert import CONVERSION_FILE, HLS_MODEL_FILE, REFERENCE_FILE, layer_kind
-from hls.inputs import reference_exact_limit, validate_inputs
+from hls.inputs import reference_exact_limit
 from hls.model_io import load_qkeras_model
 from nanotrig.errors import ConversionError, DataError, ToolMissingError
 
-__all__ = ["MISMATCH_FILE", "VerifyResult", "keras_layer_outputs", "verify_project"]
+__all__ = [
+    "CHUNK_SIZE",
+    "MISMATCH_FILE",
+    "TRACE_EVENTS",
+    "VerifyResult",
+    "keras_layer_outputs",
+    "verify_project",
+]
 
 log = logging.getLogger(__name__)
 
 MISMATCH_FILE = "mismatches.npz"
 #: Mismatching events written to mismatches.npz.
 N_MISMATCH_SAVED = 20
+#: Runs of more events than this are batched; up to this many events are traced layer by layer.
+TRACE_EVENTS = 10_000
+#: Events per chunk read from the input file in a batched run.
+CHUNK_SIZE = 65_536
+#: Mismatching events of a batched run that are traced layer by layer (beyond the first ones).
+MAX_TRACED_MISMATCHES = 1_000
+GXX_MISSING = "g++ not found: install a C++ compiler (e.g. apt-get install g++)"
 
 
 @dataclass
@@ -48,6 +76,13 @@ class VerifyResult:
     mismatch_file: str | None = None
     #: Events with an input beyond :func:`hls.inputs.reference_exact_limit` (QKeras inexact).
     reference_inexact_events: int = 0
+    #: Outputs of every event from the batch harness (:mod:`hls.batch`); layers on a subset.
+    batched: bool = False
+    #: Events compared layer by layer (hls4ml ``trace``).
+    traced_events: int = 0
+    #: Batched runs: events per second of the C-simulation harness alone, and the whole run.
+    events_per_s: float | None = None
+    seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -66,44 +101,52 @@ def keras_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
     return {layer.name: np.asarray(o) for layer, o in zip(layers, outs, strict=True)}
 
 
-def verify_project(out_dir: Path, inputs: np.ndarray) -> VerifyResult:
-    """Compile the project of ``out_dir`` with g++ and compare it with ``keras_model.h5``."""
+def verify_project(
+    out_dir: Path,
+    inputs: np.ndarray | str | Path,
+    *,
+    n_events: int | None = None,
+    batched: bool | None = None,
+    trace_events: int = TRACE_EVENTS,
+    chunk_size: int = CHUNK_SIZE,
+    threads: int = 1,
+    progress: bool = False,
+) -> VerifyResult:
+    """Compile the project of ``out_dir`` with g++ and compare it with ``keras_model.h5``.
+
+    ``inputs``: an array, or a ``.npy`` / ``.h5`` (``features``) file read in chunks; only the
+    first ``n_events``. Up to ``trace_events`` events every layer is traced (hls4ml ``trace``);
+    beyond that (or with ``batched=True``) the run is batched, see the module docstring.
+    """
     out_dir = Path(out_dir)
+    if isinstance(inputs, (str, Path)) and not Path(inputs).is_file():
+        raise DataError(f"input file {inputs} not found: give a .npy or an .h5 with 'features'")
     record = _read_record(out_dir)
     model = load_qkeras_model(out_dir / REFERENCE_FILE)
-    x = validate_inputs(inputs, model.input_shape[1:])
-    n = len(x)
-    quant = record.get("input_quantizer", {})
-    limit = reference_exact_limit(quant.get("bits", 16) - 1 - quant.get("integer", 5))
-    far = int(np.sum(np.abs(x.reshape(n, -1)).max(axis=1) > limit))
-    if far:
-        log.warning(
-            "%d events have inputs beyond |x| = %g, where QKeras's float32 input quantizer "
-            "leaves its grid: mismatches there are the reference's, not the firmware's",
-            far,
-            limit,
+    with EventSource.open(inputs, model.input_shape[1:], n_events) as source:
+        if batched is None:
+            batched = source.n > trace_events
+        if not batched:
+            return _verify_traced(out_dir, record, model, source.read(0, source.n))
+        if shutil.which("g++") is None:
+            raise ToolMissingError(GXX_MISSING)
+        return _verify_batched(
+            out_dir, record, model, source, trace_events, chunk_size, threads, progress
         )
+
+
+def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) -> VerifyResult:
+    """Every event through hls4ml ``trace``: every layer compared on every event."""
+    n = len(x)
+    far = _far_events(x, record)
+    _warn_far(far, record)
     if shutil.which("g++") is None:
-        raise ToolMissingError("g++ not found: install a C++ compiler (e.g. apt-get install g++)")
-
-    from hls4ml.utils.serialization import deserialize_model
-
+        raise ToolMissingError(GXX_MISSING)
     keras_out = keras_layer_outputs(model, x)
     with tempfile.TemporaryDirectory(prefix="nanotrig_csim_") as tmp:
-        with captured_stdout():
-            hls_model = deserialize_model(out_dir / HLS_MODEL_FILE, output_dir=tmp)
-        hls_model.config.config["OutputDir"] = str(Path(tmp) / "prj")
-        hls_model.config.config["InputData"] = None
-        hls_model.config.config["OutputPredictions"] = None
+        hls_model = _load_hls_model(out_dir, tmp)
         t0 = time.perf_counter()
-        x_c = np.ascontiguousarray(x.reshape(n, -1).astype(np.float64))
-        with captured_stdout() as buf:
-            try:
-                y_c, trace = hls_model.trace(x_c)
-            except Exception as err:
-                raise ConversionError(
-                    f"C-simulation of {out_dir} failed to compile: {_compile_error(buf, err)}"
-                ) from err
+        y_c, trace = _trace(hls_model, x, out_dir)
         compile_s = time.perf_counter() - t0
         kinds = {layer.name: layer_kind(layer) for layer in hls_model.get_layers()}
 
@@ -121,20 +164,16 @@ def verify_project(out_dir: Path, inputs: np.ndarray) -> VerifyResult:
     }
     if out_kind == "exact":
         bad_events |= out_bad
-    lut = {
-        r["layer"]: {"max_abs_diff": r["max_abs_diff"], "argmax_agreement": r["argmax_agreement"]}
-        for r in rows
-        if r["kind"] == "lut"
-    }
     result = VerifyResult(
         ok=not bad_events.any(),
         n_events=n,
         layers=rows,
         output=output,
-        lut=lut,
+        lut=_lut_summary(rows),
         not_compared=not_compared,
         compile_seconds=round(compile_s, 2),
         reference_inexact_events=far,
+        traced_events=n,
     )
     if bad_events.any():
         result.mismatch_file = str(_save_mismatches(out_dir, x, bad_events, pairs))
@@ -143,6 +182,210 @@ def verify_project(out_dir: Path, inputs: np.ndarray) -> VerifyResult:
         "bit-exact" if result.ok else f"{int(bad_events.sum())} events mismatch",
     )  # fmt: skip
     return result
+
+
+def _verify_batched(
+    out_dir: Path, record: dict[str, Any], model, source: EventSource, trace_events: int,
+    chunk_size: int, threads: int, progress: bool,
+) -> VerifyResult:  # fmt: skip
+    """Outputs (and the logits before a table head) of every event through the batch harness;
+    layers traced on the first ``trace_events`` and the mismatching events."""
+    import keras
+    from tqdm import tqdm
+
+    t_start = time.perf_counter()
+    n = source.n
+    with tempfile.TemporaryDirectory(prefix="nanotrig_csim_") as tmp:
+        hls_model = _load_hls_model(out_dir, tmp)
+        kinds = {layer.name: layer_kind(layer) for layer in hls_model.get_layers()}
+        out_name, tap, tap_src = _output_and_tap(hls_model, model, kinds)
+        t0 = time.perf_counter()
+        sim = build_batch_sim(hls_model, Path(tmp) / "batch", tap, threads)
+        compile_s = time.perf_counter() - t0
+        heads = [model.outputs[0]] + ([model.get_layer(tap_src).output] if tap else [])
+        probe = keras.Model(model.inputs, heads)
+        out_tally, tap_tally = _Tally(), _Tally()
+        head = max(1, min(n, trace_events))
+        kept: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        bad_kept: list[np.ndarray] = []
+        n_bad = n_bad_kept = far = 0
+        sim_s = 0.0
+        with tqdm(
+            total=n, unit="ev", desc="C-sim vs QKeras", file=sys.stderr, disable=not progress,
+            dynamic_ncols=True,
+        ) as bar:  # fmt: skip
+            for start, x in source.chunks(chunk_size):
+                far += _far_events(x, record)
+                t = time.perf_counter()
+                y_c, tap_c = sim.run(x)
+                sim_s += time.perf_counter() - t
+                ref = probe.predict(x, batch_size=min(len(x), 16_384), verbose=0)
+                ref = ref if isinstance(ref, list) else [ref]
+                out_bad = out_tally.add(ref[0], y_c)
+                bad = out_bad if kinds.get(out_name) == "exact" else np.zeros(len(x), bool)
+                if tap is not None:
+                    bad = bad | tap_tally.add(ref[1], tap_c)
+                n_bad += int(bad.sum())
+                keep = np.arange(start, start + len(x)) < head
+                room = MAX_TRACED_MISMATCHES - n_bad_kept
+                if room > 0 and bad.any():
+                    new_bad = np.flatnonzero(bad)[:room]
+                    bad_kept.append(new_bad + start)
+                    n_bad_kept += len(new_bad)
+                    keep[new_bad] = True
+                if keep.any():
+                    local = np.flatnonzero(keep)
+                    tap_kept = None if tap_c is None else tap_c[local]
+                    kept.append((local + start, y_c[local], tap_kept))
+                bar.update(len(x))
+
+        idx = np.concatenate([k[0] for k in kept])
+        bad_idx = np.concatenate(bad_kept) if bad_kept else np.zeros(0, np.int64)
+        x_sub = source.take(idx)
+        t0 = time.perf_counter()
+        y_sub, trace = _trace(hls_model, x_sub, out_dir)
+        compile_s += time.perf_counter() - t0
+    _check_paths_agree(np.concatenate([k[1] for k in kept]), y_sub, kept, trace, tap)
+    _warn_far(far, record)
+
+    m = len(idx)
+    keras_out = keras_layer_outputs(model, x_sub)
+    rows, bad_sub, pairs, not_compared = _compare_layers(keras_out, trace, kinds, model, m)
+    for row in rows:
+        row["scope"] = "traced"
+        if row["layer"] == tap:
+            row.update(tap_tally.row(n), scope="all")
+    if tap is not None and not any(row["layer"] == tap for row in rows):
+        rows.append({"layer": tap, "keras_layer": tap_src, "kind": "exact", **tap_tally.row(n)})
+        rows[-1]["scope"] = "all"
+    output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(n), "scope": "all"}
+    output["argmax_agreement"] = out_tally.argmax_agree / n
+    exact_out_bad = output["kind"] == "exact" and out_tally.n_mismatch > 0
+    result = VerifyResult(
+        ok=not (bad_sub.any() or tap_tally.n_mismatch or exact_out_bad),
+        n_events=n,
+        layers=rows,
+        output=output,
+        lut=_lut_summary(rows),
+        not_compared=not_compared,
+        compile_seconds=round(compile_s, 2),
+        reference_inexact_events=far,
+        batched=True,
+        traced_events=m,
+        events_per_s=round(n / sim_s, 1) if sim_s > 0 else None,
+        seconds=round(time.perf_counter() - t_start, 2),
+    )
+    bad_mask = bad_sub | np.isin(idx, bad_idx)
+    if bad_mask.any():
+        result.mismatch_file = str(_save_mismatches(out_dir, x_sub, bad_mask, pairs, index=idx))
+    log.info(
+        "C-sim vs QKeras on %d events, batched (%s): %s; %.0f events/s in the harness",
+        n, record.get("project_name"),
+        "bit-exact" if result.ok else f"{n_bad} events mismatch", result.events_per_s or 0,
+    )  # fmt: skip
+    return result
+
+
+class _Tally:
+    """Running comparison of one quantity (output or tapped layer) over the chunks."""
+
+    def __init__(self) -> None:
+        self.n_mismatch = 0
+        self.max_abs_diff = 0.0
+        self.argmax_agree = 0
+
+    def add(self, keras_values: np.ndarray, csim: np.ndarray) -> np.ndarray:
+        """Compare one chunk; return the mismatching events."""
+        k = np.asarray(keras_values).reshape(len(csim), -1).astype(np.float64)
+        bad = np.any(k != csim, axis=1)
+        self.n_mismatch += int(bad.sum())
+        self.max_abs_diff = max(self.max_abs_diff, float(np.max(np.abs(k - csim))))
+        self.argmax_agree += int(np.sum(np.argmax(k, 1) == np.argmax(csim, 1)))
+        return bad
+
+    def row(self, n: int) -> dict[str, Any]:
+        return {"n_events": n, "n_mismatch": self.n_mismatch, "max_abs_diff": self.max_abs_diff}
+
+
+def _output_and_tap(hls_model, model, kinds) -> tuple[str, str | None, str | None]:
+    """``(output layer, tap, tap's Keras layer)``: the tap is the exact layer feeding a
+    lookup-table output, when its value is a Keras layer's output (the last piece of it)."""
+    layers = [layer for layer in hls_model.get_layers() if layer.get_attr("function_cpp", None)]
+    out_var = hls_model.get_output_variables()[0].name
+    out = next((la for la in layers if la.get_output_variable().name == out_var), layers[-1])
+    if kinds.get(out.name) != "lut":
+        return out.name, None, None
+    producer = next((la for la in layers if out.inputs[0] in la.outputs), None)
+    if producer is None or kinds.get(producer.name) != "exact":
+        return out.name, None, None
+    keras_names = {layer.name for layer in model.layers}
+    src = _keras_source(producer.name, keras_names)
+    last = [la.name for la in layers if _keras_source(la.name, keras_names) == src]
+    if src is None or last[-1] != producer.name:
+        return out.name, None, None
+    return out.name, producer.name, src
+
+
+def _check_paths_agree(y_batch, y_trace, kept, trace, tap) -> None:
+    """The batch harness and hls4ml's ``trace`` must give the same values on the traced events."""
+    same = np.array_equal(y_batch, np.asarray(y_trace).reshape(len(y_batch), -1))
+    if same and tap is not None and tap in trace:
+        tap_batch = np.concatenate([k[2] for k in kept])
+        same = np.array_equal(tap_batch, np.asarray(trace[tap]).reshape(len(tap_batch), -1))
+    if not same:
+        raise ConversionError(
+            "the batched C-simulation harness disagrees with hls4ml's trace() on the same "
+            "events: report this with the project (hls/batch.py)"
+        )
+
+
+def _lut_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    return {
+        r["layer"]: {"max_abs_diff": r["max_abs_diff"], "argmax_agreement": r["argmax_agreement"]}
+        for r in rows
+        if r["kind"] == "lut"
+    }
+
+
+def _far_events(x: np.ndarray, record: dict[str, Any]) -> int:
+    quant = record.get("input_quantizer", {})
+    limit = reference_exact_limit(quant.get("bits", 16) - 1 - quant.get("integer", 5))
+    return int(np.sum(np.abs(x.reshape(len(x), -1)).max(axis=1) > limit))
+
+
+def _warn_far(far: int, record: dict[str, Any]) -> None:
+    if far:
+        quant = record.get("input_quantizer", {})
+        limit = reference_exact_limit(quant.get("bits", 16) - 1 - quant.get("integer", 5))
+        log.warning(
+            "%d events have inputs beyond |x| = %g, where QKeras's float32 input quantizer "
+            "leaves its grid: mismatches there are the reference's, not the firmware's",
+            far,
+            limit,
+        )
+
+
+def _load_hls_model(out_dir: Path, tmp: str):
+    from hls4ml.utils.serialization import deserialize_model
+
+    with captured_stdout():
+        hls_model = deserialize_model(out_dir / HLS_MODEL_FILE, output_dir=tmp)
+    hls_model.config.config["OutputDir"] = str(Path(tmp) / "prj")
+    hls_model.config.config["InputData"] = None
+    hls_model.config.config["OutputPredictions"] = None
+    return hls_model
+
+
+def _trace(hls_model, x: np.ndarray, out_dir: Path):
+    """hls4ml ``trace`` (compiles the project with every layer traced): ``(outputs, trace)``."""
+    x_c = np.ascontiguousarray(x.reshape(len(x), -1).astype(np.float64))
+    with captured_stdout() as buf:
+        try:
+            return hls_model.trace(x_c)
+        except Exception as err:
+            raise ConversionError(
+                f"C-simulation of {out_dir} failed to compile: {_compile_error(buf, err)}"
+            ) from err
 
 
 def _read_record(out_dir: Path) -> dict[str, Any]:
@@ -218,9 +461,11 @@ def _last_traced(model, trace) -> str:
     return names[-1] if names else model.layers[-1].name
 
 
-def _save_mismatches(out_dir: Path, x, bad_events, pairs) -> Path:
+def _save_mismatches(out_dir: Path, x, bad_events, pairs, index=None) -> Path:
+    """The first mismatching events; ``index``: the events' numbers in the input (subsets)."""
     idx = np.flatnonzero(bad_events)[:N_MISMATCH_SAVED]
-    arrays = {"event_index": idx, "inputs": x[idx]}
+    event_index = idx if index is None else np.asarray(index)[idx]
+    arrays = {"event_index": event_index, "inputs": x[idx]}
     for name, (k, c) in pairs.items():
         arrays[f"{name}__keras"] = k[idx]
         arrays[f"{name}__csim"] = c[idx]

@@ -1,6 +1,7 @@
 """Train/validation/test split and input standardisation, stored beside the model.
 
-The split indices and the scaler are written once by the training stage and read back by
+The split indices, what the model reads (``inputs.json``: the standardised features or the jet
+images) and, for features, the scaler are written once by the training stage and read back by
 every later stage, so all of them see exactly the same test jets.
 """
 
@@ -15,10 +16,21 @@ import numpy as np
 from nanotrig.errors import DataError
 from nanotrig.fileio import atomic_path, write_json
 
-__all__ = ["Dataset", "Scaler", "load_dataset", "make_split", "save_split"]
+__all__ = [
+    "INPUTS_FILE",
+    "Dataset",
+    "Scaler",
+    "load_dataset",
+    "load_sample_dataset",
+    "make_split",
+    "sample_inputs",
+    "save_split",
+]
 
 SPLIT_FILE = "split.npz"
 SCALER_FILE = "scaler.json"
+INPUTS_FILE = "inputs.json"
+INPUT_KINDS = ("features", "images")
 
 
 @dataclass(frozen=True)
@@ -56,9 +68,25 @@ class Scaler:
         return cls(np.asarray(d["mean"]), np.asarray(d["scale"]), tuple(d["feature_names"]))
 
 
+def sample_inputs(sample, kind: str) -> np.ndarray:
+    """The raw model inputs of a :class:`samples.JetSample`: ``features`` (N, 16) or ``images``
+    as (N, S, S, 1) channels-last float32 (pT fractions; the sample must be loaded with
+    ``parts=("images",)``)."""
+    if kind == "features":
+        return sample.features
+    if kind == "images":
+        if sample.images is None:
+            raise DataError(
+                "the jet sample was loaded without its images: load it with parts=('images',)"
+            )
+        return np.asarray(sample.images, dtype=np.float32)[..., np.newaxis]
+    raise DataError(f"unknown model input kind {kind!r}: choose one of {', '.join(INPUT_KINDS)}")
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """Standardised features and integer labels for the three splits."""
+    """Model inputs (standardised features, or images) and integer labels for the three
+    splits; ``scaler`` is None for images."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -67,7 +95,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
-    scaler: Scaler
+    scaler: Scaler | None
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -96,21 +124,42 @@ def make_split(
     return out
 
 
-def save_split(out_dir: Path, split: dict[str, np.ndarray], scaler: Scaler) -> None:
-    """Write the split indices and the scaler into the model directory."""
+def save_split(
+    out_dir: Path,
+    split: dict[str, np.ndarray],
+    scaler: Scaler | None,
+    kind: str = "features",
+    input_shape: tuple[int, ...] | None = None,
+) -> None:
+    """Write the split indices, ``inputs.json`` and (features only) the scaler."""
+    if kind not in INPUT_KINDS:
+        raise DataError(f"unknown model input kind {kind!r}: choose one of {INPUT_KINDS}")
+    if (scaler is None) != (kind == "images"):
+        raise DataError("features need a scaler and images take none")
     with atomic_path(out_dir / SPLIT_FILE) as tmp, open(tmp, "wb") as f:
         np.savez(f, **split)
-    write_json(out_dir / SCALER_FILE, scaler.to_dict())
+    shape = None if input_shape is None else [int(d) for d in input_shape]
+    write_json(out_dir / INPUTS_FILE, {"kind": kind, "shape": shape})
+    if scaler is not None:
+        write_json(out_dir / SCALER_FILE, scaler.to_dict())
 
 
-def load_dataset(features: np.ndarray, labels: np.ndarray, class_names, model_dir: Path) -> Dataset:
-    """Rebuild the standardised splits from a sample and the split/scaler in ``model_dir``."""
+def input_record(model_dir: Path) -> dict:
+    """``inputs.json`` of a model directory; model dirs written before it existed took features."""
+    path = Path(model_dir) / INPUTS_FILE
+    if not path.is_file():
+        return {"kind": "features", "shape": None}
+    return json.loads(path.read_text())
+
+
+def load_dataset(x: np.ndarray, labels: np.ndarray, class_names, model_dir: Path) -> Dataset:
+    """Rebuild the model-ready splits from a sample's raw inputs (features or images, as
+    ``inputs.json`` in ``model_dir`` says) and the split (and scaler) in ``model_dir``."""
+    rec = input_record(model_dir)
     split_path, scaler_path = model_dir / SPLIT_FILE, model_dir / SCALER_FILE
-    if not split_path.is_file() or not scaler_path.is_file():
-        raise DataError(
-            f"{model_dir} has no {SPLIT_FILE}/{SCALER_FILE}: run 'nanotrig train' into it first"
-        )
-    scaler = Scaler.from_dict(json.loads(scaler_path.read_text()))
+    need = [SPLIT_FILE] + ([SCALER_FILE] if rec["kind"] == "features" else [])
+    if not split_path.is_file() or (rec["kind"] == "features" and not scaler_path.is_file()):
+        raise DataError(f"{model_dir} has no {'/'.join(need)}: run 'nanotrig train' into it first")
     with np.load(split_path) as s:
         split = {k: s[k] for k in ("train", "val", "test")}
     if max(int(v.max()) for v in split.values()) >= len(labels):
@@ -118,7 +167,17 @@ def load_dataset(features: np.ndarray, labels: np.ndarray, class_names, model_di
             f"split in {model_dir} indexes beyond the sample ({len(labels)} jets): "
             "train and quantize on the same sample file"
         )
-    x = scaler.transform(features)
+    if rec["shape"] is not None and tuple(x.shape[1:]) != tuple(rec["shape"]):
+        raise DataError(
+            f"sample {rec['kind']} have shape {tuple(x.shape[1:])} per jet, the model in "
+            f"{model_dir} takes {tuple(rec['shape'])}: use a sample made with the same settings"
+        )
+    scaler = None
+    if rec["kind"] == "features":
+        scaler = Scaler.from_dict(json.loads(scaler_path.read_text()))
+        x = scaler.transform(x)
+    else:
+        x = np.asarray(x, dtype=np.float32)
     y = labels.astype(np.int64)
     return Dataset(
         x[split["train"]], y[split["train"]],
@@ -126,3 +185,14 @@ def load_dataset(features: np.ndarray, labels: np.ndarray, class_names, model_di
         x[split["test"]], y[split["test"]],
         tuple(class_names), scaler,
     )  # fmt: skip
+
+
+def load_sample_dataset(sample_path: Path, model_dir: Path) -> Dataset:
+    """:func:`load_dataset` from a jet-sample file: reads the parts the model in ``model_dir``
+    takes (images only when it is an image model)."""
+    from samples import load_jets
+
+    kind = input_record(model_dir)["kind"]
+    sample = load_jets(sample_path, parts=("images",) if kind == "images" else ())
+    x = sample_inputs(sample, kind)
+    return load_dataset(x, sample.labels, sample.class_names, model_dir)

@@ -242,21 +242,35 @@ def verify(
     events: Annotated[
         int | None, typer.Option("--events", help="Use only the first N events.")
     ] = None,
+    trace_events: Annotated[
+        int,
+        typer.Option(
+            "--trace-events",
+            help="Trace every layer of up to N events; more events run batched (outputs only).",
+        ),
+    ] = 10_000,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Batched runs: C-simulation threads.")
+    ] = 1,
 ) -> None:
     """Compile the project and compare C-simulation with the QKeras model, layer by layer.
 
-    Exits 1 on any mismatch outside the lookup-table activations (softmax, sigmoid, tanh).
+    Large inputs stream from the file in chunks through a batched C-simulation harness (every
+    event's outputs and logits compared; layers traced on the first --trace-events events and
+    the mismatching ones). Exits 1 on any mismatch outside the lookup-table activations.
     """
 
     def go():
-        from hls import load_inputs, verify_project
+        from hls import verify_project
 
-        x = load_inputs(inputs)
-        if events is not None:
-            if events <= 0:
-                raise ConfigError(f"--events must be positive, got {events}")
-            x = x[:events]
-        return verify_project(project, x)
+        if events is not None and events <= 0:
+            raise ConfigError(f"--events must be positive, got {events}")
+        if trace_events <= 0 or threads <= 0:
+            raise ConfigError("--trace-events and --threads must be positive")
+        return verify_project(
+            project, inputs, n_events=events, trace_events=trace_events, threads=threads,
+            progress=True,
+        )  # fmt: skip
 
     result = _guarded(go)
     rec = result.to_dict()
@@ -264,6 +278,12 @@ def verify(
         typer.echo(
             f"{row['layer']:<20} {row['kind']:<6} events {row['n_events']:>8}  "
             f"mismatches {row['n_mismatch']:>8}  max|diff| {row['max_abs_diff']:.3g}"
+        )
+    if rec["batched"]:
+        typer.echo(
+            f"batched: {rec['n_events']} events in {rec['seconds']:.1f} s "
+            f"(C-simulation {rec['events_per_s'] or 0:.0f} events/s); "
+            f"layers traced on {rec['traced_events']} events"
         )
     status = "bit-exact" if rec["ok"] else "MISMATCH"
     arg = rec["output"].get("argmax_agreement")

@@ -26,6 +26,7 @@ from pydantic import (
 from nanotrig.errors import ConfigError
 
 __all__ = [
+    "MODEL_INPUTS",
     "DQMConfig",
     "ExportConfig",
     "HlsConfig",
@@ -210,11 +211,36 @@ SampleConfig = Annotated[
 ]
 
 
-class ModelConfig(_Strict):
-    """Float Keras model and its training."""
+#: Inputs each model family takes: the 16 standardised high-level features, or jet images.
+MODEL_INPUTS = {"jet_mlp": "features", "jet_cnn": "images"}
 
-    family: Literal["jet_mlp"] = "jet_mlp"
-    hidden: tuple[int, ...] = Field((64, 32, 32), description="Hidden layer widths.")
+
+def _positive_widths(v: tuple[int, ...], what: str, allow_empty: bool = False) -> tuple[int, ...]:
+    if (not v and not allow_empty) or any(w <= 0 for w in v):
+        raise ValueError(f"{what} must be positive integers, got {list(v)}")
+    return v
+
+
+class ModelConfig(_Strict):
+    """Float Keras model and its training.
+
+    ``jet_mlp`` (16 standardised features) uses ``hidden``; ``jet_cnn`` (the samples'
+    ``image_size`` x ``image_size`` jet images, pT fractions in [0, 1], not rescaled) uses
+    ``conv_filters``, ``kernel_size``, ``pool_size`` and ``dense``.
+    """
+
+    family: Literal["jet_mlp", "jet_cnn"] = Field(
+        "jet_mlp", description="jet_mlp: dense net on the 16 HLF; jet_cnn: CNN on jet images."
+    )
+    hidden: tuple[int, ...] = Field((64, 32, 32), description="jet_mlp: hidden layer widths.")
+    conv_filters: tuple[int, ...] = Field(
+        (8, 8), description="jet_cnn: filters of each Conv2D + ReLU + MaxPooling2D block."
+    )
+    kernel_size: int = Field(3, ge=1, le=7, description="jet_cnn: square Conv2D kernel side.")
+    pool_size: int = Field(2, ge=1, le=4, description="jet_cnn: square max-pooling window.")
+    dense: tuple[int, ...] = Field(
+        (16,), description="jet_cnn: widths of the Dense + ReLU layers after Flatten."
+    )
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(256, gt=0)
     learning_rate: float = Field(1e-3, gt=0)
@@ -225,9 +251,40 @@ class ModelConfig(_Strict):
     @field_validator("hidden")
     @classmethod
     def _widths(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if not v or any(w <= 0 for w in v):
-            raise ValueError(f"hidden widths must be positive integers, got {list(v)}")
-        return v
+        return _positive_widths(v, "hidden widths")
+
+    @field_validator("conv_filters")
+    @classmethod
+    def _filters(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return _positive_widths(v, "conv_filters")
+
+    @field_validator("dense")
+    @classmethod
+    def _dense(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return _positive_widths(v, "dense widths", allow_empty=True)
+
+    @model_validator(mode="after")
+    def _family_keys(self) -> ModelConfig:
+        """A key of the other family set to a non-default value is a mistake, not a no-op."""
+        other = (
+            ("conv_filters", "kernel_size", "pool_size", "dense")
+            if self.family == "jet_mlp"
+            else ("hidden",)
+        )
+        for key in other:
+            if getattr(self, key) != type(self).model_fields[key].default:
+                owner = "jet_cnn" if self.family == "jet_mlp" else "jet_mlp"
+                fix = "hidden" if self.family == "jet_mlp" else "conv_filters/dense"
+                raise ValueError(
+                    f"{key} applies to family {owner}, not {self.family}: remove it "
+                    f"(the {self.family} layers are set by {fix})"
+                )
+        return self
+
+    @property
+    def inputs(self) -> Literal["features", "images"]:
+        """What the family's model reads from a jet sample."""
+        return MODEL_INPUTS[self.family]  # type: ignore[return-value]
 
 
 class QuantBits(_Strict):
@@ -341,6 +398,23 @@ class RunConfig(_Strict):
     hls: HlsConfig = HlsConfig()
     verify: VerifyConfig = VerifyConfig()
     export: ExportConfig = ExportConfig()
+
+    @model_validator(mode="after")
+    def _cnn_fits_image(self) -> RunConfig:
+        m, s = self.model, self.samples
+        if m.family != "jet_cnn" or not isinstance(s, JetSampleConfig):
+            return self
+        side = s.image_size
+        for i in range(1, len(m.conv_filters) + 1):
+            side = (side - m.kernel_size + 1) // m.pool_size
+            if side < 1:
+                raise ValueError(
+                    f"model.conv_filters: a {s.image_size}x{s.image_size} image is too small "
+                    f"for {len(m.conv_filters)} conv blocks (kernel {m.kernel_size}, pool "
+                    f"{m.pool_size}); the map vanishes after block {i}: use fewer blocks, a "
+                    "smaller kernel_size/pool_size or a larger samples.image_size"
+                )
+        return self
 
 
 def _format_error(err: ValidationError, source: str) -> str:

@@ -73,6 +73,20 @@ def _estimate_section(est: dict | None, hls_dir: str = "hls") -> list[str]:
     return lines
 
 
+def _model_line(r: dict) -> str:
+    m = r["config"]["model"]
+    inputs = r["train"].get("inputs") or {"kind": "features", "shape": None}
+    shape = "x".join(map(str, inputs["shape"])) if inputs.get("shape") else "-"
+    if m.get("family") == "jet_cnn":
+        arch = (
+            f"Conv2D({m['kernel_size']}x{m['kernel_size']}) + ReLU + MaxPooling2D("
+            f"{m['pool_size']}) blocks with {m['conv_filters']} filters, Dense {m['dense']}"
+        )
+    else:
+        arch = f"hidden layers {m['hidden']}"
+    return f"Model `{m.get('family', 'jet_mlp')}` on {inputs['kind']} ({shape}): {arch}."
+
+
 def render_markdown(r: dict) -> str:
     """Human-readable summary of a run report."""
     s, q, h, e = r["samples"], r["quantize"], r["hls"], r["export"]
@@ -84,6 +98,8 @@ def render_markdown(r: dict) -> str:
         f"{s['n_jets']} jets from Pythia 8 + FastJet ({s['path']}); per class: "
         + ", ".join(f"{k} {v}" for k, v in s["n_per_class"].items())
         + f". Split: {r['train']['sizes']}.",
+        "",
+        _model_line(r),
         "",
         "## Accuracy (test jets)",
         "",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models import MODEL_FILE, classification_metrics, load_dataset, roc_curves
+from models import MODEL_FILE, classification_metrics, load_sample_dataset, roc_curves
 from models.plots import plot_loss, plot_roc
 from models.train import fit, seed_everything
 from nanotrig.config import QuantizeConfig
@@ -48,14 +48,18 @@ def quantize_model(
     """Build the QKeras model from ``model_dir/model.h5`` and train it with QAT.
 
     Writes qmodel.h5, history.json, metrics.json (quantized beside float), roc.png, loss.png,
-    test_inputs.npy (standardised test jets: what the firmware sees) and artifact.json.
+    test_inputs.npy (the test jets as the model takes them, what the firmware sees: standardised
+    features (n, 16) or images (n, S, S, 1)) and artifact.json.
     """
-    from samples import load_jets
-
     model_dir = Path(model_dir)
     float_model = load_keras_model(model_dir / MODEL_FILE)
-    sample = load_jets(sample_path)
-    data = load_dataset(sample.features, sample.labels, sample.class_names, model_dir)
+    data = load_sample_dataset(sample_path, model_dir)
+    if tuple(float_model.input_shape[1:]) != data.x_test.shape[1:]:
+        raise ModelError(
+            f"model {model_dir / MODEL_FILE} takes inputs of shape "
+            f"{tuple(float_model.input_shape[1:])}, the sample gives {data.x_test.shape[1:]}: "
+            "train and quantize on the same sample"
+        )
     check_overrides(float_model, cfg)  # before anything is written
     out_dir = prepare_output_dir(out_dir, force)
     t0 = time.perf_counter()
@@ -86,7 +90,8 @@ def quantize_model(
     metrics = {"float": f_metrics, "quantized": q_metrics}
     write_json(out_dir / "history.json", history)
     write_json(out_dir / "metrics.json", metrics)
-    plot_loss(history, out_dir / "loss.png", title="QKeras jet MLP (QAT)")
+    what = float_model.name.replace("jet_", "jet ").replace("mlp", "MLP").replace("cnn", "CNN")
+    plot_loss(history, out_dir / "loss.png", title=f"QKeras {what} (QAT)")
     plot_roc(
         {
             "float": roc_curves(data.y_test, f_scores, data.class_names),
@@ -106,6 +111,7 @@ def quantize_model(
         "float_model": str(model_dir / MODEL_FILE),
         "config": cfg.model_dump(mode="json"),
         "seed": seed,
+        "input_shape": list(data.x_test.shape[1:]),
         "quantizers": quantizers,
         "epochs_run": len(history["loss"]),
         "metrics": metrics,

@@ -1,0 +1,187 @@
+"""C-simulation throughput of the 6-bit jet MLP: hls4ml ``predict()`` vs the batched harness.
+
+    python benchmarks/csim_bench.py [--events 200000] [--predict-events 20000] [--threads 1 2]
+                                    [--out DIR]
+
+Builds the 16-64-32-32-5 QKeras jet MLP the way quantize/qmodel.py does (input
+quantized_bits(16,5), 6-bit weights, biases and quantized_relu(6,0), softmax head) with seeded
+weights, converts it (hls/), and times in the same run: hls4ml's ``predict()`` (one ctypes call
+per event), the batch harness of hls/batch.py (with and without the logits tap, per thread
+count), and ``verify_project`` end to end on a .npy of ``--events`` events. Prints a markdown
+table to stdout and writes csim_bench.json and csim_bench.md to --out (default runs/bench).
+Figures are printed, not asserted; the outputs of every timed path are checked bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+#: Layer widths of the jet MLP (configs/jet_mlp.yml).
+HIDDEN = (64, 32, 32)
+N_FEATURES, N_CLASSES = 16, 5
+
+
+def jet_mlp_qmodel(seed: int = 0):
+    """The 6-bit QKeras jet MLP (16-64-32-32-5, softmax head) with seeded weights."""
+    import keras
+    import numpy as np
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    def qb(bits: int, integer: int = 0):
+        return quantized_bits(bits, integer, alpha=1)
+
+    inp = keras.Input((N_FEATURES,), name="input_1")
+    x = QActivation(qb(16, 5), name="input_quant")(inp)
+    for i, width in enumerate(HIDDEN, start=1):
+        x = QDense(width, kernel_quantizer=qb(6), bias_quantizer=qb(6), name=f"fc{i}")(x)
+        x = QActivation(quantized_relu(6, 0), name=f"relu{i}")(x)
+    x = QDense(N_CLASSES, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="output")(x)
+    x = keras.layers.Activation("softmax", name="softmax")(x)
+    model = keras.Model(inp, x, name="jet_mlp_q")
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
+    return model
+
+
+def jet_inputs(n: int, seed: int = 1):
+    """Standardised-jet-like float32 inputs: mostly normal, some beyond the input range."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 2.0, (n, N_FEATURES))
+    wide = rng.random(n) < 0.05
+    x[wide] = rng.uniform(-40, 40, (int(wide.sum()), N_FEATURES))
+    return x.astype(np.float32)
+
+
+def convert_jet_mlp(out_dir: Path, seed: int = 0) -> Path:
+    """Save the jet MLP and convert it into ``out_dir``; return the converted directory."""
+    from hls import convert_model
+    from nanotrig.config import HlsConfig
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "jet_mlp_q.h5"
+    jet_mlp_qmodel(seed).save(path)
+    convert_model(path, out_dir / "hls", HlsConfig(latency_budget_ns=None, ii_budget_ns=None))
+    return out_dir / "hls"
+
+
+def _rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def run_benchmark(
+    n_events: int, n_predict: int, threads: list[int], work: Path
+) -> dict[str, object]:
+    """Time every path on the same converted project; return rows and settings."""
+    import numpy as np
+    from hls4ml.utils.serialization import deserialize_model
+
+    from hls import verify_project
+    from hls._capture import captured_stdout
+    from hls.batch import build_batch_sim
+
+    project = convert_jet_mlp(work / "model")
+    x = jet_inputs(n_events)
+    x64 = x.astype(np.float64)
+    with captured_stdout():
+        hls_model = deserialize_model(project / "hls_model.fml", output_dir=str(work / "d"))
+    hls_model.config.config.update(
+        OutputDir=str(work / "predict"), InputData=None, OutputPredictions=None
+    )
+    rows: list[dict[str, object]] = []
+    t0 = time.perf_counter()
+    with captured_stdout():
+        hls_model.compile()
+    compile_s = time.perf_counter() - t0
+    m = min(n_predict, n_events)
+    t0 = time.perf_counter()
+    y_ref = hls_model.predict(np.ascontiguousarray(x64[:m]))
+    dt = time.perf_counter() - t0
+    rows.append(_row("hls4ml predict()", 1, m, dt, compile_s))
+    for tap in (None, "output"):
+        t0 = time.perf_counter()
+        sim = build_batch_sim(hls_model, work / f"batch_{tap}", tap=tap, threads=max(threads))
+        compile_s = time.perf_counter() - t0
+        for k in threads:
+            t0 = time.perf_counter()
+            y, _ = sim.run(x64, threads=k)
+            dt = time.perf_counter() - t0
+            if not np.array_equal(y[:m], y_ref):
+                raise RuntimeError("batched harness disagrees with hls4ml predict()")
+            name = "batch harness" + (" + logits tap" if tap else "")
+            rows.append(_row(name, k, n_events, dt, compile_s))
+    npy = work / "inputs.npy"
+    np.save(npy, x)
+    t0 = time.perf_counter()
+    res = verify_project(project, npy, batched=True, trace_events=min(10_000, n_events))
+    dt = time.perf_counter() - t0
+    if not res.ok:
+        raise RuntimeError(f"verify_project found mismatches: {res.to_dict()['output']}")
+    rows.append(_row("verify_project (batched, end to end)", 1, n_events, dt, res.compile_seconds))
+    return {
+        "rows": rows,
+        "n_events": n_events,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "verify_events_per_s_csim": res.events_per_s,
+    }
+
+
+def _row(name: str, threads: int, n: int, seconds: float, compile_s: float) -> dict[str, object]:
+    return {
+        "path": name,
+        "threads": threads,
+        "events": n,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(_rate(n, seconds), 1),
+        "compile_seconds": round(compile_s, 2),
+    }
+
+
+def format_markdown(result: dict[str, object]) -> str:
+    """The table printed by :func:`main`."""
+    lines = [
+        f"C-simulation throughput, 6-bit jet MLP 16-64-32-32-5 ({result['cpus']} CPUs)",
+        "",
+        "| path | threads | events | seconds | events/s | compile s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:  # type: ignore[union-attr]
+        lines.append(
+            f"| {r['path']} | {r['threads']} | {r['events']} | {r['seconds']:.3f} | "
+            f"{r['events_per_s']:.0f} | {r['compile_seconds']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nanotrig.fileio import write_json, write_text
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=200_000, help="events for the batched paths")
+    ap.add_argument("--predict-events", type=int, default=20_000, help="events for predict()")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="harness threads")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for json/md")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="nanotrig_csim_bench_") as tmp:
+        result = run_benchmark(args.events, args.predict_events, sorted(args.threads), Path(tmp))
+    table = format_markdown(result)
+    write_json(args.out / "csim_bench.json", result)
+    write_text(args.out / "csim_bench.md", table)
+    sys.stdout.write(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The C-simulation benchmark runs and reports every row (figures are printed, not asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "csim_bench.py"
+
+
+@pytest.mark.benchmark
+@pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")
+def test_bench_has_every_row(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("csim_bench_main", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    argv = ["--events", "3000", "--predict-events", "500", "--threads", "1", "2"]
+    assert mod.main([*argv, "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    result = json.loads((tmp_path / "csim_bench.json").read_text())
+    expected = [("hls4ml predict()", 1, 500)]
+    for path in ("batch harness", "batch harness + logits tap"):
+        expected += [(path, 1, 3000), (path, 2, 3000)]
+    expected.append(("verify_project (batched, end to end)", 1, 3000))
+    for path, threads, events in expected:
+        assert f"| {path} | {threads} | {events} |" in table, table
+    assert [(r["path"], r["threads"], r["events"]) for r in result["rows"]] == expected
+    assert all(r["events_per_s"] > 0 for r in result["rows"])
+    assert (tmp_path / "csim_bench.md").read_text() == table
