@@ -24,11 +24,12 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
-## bench: throughput figures (printed, not pass/fail): ONNX runtimes, sample generator
+## bench: throughput figures (printed, not pass/fail): ONNX runtimes, sample generator, C-sim, scans
 bench: $(STAMP)
 	$(PY) benchmarks/onnx_bench.py
 	$(PY) benchmarks/samples_bench.py
 	$(PY) benchmarks/csim_bench.py
+	$(PY) benchmarks/scan_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -34,6 +34,7 @@ def small_config(out_root: Path, name: str = "mini", n_per_class: int = 300):
     data["model"].update(epochs=12, patience=4)
     data["quantize"].update(epochs=12, patience=4)
     data["verify"]["n_events"] = 200
+    data["verify"]["stress_events"] = 30_000  # the batched large check, at test size
     return parse_config(data, source="test config")
 
 
@@ -61,8 +62,8 @@ def small_cnn_config(out_root: Path, name: str = "mini_cnn", n_per_class: int = 
     data["out_root"] = str(out_root)
     data["samples"]["n_per_class"] = n_per_class
     data["samples"]["chunk_size"] = 125
-    data["model"].update(epochs=5, patience=3)
-    data["quantize"].update(epochs=4, patience=3)
+    data["model"].update(epochs=30, patience=5)  # epochs of 750 images take ~0.1 s
+    data["quantize"].update(epochs=15, patience=5)
     data["verify"]["n_events"] = n_per_class * len(data["samples"]["classes"])
     return parse_config(data, source="test CNN config")
 

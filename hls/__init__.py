@@ -13,7 +13,7 @@ from hls.batch import BatchSim, build_batch_sim
 from hls.budget import check_budget
 from hls.convert import convert_model, layer_precisions
 from hls.estimate import Estimate, LayerEstimate, estimate_model
-from hls.inputs import edge_inputs, load_inputs, validate_inputs
+from hls.inputs import edge_inputs, load_inputs, stress_inputs, validate_inputs
 from hls.model_io import SUPPORTED_LAYERS, load_qkeras_model, prepare_reference
 from hls.synth import parse_csynth_xml, synth_project
 from hls.verify import VerifyResult, keras_layer_outputs, verify_project
@@ -35,6 +35,7 @@ __all__ = [
     "load_qkeras_model",
     "parse_csynth_xml",
     "prepare_reference",
+    "stress_inputs",
     "synth_project",
     "validate_inputs",
     "verify_project",

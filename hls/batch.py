@@ -9,12 +9,14 @@ bit. It is compiled with g++ (-O3, the flags, include path and ``WEIGHTS_DIR`` o
 ``build_lib.sh``) into its own shared library and called through numpy ctypes on contiguous
 float64 arrays; with ``threads`` > 1 the events are split over copies of the library.
 
-Tap (lookup-table heads): a softmax or sigmoid output is a table in firmware, compared with a
-tolerance; the layer feeding it (the logits) is exact. With ``tap=<layer>`` the project is written
-with hls4ml tracing on that layer only (``nnet::save_layer_output``, the code ``trace()`` runs) and
-the harness copies the traced values out after every event, so the logits of every event come out
-of the same call, equal to ``trace()``'s. hls4ml's trace storage is a global of the library, so
-parallel runs load one copy of the library per thread.
+Taps (per-layer traces, batched): with ``tap=<layer>`` or a list of layers the project is written
+with hls4ml tracing on those layers only (``nnet::save_layer_output``, the code ``trace()`` runs)
+and the harness copies the traced values out after every event, so the layer outputs of every
+event come out of the same call, equal to ``trace()``'s. ``verify`` taps the logits before a
+lookup-table head (softmax, sigmoid: compared with a tolerance) so that the exact layer feeding
+the table is checked on every event, or every layer when asked (``--trace-all``). hls4ml's
+trace storage is a global of the library, so parallel runs load one copy of the library per
+thread.
 
 :class:`EventSource` reads events in chunks from an array, a memory-mapped ``.npy`` or the
 ``features`` dataset of an HDF5 file, so that a million events run in constant memory.
@@ -42,25 +44,41 @@ __all__ = ["BatchSim", "EventSource", "build_batch_sim", "harness_source"]
 _CXX = "g++"
 
 
-def harness_source(project: str, n_in: int, n_out: int, tap: str | None, n_tap: int) -> str:
-    """C++ of ``<project>_batch.cpp``: ``int <project>_batch(in, out, tap, n)``, 0 on success."""
-    if tap is None:
+def harness_source(
+    project: str, n_in: int, n_out: int, taps: Sequence[tuple[str, int]] = ()
+) -> str:
+    """C++ of ``<project>_batch.cpp``: ``int <project>_batch(in, out, tap, n)``, 0 on success.
+
+    ``taps``: ``(layer, size)`` pairs; after every event each layer's traced output is copied
+    into ``tap`` (per event: the layers side by side, in this order)."""
+    n_tap = sum(size for _, size in taps)
+    if not taps:
         body = f"""    (void)tap;
     for (long i = 0; i < n; ++i) {{
         {project}_double(const_cast<double *>(in + i * N_IN), out + i * N_OUT);
     }}
     return 0;"""
     else:
-        body = f"""    allocate_trace_storage(sizeof(double));
-    std::map<std::string, void *>::iterator it = nnet::trace_outputs->find("{tap}");
+        finds, copies, offset = [], [], 0
+        for k, (name, size) in enumerate(taps):
+            finds.append(
+                f"""    it = nnet::trace_outputs->find("{name}");
     if (it == nnet::trace_outputs->end()) {{
         free_trace_storage();
         return 1;
     }}
-    const double *traced = static_cast<const double *>(it->second);
+    const double *traced{k} = static_cast<const double *>(it->second);"""
+            )
+            dst = f"tap + i * N_TAP + {offset}"
+            copies.append(f"        std::memcpy({dst}, traced{k}, {size} * sizeof(double));")
+            offset += size
+        find_code, copy_code = "\n".join(finds), "\n".join(copies)
+        body = f"""    allocate_trace_storage(sizeof(double));
+    std::map<std::string, void *>::iterator it;
+{find_code}
     for (long i = 0; i < n; ++i) {{
         {project}_double(const_cast<double *>(in + i * N_IN), out + i * N_OUT);
-        std::memcpy(tap + i * N_TAP, traced, N_TAP * sizeof(double));
+{copy_code}
     }}
     free_trace_storage();
     return 0;"""
@@ -84,7 +102,7 @@ int {project}_batch(const double *in, double *out, double *tap, long n) {{
 
 
 class BatchSim:
-    """A compiled batch harness: :meth:`run` maps float64 events to outputs (and the tap).
+    """A compiled batch harness: :meth:`run` maps float64 events to outputs (and the taps).
 
     With ``threads`` > 1 the library is loaded that many times (copies of the file, so every
     copy has its own weights, tables, statics and trace storage) and the events are split over
@@ -92,11 +110,13 @@ class BatchSim:
     """
 
     def __init__(
-        self, lib_path: Path, project: str, n_in: int, n_out: int, tap: str | None, n_tap: int,
-        threads: int = 1,
+        self, lib_path: Path, project: str, n_in: int, n_out: int,
+        taps: Sequence[tuple[str, int]] = (), threads: int = 1,
     ) -> None:  # fmt: skip
         self.lib_path = Path(lib_path)
-        self.n_in, self.n_out, self.tap, self.n_tap = n_in, n_out, tap, n_tap
+        self.n_in, self.n_out = n_in, n_out
+        self.taps = tuple((str(name), int(size)) for name, size in taps)
+        self.n_tap = sum(size for _, size in self.taps)
         arr = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
         self._fns = []
         for i in range(max(1, int(threads))):
@@ -113,10 +133,23 @@ class BatchSim:
     def threads(self) -> int:
         return len(self._fns)
 
+    @property
+    def tap(self) -> str | None:
+        """The tapped layer when there is exactly one (the logits before a table head)."""
+        return self.taps[0][0] if len(self.taps) == 1 else None
+
+    def split(self, tap: np.ndarray) -> dict[str, np.ndarray]:
+        """The per-layer columns of a ``tap`` array returned by :meth:`run`."""
+        out, offset = {}, 0
+        for name, size in self.taps:
+            out[name] = tap[:, offset : offset + size]
+            offset += size
+        return out
+
     def run(
         self, x: np.ndarray, threads: int | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(outputs (n, n_out), tap (n, n_tap) or None)`` for events ``x`` (any float dtype).
+        """``(outputs (n, n_out), taps (n, sum of tap sizes) or None)`` for events ``x``.
 
         ``threads``: at most this many of the loaded copies (default: all of them).
         """
@@ -139,18 +172,19 @@ class BatchSim:
                                             tap[p[1] : p[2]], p[2] - p[1]), parts)
                 )  # fmt: skip
         if any(codes):
-            raise ConversionError(f"layer {self.tap} is not traced in {self.lib_path}")
-        return out, (tap if self.tap is not None else None)
+            names = ", ".join(name for name, _ in self.taps)
+            raise ConversionError(f"layers {names} are not all traced in {self.lib_path}")
+        return out, (tap if self.taps else None)
 
 
 def build_batch_sim(
-    hls_model, build_dir: Path, tap: str | None = None, threads: int = 1
+    hls_model, build_dir: Path, tap: str | Sequence[str] | None = None, threads: int = 1
 ) -> BatchSim:
     """Write ``hls_model`` into ``build_dir`` with the batch harness and compile it (g++).
 
-    ``tap`` names an hls4ml layer whose output comes back with every event (see module doc);
-    ``threads``: library copies run in parallel. The model's output dir and trace settings are
-    restored afterwards.
+    ``tap``: one hls4ml layer name or several whose outputs come back with every event (the
+    batched form of hls4ml's ``trace()``, see module doc); ``threads``: library copies run in
+    parallel. The model's output dir and trace settings are restored afterwards.
     """
     if shutil.which(_CXX) is None:
         raise ToolMissingError("g++ not found: install a C++ compiler (e.g. apt-get install g++)")
@@ -160,32 +194,33 @@ def build_batch_sim(
             f"batched C-simulation takes one input and one output; the model has {len(ins)} "
             f"and {len(outs)}: use hls_model.predict"
         )
-    n_tap = 0
-    if tap is not None:
-        layer = hls_model.graph.get(tap)
+    names = [] if tap is None else [tap] if isinstance(tap, str) else list(tap)
+    taps = []
+    for name in names:
+        layer = hls_model.graph.get(name)
         if layer is None or not layer.get_attr("function_cpp", None):
-            raise ConversionError(f"cannot tap layer {tap!r}: not a computed layer of the model")
-        n_tap = int(layer.get_output_variable().size())
+            raise ConversionError(f"cannot tap layer {name!r}: not a computed layer of the model")
+        taps.append((name, int(layer.get_output_variable().size())))
     project = hls_model.config.get_project_name()
     prj = Path(build_dir) / "prj"
-    _write_project(hls_model, prj, tap)
+    _write_project(hls_model, prj, set(names))
     src = prj / f"{project}_batch.cpp"
     n_in, n_out = int(ins[0].size()), int(outs[0].size())
-    src.write_text(harness_source(project, n_in, n_out, tap, n_tap))
+    src.write_text(harness_source(project, n_in, n_out, taps))
     lib = prj / f"{project}_batch.so"
     _compile(prj, project, src, lib)
-    return BatchSim(lib, project, n_in, n_out, tap, n_tap, threads)
+    return BatchSim(lib, project, n_in, n_out, taps, threads)
 
 
-def _write_project(hls_model, prj: Path, tap: str | None) -> None:
+def _write_project(hls_model, prj: Path, taps: set[str]) -> None:
     cfg = hls_model.config
     saved_dir, saved_trace = cfg.config["OutputDir"], cfg.trace_output
     saved_attrs = {layer.name: layer.get_attr("trace", False) for layer in hls_model.get_layers()}
     try:
         cfg.config["OutputDir"] = str(prj)
-        cfg.trace_output = tap is not None
+        cfg.trace_output = bool(taps)
         for layer in hls_model.get_layers():
-            layer.set_attr("trace", layer.name == tap)
+            layer.set_attr("trace", layer.name in taps)
         with captured_stdout():
             hls_model.write()
     finally:

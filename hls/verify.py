@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -109,21 +110,25 @@ def verify_project(
     batched: bool | None = None,
     trace_events: int = TRACE_EVENTS,
     chunk_size: int = CHUNK_SIZE,
-    threads: int = 1,
+    threads: int | None = None,
     progress: bool = False,
+    trace_all: bool = False,
+    dataset: str = "features",
 ) -> VerifyResult:
     """Compile the project of ``out_dir`` with g++ and compare it with ``keras_model.h5``.
 
-    ``inputs``: an array, or a ``.npy`` / ``.h5`` (``features``) file read in chunks; only the
-    first ``n_events``. Up to ``trace_events`` events every layer is traced (hls4ml ``trace``);
-    beyond that (or with ``batched=True``) the run is batched, see the module docstring.
+    ``inputs``: an array, or a ``.npy`` / ``.h5`` file (model-ready inputs in ``dataset``)
+    read in chunks; only the first ``n_events``. Up to ``trace_events`` events every layer is
+    traced (hls4ml ``trace``); beyond that (or with ``batched=True``) the run is batched, see
+    the module docstring; ``trace_all`` then taps every layer of every event in the harness.
+    ``threads``: C-simulation threads of a batched run (default: every core).
     """
     out_dir = Path(out_dir)
     if isinstance(inputs, (str, Path)) and not Path(inputs).is_file():
-        raise DataError(f"input file {inputs} not found: give a .npy or an .h5 with 'features'")
+        raise DataError(f"input file {inputs} not found: give a .npy or an .h5 with '{dataset}'")
     record = _read_record(out_dir)
     model = load_qkeras_model(out_dir / REFERENCE_FILE)
-    with EventSource.open(inputs, model.input_shape[1:], n_events) as source:
+    with EventSource.open(inputs, model.input_shape[1:], n_events, dataset) as source:
         if batched is None:
             batched = source.n > trace_events
         if not batched:
@@ -131,8 +136,10 @@ def verify_project(
         if shutil.which("g++") is None:
             raise ToolMissingError(GXX_MISSING)
         return _verify_batched(
-            out_dir, record, model, source, trace_events, chunk_size, threads, progress
-        )
+            out_dir, record, model, source, trace_events, chunk_size,
+            threads or os.cpu_count() or 1, progress,
+            trace_all,
+        )  # fmt: skip
 
 
 def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) -> VerifyResult:
@@ -186,10 +193,11 @@ def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) 
 
 def _verify_batched(
     out_dir: Path, record: dict[str, Any], model, source: EventSource, trace_events: int,
-    chunk_size: int, threads: int, progress: bool,
+    chunk_size: int, threads: int, progress: bool, trace_all: bool = False,
 ) -> VerifyResult:  # fmt: skip
-    """Outputs (and the logits before a table head) of every event through the batch harness;
-    layers traced on the first ``trace_events`` and the mismatching events."""
+    """Outputs (and the logits before a table head, or with ``trace_all`` every layer) of every
+    event through the batch harness; layers traced by hls4ml on the first ``trace_events`` and
+    the mismatching events, and checked against the harness on those events."""
     import keras
     from tqdm import tqdm
 
@@ -199,12 +207,13 @@ def _verify_batched(
         hls_model = _load_hls_model(out_dir, tmp)
         kinds = {layer.name: layer_kind(layer) for layer in hls_model.get_layers()}
         out_name, tap, tap_src = _output_and_tap(hls_model, model, kinds)
+        taps = _all_taps(hls_model, model) if trace_all else ({tap: tap_src} if tap else {})
         t0 = time.perf_counter()
-        sim = build_batch_sim(hls_model, Path(tmp) / "batch", tap, threads)
+        sim = build_batch_sim(hls_model, Path(tmp) / "batch", list(taps), threads)
         compile_s = time.perf_counter() - t0
-        heads = [model.outputs[0]] + ([model.get_layer(tap_src).output] if tap else [])
+        heads = [model.outputs[0]] + [model.get_layer(src).output for src in taps.values()]
         probe = keras.Model(model.inputs, heads)
-        out_tally, tap_tally = _Tally(), _Tally()
+        out_tally, tallies = _Tally(), {name: _Tally() for name in taps}
         head = max(1, min(n, trace_events))
         kept: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         bad_kept: list[np.ndarray] = []
@@ -223,8 +232,12 @@ def _verify_batched(
                 ref = ref if isinstance(ref, list) else [ref]
                 out_bad = out_tally.add(ref[0], y_c)
                 bad = out_bad if kinds.get(out_name) == "exact" else np.zeros(len(x), bool)
-                if tap is not None:
-                    bad = bad | tap_tally.add(ref[1], tap_c)
+                if taps:
+                    cols = sim.split(tap_c)
+                    for k_ref, name in zip(ref[1:], taps, strict=True):
+                        tap_bad = tallies[name].add(k_ref, cols[name])
+                        if kinds.get(name, "exact") == "exact":
+                            bad |= tap_bad
                 n_bad += int(bad.sum())
                 keep = np.arange(start, start + len(x)) < head
                 room = MAX_TRACED_MISMATCHES - n_bad_kept
@@ -245,7 +258,7 @@ def _verify_batched(
         t0 = time.perf_counter()
         y_sub, trace = _trace(hls_model, x_sub, out_dir)
         compile_s += time.perf_counter() - t0
-    _check_paths_agree(np.concatenate([k[1] for k in kept]), y_sub, kept, trace, tap)
+        _check_paths_agree(y_sub, trace, kept, sim)
     _warn_far(far, record)
 
     m = len(idx)
@@ -253,16 +266,20 @@ def _verify_batched(
     rows, bad_sub, pairs, not_compared = _compare_layers(keras_out, trace, kinds, model, m)
     for row in rows:
         row["scope"] = "traced"
-        if row["layer"] == tap:
-            row.update(tap_tally.row(n), scope="all")
-    if tap is not None and not any(row["layer"] == tap for row in rows):
-        rows.append({"layer": tap, "keras_layer": tap_src, "kind": "exact", **tap_tally.row(n)})
-        rows[-1]["scope"] = "all"
-    output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(n), "scope": "all"}
-    output["argmax_agreement"] = out_tally.argmax_agree / n
+        if row["layer"] in tallies:
+            row.update(tallies[row["layer"]].row(n, row["kind"]), scope="all")
+    for name, src in taps.items():
+        if not any(row["layer"] == name for row in rows):
+            kind = kinds.get(name, "exact")
+            rows.append({"layer": name, "keras_layer": src, "kind": kind,
+                         **tallies[name].row(n, kind), "scope": "all"})  # fmt: skip
+    output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(n, "lut"), "scope": "all"}
     exact_out_bad = output["kind"] == "exact" and out_tally.n_mismatch > 0
+    tap_bad = any(
+        t.n_mismatch for name, t in tallies.items() if kinds.get(name, "exact") == "exact"
+    )
     result = VerifyResult(
-        ok=not (bad_sub.any() or tap_tally.n_mismatch or exact_out_bad),
+        ok=not (bad_sub.any() or tap_bad or exact_out_bad),
         n_events=n,
         layers=rows,
         output=output,
@@ -286,6 +303,19 @@ def _verify_batched(
     return result
 
 
+def _all_taps(hls_model, model) -> dict[str, str]:
+    """``{hls layer: Keras layer}`` for every Keras layer's last hls4ml piece (graph order)."""
+    keras_names = {layer.name for layer in model.layers if type(layer).__name__ != "InputLayer"}
+    last: dict[str, str] = {}
+    for layer in hls_model.get_layers():
+        if not layer.get_attr("function_cpp", None):
+            continue
+        src = _keras_source(layer.name, keras_names)
+        if src is not None:
+            last[src] = layer.name
+    return {name: src for src, name in last.items()}
+
+
 class _Tally:
     """Running comparison of one quantity (output or tapped layer) over the chunks."""
 
@@ -303,8 +333,11 @@ class _Tally:
         self.argmax_agree += int(np.sum(np.argmax(k, 1) == np.argmax(csim, 1)))
         return bad
 
-    def row(self, n: int) -> dict[str, Any]:
-        return {"n_events": n, "n_mismatch": self.n_mismatch, "max_abs_diff": self.max_abs_diff}
+    def row(self, n: int, kind: str = "exact") -> dict[str, Any]:
+        out = {"n_events": n, "n_mismatch": self.n_mismatch, "max_abs_diff": self.max_abs_diff}
+        if kind == "lut":
+            out["argmax_agreement"] = self.argmax_agree / n
+        return out
 
 
 def _output_and_tap(hls_model, model, kinds) -> tuple[str, str | None, str | None]:
@@ -326,12 +359,17 @@ def _output_and_tap(hls_model, model, kinds) -> tuple[str, str | None, str | Non
     return out.name, producer.name, src
 
 
-def _check_paths_agree(y_batch, y_trace, kept, trace, tap) -> None:
+def _check_paths_agree(y_trace, trace, kept, sim) -> None:
     """The batch harness and hls4ml's ``trace`` must give the same values on the traced events."""
+    y_batch = np.concatenate([k[1] for k in kept])
     same = np.array_equal(y_batch, np.asarray(y_trace).reshape(len(y_batch), -1))
-    if same and tap is not None and tap in trace:
-        tap_batch = np.concatenate([k[2] for k in kept])
-        same = np.array_equal(tap_batch, np.asarray(trace[tap]).reshape(len(tap_batch), -1))
+    if same and sim.taps:
+        cols = sim.split(np.concatenate([k[2] for k in kept]))
+        same = all(
+            np.array_equal(cols[name], np.asarray(trace[name]).reshape(len(y_batch), -1))
+            for name in cols
+            if name in trace
+        )
     if not same:
         raise ConversionError(
             "the batched C-simulation harness disagrees with hls4ml's trace() on the same "

@@ -72,6 +72,10 @@ def generate(
     n_per_class: Annotated[
         int | None, typer.Option(help="Jets: override samples.n_per_class.")
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Run the chunks on this Dask scheduler (same output)."),
+    ] = None,
 ) -> None:
     """Generate the sample of CONFIG (jets, L1 events or DQM maps; see samples.kind) into HDF5."""
 
@@ -87,8 +91,10 @@ def generate(
                 raise ConfigError(f"--n-per-class must be positive, got {n_per_class}")
             scfg = scfg.model_copy(update={"n_per_class": n_per_class})
         from samples import generate_sample
+        from samples.pool import dask_scheduler
 
-        _emit(generate_sample(scfg, cfg.seed, out, force=force))
+        with dask_scheduler(scheduler):
+            _emit(generate_sample(scfg, cfg.seed, out, force=force))
 
     _guarded(go)
 
@@ -250,8 +256,16 @@ def verify(
         ),
     ] = 10_000,
     threads: Annotated[
-        int, typer.Option("--threads", help="Batched runs: C-simulation threads.")
-    ] = 1,
+        int | None,
+        typer.Option("--threads", help="Batched runs: C-simulation threads [default: all cores]."),
+    ] = None,
+    trace_all: Annotated[
+        bool,
+        typer.Option("--trace-all", help="Batched runs: compare every layer of every event."),
+    ] = False,
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="HDF5 inputs: the dataset of model-ready inputs.")
+    ] = "features",
 ) -> None:
     """Compile the project and compare C-simulation with the QKeras model, layer by layer.
 
@@ -265,11 +279,11 @@ def verify(
 
         if events is not None and events <= 0:
             raise ConfigError(f"--events must be positive, got {events}")
-        if trace_events <= 0 or threads <= 0:
+        if trace_events <= 0 or (threads is not None and threads <= 0):
             raise ConfigError("--trace-events and --threads must be positive")
         return verify_project(
             project, inputs, n_events=events, trace_events=trace_events, threads=threads,
-            progress=True,
+            progress=True, trace_all=trace_all, dataset=dataset,
         )  # fmt: skip
 
     result = _guarded(go)
@@ -372,6 +386,55 @@ def run(
         )
 
     _guarded(go)
+
+
+@app.command()
+def scan(
+    config: Annotated[Path, typer.Argument(help="YAML scan config (see configs/scan_*.yml).")],
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address (default: a LocalCluster)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="LocalCluster workers (default: all cores).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Discard finished points and start over.")
+    ] = False,
+) -> None:
+    """Scan bit widths, reuse factor, strategy and pruning around a run, in parallel on Dask.
+
+    Each point is a short QAT fine-tune from the run's float model plus the hls4ml latency and
+    resource estimate. Points are saved as they finish: run it again to resume.
+    """
+
+    def go():
+        from quantize.scan_spec import load_scan_config
+
+        if workers is not None and workers <= 0:
+            raise ConfigError(f"--workers must be positive, got {workers}")
+        cfg = load_scan_config(config)
+        from hls.scan_run import run_scan
+
+        return run_scan(cfg, scheduler=scheduler, workers=workers, force=force)
+
+    summary = _guarded(go)
+    out = Path(summary["out"])
+    typer.echo(f"table: {out / summary['tables'][0]}")
+    for plot in summary["plots"]:
+        typer.echo(f"plot: {out / plot}")
+    if summary["chosen_config"]:
+        c = summary["chosen"]
+        typer.echo(
+            f"chosen: {out / summary['chosen_config']} (accuracy {c['accuracy']:.4f}, "
+            f"latency {c['latency_ns']:g} ns, LUT-equivalent {c['lut_equivalent']:g})"
+        )
+    rate = summary["points_per_minute"]
+    typer.echo(
+        f"{summary['n_done']} points ({summary['n_computed_now']} new"
+        + (f", {rate:.1f} points/min on {summary['workers']} workers" if rate else "")
+        + f"), {summary['n_errors']} with errors"
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry

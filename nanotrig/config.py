@@ -375,6 +375,16 @@ class VerifyConfig(_Strict):
 
     n_events: int = Field(1000, gt=0, description="Test-set jets compared event by event.")
     edge_inputs: bool = Field(True, description="Also compare zeros, maxima and saturating inputs.")
+    stress_events: int = Field(
+        0,
+        ge=0,
+        le=100_000_000,
+        description="Events of the batched large check (0: off): test jets resampled with "
+        "Gaussian smearing, written to data/stress_inputs.npy and verified in chunks.",
+    )
+    stress_smear: float = Field(
+        0.05, ge=0, description="Smearing of the resampled test inputs (fraction of their std)."
+    )
 
 
 class ExportConfig(_Strict):

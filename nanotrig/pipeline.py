@@ -6,6 +6,7 @@ Layout of ``<out_root>/<name>/``::
     data/jets.h5          samples stage
     model/                float model, split, scaler, metrics, plots
     qmodel/               QKeras model, QAT history, test inputs, plots
+    data/stress_inputs.npy  verify.stress_events resampled test inputs (batched C-sim check)
     hls/                  hls4ml project, test vectors, conversion.json, verify.json
     onnx/                 float ONNX model (tf2onnx) and its agreement record
     onnx_q/               quantized QDQ ONNX model and its layer-by-layer check vs QKeras
@@ -82,6 +83,22 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     if cfg.verify.edge_inputs:
         edges = timed("verify_edges", verify_project, run_dir / "hls", edge_inputs(run_dir / "hls"))
         verify_record["edge_inputs"] = edges.to_dict()
+    if cfg.verify.stress_events:
+        from hls import stress_inputs
+
+        stress_path = stress_inputs(
+            x_test, cfg.verify.stress_events, run_dir / "data" / "stress_inputs.npy",
+            smear=cfg.verify.stress_smear, seed=cfg.seed,
+        )  # fmt: skip
+        stress = timed(
+            "verify_stress", verify_project, run_dir / "hls", stress_path, batched=True,
+            progress=progress,
+        )  # fmt: skip
+        verify_record["stress"] = {
+            **stress.to_dict(),
+            "inputs": "data/stress_inputs.npy",
+            "smear": cfg.verify.stress_smear,
+        }
     write_json(run_dir / "hls" / "verify.json", verify_record)
     exported = timed(
         "export", export_model, run_dir / "model" / "model.h5", x_test, cfg.export,
@@ -115,7 +132,8 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     write_json(run_dir / "report.json", report)
     write_text(run_dir / "report.md", render_markdown(report))
     log.info("report written to %s", run_dir / "report.md")
-    bad = [r for r in (verify_record, verify_record.get("edge_inputs")) if r and not r["ok"]]
+    checks = (verify_record, verify_record.get("edge_inputs"), verify_record.get("stress"))
+    bad = [r for r in checks if r and not r["ok"]]
     if bad:
         raise VerificationError(
             f"C-simulation is not bit-exact with QKeras (see {run_dir / 'report.md'}): "

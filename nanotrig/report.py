@@ -28,6 +28,10 @@ def _verify_section(title: str, v: dict) -> list[str]:
         [r["layer"], r["kind"], r["n_events"], r["n_mismatch"], r.get("max_abs_diff")]
         for r in v.get("layers", [])
     ]
+    if v.get("batched"):
+        out = v.get("output", {})
+        rows.append(["(output)", out.get("kind"), out.get("n_events"), out.get("n_mismatch"),
+                     out.get("max_abs_diff")])  # fmt: skip
     lines += _table(["layer", "comparison", "events", "mismatches", "max abs diff"], rows)
     out = v.get("output", {})
     if "argmax_agreement" in out:
@@ -73,25 +77,39 @@ def _estimate_section(est: dict | None, hls_dir: str = "hls") -> list[str]:
     return lines
 
 
+#: Readable name of each model family, for titles.
+_FAMILY_NAMES = {"jet_mlp": "jet MLP", "jet_cnn": "jet CNN"}
+
+
+def _family(r: dict) -> str:
+    return r["config"]["model"].get("family", "jet_mlp")
+
+
 def _model_line(r: dict) -> str:
-    m = r["config"]["model"]
+    m, family = r["config"]["model"], _family(r)
     inputs = r["train"].get("inputs") or {"kind": "features", "shape": None}
     shape = "x".join(map(str, inputs["shape"])) if inputs.get("shape") else "-"
-    if m.get("family") == "jet_cnn":
+    if family == "jet_cnn":
         arch = (
             f"Conv2D({m['kernel_size']}x{m['kernel_size']}) + ReLU + MaxPooling2D("
-            f"{m['pool_size']}) blocks with {m['conv_filters']} filters, Dense {m['dense']}"
+            f"{m['pool_size']}) blocks with {m['conv_filters']} filters, Flatten, Dense "
+            f"{m['dense']}, softmax"
         )
+        what = f"jet images ({shape}, pT fractions)"
     else:
         arch = f"hidden layers {m['hidden']}"
-    return f"Model `{m.get('family', 'jet_mlp')}` on {inputs['kind']} ({shape}): {arch}."
+        what = f"{inputs['kind']} ({shape})"
+    name = _FAMILY_NAMES.get(family, family)
+    return f"Model: {name} (`{family}`) on {what}: {arch}."
 
 
 def render_markdown(r: dict) -> str:
     """Human-readable summary of a run report."""
     s, q, h, e = r["samples"], r["quantize"], r["hls"], r["export"]
     fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
-    lines = [f"# nanotrig run `{r['name']}`", "", f"Seed {r['seed']}. Stage timings (s): "]
+    title = _FAMILY_NAMES.get(_family(r), _family(r))
+    lines = [f"# nanotrig run `{r['name']}`: {title} tagger", ""]
+    lines += [f"Seed {r['seed']}. Stage timings (s): "]
     lines[-1] += ", ".join(f"{k} {v}" for k, v in r["timings_s"].items()) + "."
     lines += ["", "## Sample", ""]
     lines += [
@@ -127,13 +145,35 @@ def render_markdown(r: dict) -> str:
         lines += _table(
             ["layer", *keys], [[n, *[p.get(k, "") for k in keys]] for n, p in prec.items()]
         )
-    lines += _estimate_section(h.get("estimate"))
+    if h.get("estimate"):
+        lines += _estimate_section(h["estimate"])
+    else:
+        lines += [
+            "No latency/resource estimate: hls/estimate.py cannot model a layer of this graph "
+            f"({hc['io_type']}); see the convert log. Where Vivado/Vitis HLS is installed, "
+            "`nanotrig synth` gives synthesis figures.",
+            "",
+        ]
     lines += ["## C-simulation vs QKeras", ""]
     lines += _verify_section("Test jets", r["verify"])
     if "edge_inputs" in r["verify"]:
         lines += _verify_section(
             "Edge inputs (zeros, maxima, saturation)", r["verify"]["edge_inputs"]
         )
+    stress = r["verify"].get("stress")
+    if stress:
+        lines += _verify_section(
+            f"Large batched check: {stress['n_events']:,} resampled test events "
+            f"(smearing {stress['smear']:g} std, `{stress['inputs']}`)",
+            stress,
+        )
+        lines += [
+            f"Outputs{' and logits' if stress.get('lut') else ''} of every event compared; rows "
+            f"of scope `traced` cover the {stress['traced_events']:,} events traced layer by "
+            f"layer. {stress['seconds']:.1f} s in all, C-simulation harness "
+            f"{stress['events_per_s'] or 0:,.0f} events/s.",
+            "",
+        ]
     lines += ["## ONNX (float model, onnxruntime)", ""]
     lines += [
         f"{e['onnx']} on {', '.join(e['providers'])}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} "

@@ -58,10 +58,11 @@ def jet_x(jet) -> np.ndarray:
 
 
 def test_harness_source_calls_the_bridge():
-    src = harness_source("prj", 16, 5, "output", 5)
+    src = harness_source("prj", 16, 5, [("fc1", 64), ("output", 5)])
     assert '#include "prj_bridge.cpp"' in src and "prj_double(" in src
-    assert 'find("output")' in src and "int prj_batch(" in src
-    assert "allocate_trace_storage" not in harness_source("prj", 16, 5, None, 0)
+    assert 'find("output")' in src and 'find("fc1")' in src and "int prj_batch(" in src
+    assert "N_TAP = 69" in src and "tap + i * N_TAP + 64" in src
+    assert "allocate_trace_storage" not in harness_source("prj", 16, 5)
 
 
 def test_batched_equals_predict_and_trace(jet, jet_x, tmp_path):
@@ -83,6 +84,23 @@ def test_batched_equals_predict_and_trace(jet, jet_x, tmp_path):
     np.testing.assert_array_equal(y[:400], y_t)
     with pytest.raises(DataError, match="15 values"):
         plain.run(x[:, :15])
+
+
+def test_every_layer_tapped_equals_trace(jet, jet_x, tmp_path):
+    """The batched form of trace(): every computed layer of every event, equal to hls4ml's."""
+    hls_model = _hls_model(jet, tmp_path)
+    x = np.ascontiguousarray(jet_x[:1500].astype(np.float64))
+    hls_model.compile()
+    y_t, trace = hls_model.trace(x)
+    names = list(trace)
+    assert len(names) >= 7, names  # fc1..fc3, relu1..relu3, output, softmax
+    sim = build_batch_sim(hls_model, tmp_path / "all", tap=names, threads=2)
+    y, taps = sim.run(x)
+    np.testing.assert_array_equal(y, y_t)
+    cols = sim.split(taps)
+    assert list(cols) == names and sim.tap is None
+    for name in names:
+        np.testing.assert_array_equal(cols[name], np.asarray(trace[name]).reshape(len(x), -1))
 
 
 def _conv1d_model():
@@ -143,6 +161,17 @@ def test_large_run_bit_exact(jet, tmp_path):
     assert res.output["kind"] == "lut" and res.output["n_events"] == N_LARGE
     assert res.output["argmax_agreement"] >= 0.95 and res.output["max_abs_diff"] < 0.5
     assert set(res.not_compared) <= {"input_quant"}
+
+
+def test_trace_all_compares_every_layer_of_every_event(jet, tmp_path):
+    x = _bench().jet_inputs(6000)
+    res = verify_project(jet, x, batched=True, trace_all=True, trace_events=500)
+    assert res.ok, res.to_dict()
+    rows = {r["layer"]: r for r in res.layers}
+    for name in ("fc1", "relu1", "fc2", "relu2", "fc3", "relu3", "output", "softmax"):
+        assert rows[name]["scope"] == "all" and rows[name]["n_events"] == 6000, rows[name]
+    assert rows["softmax"]["kind"] == "lut" and rows["softmax"]["argmax_agreement"] > 0.95
+    assert all(rows[n]["n_mismatch"] == 0 for n in rows if rows[n]["kind"] == "exact")
 
 
 def test_batched_catches_a_changed_bias(jet, tmp_path):
