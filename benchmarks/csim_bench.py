@@ -1,15 +1,17 @@
-"""C-simulation throughput of the 6-bit jet MLP: hls4ml ``predict()`` vs the batched harness.
+"""C-simulation throughput per model family: hls4ml ``predict()`` vs the batched harness.
 
-    python benchmarks/csim_bench.py [--events 200000] [--predict-events 20000] [--threads 1 2]
-                                    [--out DIR]
+    python benchmarks/csim_bench.py [--events 1000000] [--predict-events 20000] [--threads 1 2]
+                                    [--families jet_mlp jet_cnn] [--out DIR]
 
-Builds the 16-64-32-32-5 QKeras jet MLP the way quantize/qmodel.py does (input
-quantized_bits(16,5), 6-bit weights, biases and quantized_relu(6,0), softmax head) with seeded
-weights, converts it (hls/), and times in the same run: hls4ml's ``predict()`` (one ctypes call
-per event), the batch harness of hls/batch.py (with and without the logits tap, per thread
-count), and ``verify_project`` end to end on a .npy of ``--events`` events. Prints a markdown
-table to stdout and writes csim_bench.json and csim_bench.md to --out (default runs/bench).
-Figures are printed, not asserted; the outputs of every timed path are checked bit for bit.
+For each family a seeded 6-bit QKeras model of the shipped architecture is converted (hls/):
+the 16-64-32-32-5 jet MLP (io_parallel; input quantized_bits(16,5), 6-bit weights, biases and
+quantized_relu(6,0), softmax head) and the 16x16 jet CNN of configs/jet_cnn.yml (io_stream).
+Timed in the same run: hls4ml's ``predict()`` (one ctypes call per event), the batch harness
+of hls/batch.py (with and without the logits tap, per thread count), and ``verify_project``
+end to end on a .npy of the events. The CNN runs ``--events / 100`` events (a streamed image
+costs ~100x a jet). Prints a markdown table and writes csim_bench.json and csim_bench.md to
+--out (default runs/bench). Figures are printed, not asserted; the outputs of every timed path
+are checked bit for bit against ``predict()``.
 """
 
 from __future__ import annotations
@@ -63,16 +65,55 @@ def jet_inputs(n: int, seed: int = 1):
     return x.astype(np.float32)
 
 
-def convert_jet_mlp(out_dir: Path, seed: int = 0) -> Path:
-    """Save the jet MLP and convert it into ``out_dir``; return the converted directory."""
+def jet_cnn_qmodel(seed: int = 0):
+    """The 6-bit QKeras jet CNN of configs/jet_cnn.yml (16x16x1, conv 8-8, dense 16)."""
+    import numpy as np
+
+    from models import build_jet_cnn
+    from nanotrig.config import QuantBits, QuantizeConfig
+    from quantize.qmodel import build_qmodel
+
+    six = QuantBits(bits=6, integer=0)
+    cfg = QuantizeConfig(input=QuantBits(bits=16, integer=1), weights=six, bias=six, activation=six)
+    model = build_qmodel(build_jet_cnn(16, N_CLASSES, (8, 8), (16,)), cfg)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
+    return model
+
+
+def image_inputs(n: int, seed: int = 1):
+    """Jet-image-like float32 inputs (n, 16, 16, 1): sparse pT fractions summing to 1."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.dirichlet(np.full(256, 0.05), size=n) * rng.uniform(0.8, 1.0, (n, 1))
+    return x.reshape(n, 16, 16, 1).astype(np.float32)
+
+
+#: family -> (QKeras model builder, inputs, io_type, events divisor)
+FAMILIES = {
+    "jet_mlp": (jet_mlp_qmodel, jet_inputs, "io_parallel", 1),
+    "jet_cnn": (jet_cnn_qmodel, image_inputs, "io_stream", 100),
+}
+
+
+def convert_family(family: str, out_dir: Path, seed: int = 0) -> Path:
+    """Save ``family``'s benchmark model and convert it into ``out_dir``; return the project."""
     from hls import convert_model
     from nanotrig.config import HlsConfig
 
+    build, _, io_type, _ = FAMILIES[family]
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "jet_mlp_q.h5"
-    jet_mlp_qmodel(seed).save(path)
-    convert_model(path, out_dir / "hls", HlsConfig(latency_budget_ns=None, ii_budget_ns=None))
+    path = out_dir / f"{family}_q.h5"
+    build(seed).save(path)
+    cfg = HlsConfig(io_type=io_type, latency_budget_ns=None, ii_budget_ns=None)
+    convert_model(path, out_dir / "hls", cfg)
     return out_dir / "hls"
+
+
+def convert_jet_mlp(out_dir: Path, seed: int = 0) -> Path:
+    """Save the jet MLP and convert it into ``out_dir``; return the converted directory."""
+    return convert_family("jet_mlp", out_dir, seed)
 
 
 def _rate(n: int, seconds: float) -> float:
@@ -80,9 +121,21 @@ def _rate(n: int, seconds: float) -> float:
 
 
 def run_benchmark(
-    n_events: int, n_predict: int, threads: list[int], work: Path
-) -> dict[str, object]:
-    """Time every path on the same converted project; return rows and settings."""
+    n_events: int, n_predict: int, threads: list[int], work: Path,
+    families: tuple[str, ...] = ("jet_mlp",),
+) -> dict[str, object]:  # fmt: skip
+    """Time every path on each family's converted project; return rows and settings."""
+    rows: list[dict[str, object]] = []
+    for family in families:
+        _, inputs, _, divisor = FAMILIES[family]
+        n = max(1, n_events // divisor)
+        m = max(1, min(n_predict // divisor, n))
+        rows += _family_rows(family, inputs(n), m, threads, work / family)
+    return {"rows": rows, "n_events": n_events, "machine": platform.machine(),
+            "cpus": os.cpu_count(), "families": list(families)}  # fmt: skip
+
+
+def _family_rows(family: str, x, m: int, threads: list[int], work: Path) -> list[dict[str, object]]:
     import numpy as np
     from hls4ml.utils.serialization import deserialize_model
 
@@ -90,9 +143,9 @@ def run_benchmark(
     from hls._capture import captured_stdout
     from hls.batch import build_batch_sim
 
-    project = convert_jet_mlp(work / "model")
-    x = jet_inputs(n_events)
-    x64 = x.astype(np.float64)
+    project = convert_family(family, work / "model")
+    n = len(x)
+    x64 = x.reshape(n, -1).astype(np.float64)
     with captured_stdout():
         hls_model = deserialize_model(project / "hls_model.fml", output_dir=str(work / "d"))
     hls_model.config.config.update(
@@ -103,11 +156,10 @@ def run_benchmark(
     with captured_stdout():
         hls_model.compile()
     compile_s = time.perf_counter() - t0
-    m = min(n_predict, n_events)
     t0 = time.perf_counter()
     y_ref = hls_model.predict(np.ascontiguousarray(x64[:m]))
     dt = time.perf_counter() - t0
-    rows.append(_row("hls4ml predict()", 1, m, dt, compile_s))
+    rows.append(_row(family, "hls4ml predict()", 1, m, dt, compile_s))
     for tap in (None, "output"):
         t0 = time.perf_counter()
         sim = build_batch_sim(hls_model, work / f"batch_{tap}", tap=tap, threads=max(threads))
@@ -116,29 +168,27 @@ def run_benchmark(
             t0 = time.perf_counter()
             y, _ = sim.run(x64, threads=k)
             dt = time.perf_counter() - t0
-            if not np.array_equal(y[:m], y_ref):
-                raise RuntimeError("batched harness disagrees with hls4ml predict()")
+            if not np.array_equal(y[:m], np.asarray(y_ref).reshape(m, -1)):
+                raise RuntimeError(f"{family}: batched harness disagrees with hls4ml predict()")
             name = "batch harness" + (" + logits tap" if tap else "")
-            rows.append(_row(name, k, n_events, dt, compile_s))
+            rows.append(_row(family, name, k, n, dt, compile_s))
     npy = work / "inputs.npy"
     np.save(npy, x)
     t0 = time.perf_counter()
-    res = verify_project(project, npy, batched=True, trace_events=min(10_000, n_events))
+    res = verify_project(project, npy, batched=True, trace_events=min(10_000, n), threads=1)
     dt = time.perf_counter() - t0
     if not res.ok:
-        raise RuntimeError(f"verify_project found mismatches: {res.to_dict()['output']}")
-    rows.append(_row("verify_project (batched, end to end)", 1, n_events, dt, res.compile_seconds))
-    return {
-        "rows": rows,
-        "n_events": n_events,
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "verify_events_per_s_csim": res.events_per_s,
-    }
+        raise RuntimeError(f"{family}: verify_project found mismatches: {res.to_dict()['output']}")
+    name = "verify_project (batched, end to end)"
+    rows.append(_row(family, name, 1, n, dt, res.compile_seconds))
+    return rows
 
 
-def _row(name: str, threads: int, n: int, seconds: float, compile_s: float) -> dict[str, object]:
+def _row(
+    family: str, name: str, threads: int, n: int, seconds: float, compile_s: float
+) -> dict[str, object]:
     return {
+        "family": family,
         "path": name,
         "threads": threads,
         "events": n,
@@ -151,15 +201,15 @@ def _row(name: str, threads: int, n: int, seconds: float, compile_s: float) -> d
 def format_markdown(result: dict[str, object]) -> str:
     """The table printed by :func:`main`."""
     lines = [
-        f"C-simulation throughput, 6-bit jet MLP 16-64-32-32-5 ({result['cpus']} CPUs)",
+        f"C-simulation throughput, 6-bit models ({result['cpus']} CPUs)",
         "",
-        "| path | threads | events | seconds | events/s | compile s |",
-        "|---|---|---|---|---|---|",
+        "| family | path | threads | events | seconds | events/s | compile s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:  # type: ignore[union-attr]
         lines.append(
-            f"| {r['path']} | {r['threads']} | {r['events']} | {r['seconds']:.3f} | "
-            f"{r['events_per_s']:.0f} | {r['compile_seconds']:.1f} |"
+            f"| {r['family']} | {r['path']} | {r['threads']} | {r['events']} | "
+            f"{r['seconds']:.3f} | {r['events_per_s']:.0f} | {r['compile_seconds']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -168,14 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     from nanotrig.fileio import write_json, write_text
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=200_000, help="events for the batched paths")
+    ap.add_argument("--events", type=int, default=1_000_000, help="events for the batched paths")
     ap.add_argument("--predict-events", type=int, default=20_000, help="events for predict()")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="harness threads")
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     ap.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for json/md")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="nanotrig_csim_bench_") as tmp:
-        result = run_benchmark(args.events, args.predict_events, sorted(args.threads), Path(tmp))
+        result = run_benchmark(
+            args.events, args.predict_events, sorted(args.threads), Path(tmp),
+            tuple(args.families),
+        )  # fmt: skip
     table = format_markdown(result)
     write_json(args.out / "csim_bench.json", result)
     write_text(args.out / "csim_bench.md", table)

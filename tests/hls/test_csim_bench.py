@@ -19,15 +19,19 @@ def test_bench_has_every_row(tmp_path, capsys):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     argv = ["--events", "3000", "--predict-events", "500", "--threads", "1", "2"]
+    argv += ["--families", "jet_mlp", "jet_cnn"]
     assert mod.main([*argv, "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
     result = json.loads((tmp_path / "csim_bench.json").read_text())
-    expected = [("hls4ml predict()", 1, 500)]
-    for path in ("batch harness", "batch harness + logits tap"):
-        expected += [(path, 1, 3000), (path, 2, 3000)]
-    expected.append(("verify_project (batched, end to end)", 1, 3000))
-    for path, threads, events in expected:
-        assert f"| {path} | {threads} | {events} |" in table, table
-    assert [(r["path"], r["threads"], r["events"]) for r in result["rows"]] == expected
+    expected = []
+    for family, n, m in (("jet_mlp", 3000, 500), ("jet_cnn", 30, 5)):
+        expected.append((family, "hls4ml predict()", 1, m))
+        for path in ("batch harness", "batch harness + logits tap"):
+            expected += [(family, path, 1, n), (family, path, 2, n)]
+        expected.append((family, "verify_project (batched, end to end)", 1, n))
+    for family, path, threads, events in expected:
+        assert f"| {family} | {path} | {threads} | {events} |" in table, table
+    got = [(r["family"], r["path"], r["threads"], r["events"]) for r in result["rows"]]
+    assert got == expected
     assert all(r["events_per_s"] > 0 for r in result["rows"])
     assert (tmp_path / "csim_bench.md").read_text() == table
