@@ -10,19 +10,21 @@ scheduling or timing. Look-ahead chunks of a stream already complete are cancell
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from nanotrig.errors import DataError
+from nanotrig.errors import ConfigError, DataError
 
-__all__ = ["SEED_MAX", "Stream", "run_streams", "stream_seed", "take_first"]
+__all__ = ["SEED_MAX", "Stream", "dask_scheduler", "run_streams", "stream_seed", "take_first"]
 
 #: Pythia accepts ``Random:seed`` in 1..900_000_000; numpy tasks use the same range.
 SEED_MAX = 900_000_000
@@ -84,21 +86,60 @@ def _quiet_stdout() -> None:
     os.dup2(2, 1)
 
 
+#: How long ``run_streams`` waits to connect to a Dask scheduler.
+CONNECT_TIMEOUT = "30s"
+#: Dask scheduler address that :func:`run_streams` sends its chunks to (see :func:`dask_scheduler`).
+_SCHEDULER: ContextVar[str | None] = ContextVar("nanotrig_dask_scheduler", default=None)
+
+
+@contextlib.contextmanager
+def dask_scheduler(address: str | None) -> Iterator[None]:
+    """Within the block, :func:`run_streams` runs its chunks on the Dask cluster at ``address``
+    (its worker count replaces ``workers``) instead of local processes; None keeps them local.
+    Chunk seeds do not depend on where chunks run, so the output is the same."""
+    token = _SCHEDULER.set(address)
+    try:
+        yield
+    finally:
+        _SCHEDULER.reset(token)
+
+
+@contextlib.contextmanager
+def _executor(workers: int, address: str | None) -> Iterator[tuple[Any, int]]:
+    """``(executor, n_workers)``: a local fork process pool, or a Dask cluster's executor."""
+    if address is None:
+        # fork: no re-import of __main__ (scripts/notebooks need no main guard); the parent
+        # never loads Pythia or FastJet, so the children start clean.
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_quiet_stdout) as pool:
+            yield pool, workers
+        return
+    from dask.distributed import Client
+
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address!r} ({type(err).__name__}): "
+            "give its address as tcp://HOST:PORT"
+        ) from None
+    with client, client.get_executor(pure=False) as pool:
+        yield pool, max(1, len(client.scheduler_info()["workers"]))
+
+
 def run_streams(
     streams: Sequence[Stream], seed: int, workers: int, progress: bool, desc: str = "events"
 ) -> dict[str, dict[int, dict[str, Any]]]:
-    """Run every stream to its target on ``workers`` processes, chunk seeds derived from
-    ``seed``; returns the chunk results by stream name and chunk index."""
+    """Run every stream to its target on ``workers`` processes (or on the Dask cluster set by
+    :func:`dask_scheduler`), chunk seeds derived from ``seed``; returns the chunk results by
+    stream name and chunk index."""
     from tqdm import tqdm
 
     states = {s.name: _State() for s in streams}
     by_name = {s.name: s for s in streams}
     pending: dict[Future, tuple[str, int]] = {}
-    # fork: no re-import of __main__ (scripts/notebooks need no main guard); the parent never
-    # loads Pythia or FastJet, so the children start clean.
-    ctx = multiprocessing.get_context("fork")
-    bar = tqdm(total=0, unit="ev", desc=desc, disable=not progress, dynamic_ncols=True)
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_quiet_stdout) as pool:
+    with _executor(workers, _SCHEDULER.get()) as (pool, workers):
+        bar = tqdm(total=0, unit="ev", desc=desc, disable=not progress, dynamic_ncols=True)
         try:
             while True:
                 for s in streams:

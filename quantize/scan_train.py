@@ -1,0 +1,100 @@
+"""One scan point's training: QKeras model from the float weights, optional magnitude pruning
+(tensorflow-model-optimization), a short seeded QAT fine-tune at fixed epochs."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from models.train import seed_everything
+from nanotrig.config import QuantizeConfig
+from quantize.qmodel import build_qmodel
+
+__all__ = ["PRUNABLE", "finetune", "single_thread_tf", "weight_sparsity"]
+
+log = logging.getLogger(__name__)
+
+#: QKeras layers whose kernels are pruned.
+PRUNABLE = frozenset({"QDense", "QConv1D", "QConv2D"})
+
+
+def single_thread_tf() -> None:
+    """One TensorFlow thread (intra and inter op): results then do not depend on the core
+    count. Only possible before TF's context starts; later calls leave it as it is."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # context already initialised: keep its setting
+        log.debug("TF threading already set: %s", tf.config.threading)
+
+
+def finetune(
+    float_model,
+    cfg: QuantizeConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    sparsity: float,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+):
+    """Return the QKeras model of ``float_model`` with ``cfg``'s bits after ``epochs`` of QAT.
+
+    With ``sparsity`` > 0 the Dense/Conv kernels are pruned to that fraction of zeros by
+    magnitude (``ConstantSparsity`` from step 0) during the fine-tune; the returned model is a
+    plain QKeras model (pruning wrappers stripped) with the zeros in its kernels.
+    """
+    import keras
+
+    seed_everything(seed)
+    qmodel = build_qmodel(float_model, cfg)
+    model, callbacks = qmodel, []
+    if sparsity > 0:
+        import tensorflow_model_optimization as tfmot
+
+        schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=1)
+
+        def wrap(layer):
+            if type(layer).__name__ in PRUNABLE:
+                return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+            return layer
+
+        model = keras.models.clone_model(qmodel, clone_function=wrap)
+        callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.fit(
+        x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True,
+        callbacks=callbacks, verbose=0,
+    )  # fmt: skip
+    if sparsity <= 0:
+        return qmodel
+    import tensorflow_model_optimization as tfmot
+
+    stripped = tfmot.sparsity.keras.strip_pruning(model)
+    # A fresh QKeras model (the stripped clone shares layers with the original graph, which
+    # hls/model_io cannot re-trace); weights copied by layer name.
+    final = build_qmodel(float_model, cfg)
+    for layer in final.layers:
+        if layer.weights:
+            layer.set_weights(stripped.get_layer(layer.name).get_weights())
+    return final
+
+
+def weight_sparsity(qmodel) -> float:
+    """Fraction of zero kernel weights over the Dense/Conv layers (before quantization)."""
+    zeros = total = 0
+    for layer in qmodel.layers:
+        if type(layer).__name__ in PRUNABLE:
+            w = layer.get_weights()[0]
+            zeros += int((w == 0).sum())
+            total += w.size
+    return zeros / total if total else 0.0
