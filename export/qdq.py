@@ -232,6 +232,22 @@ def _pool2d(b: _Builder, layer, t: _T) -> _T:
     return _nhwc(b, b.op("AveragePool", [x], name, count_include_pad=0, **attrs), name)
 
 
+@_handler("UpSampling2D")
+def _upsampling2d(b: _Builder, layer, t: _T) -> _T:
+    """Nearest-neighbour upsampling (Keras repeats each pixel): Resize with floor indices."""
+    name = layer.name
+    if layer.data_format != "channels_last" or layer.interpolation != "nearest":
+        raise ModelError(f"layer {name}: only channels_last, nearest UpSampling2D is supported")
+    scales = b.const(f"{name}/scales", np.array([1, 1, *layer.size], np.float32))
+    x = _nchw(b, _T(b.to_float(t, name)), name)
+    y = b.op(
+        "Resize", [x, "", scales], name, mode="nearest", nearest_mode="floor",
+        coordinate_transformation_mode="asymmetric",
+    )  # fmt: skip
+    b.plan.append(f"{name}: nearest Resize x{tuple(layer.size)} on {t.fp or 'float'} values")
+    return _nhwc(b, y, name)
+
+
 @_handler("Flatten")
 def _flatten(b: _Builder, layer, t: _T) -> _T:
     return _T(b.op("Flatten", [t.name], layer.name, axis=1), t.fp)

@@ -26,6 +26,7 @@ from hls.budget import ESTIMATE_PLOT, check_budget, estimate_for, plot_budget
 from hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_settings
 from hls.inputs import validate_inputs
 from hls.model_io import check_supported, load_qkeras_model, prepare_reference
+from hls.resize_kif import register_resize_kif
 from nanotrig.config import HlsConfig, QuantBits
 from nanotrig.errors import ConfigError, ConversionError
 from nanotrig.fileio import (
@@ -88,6 +89,8 @@ def convert_model(
     hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
     import hls4ml
     from hls4ml.utils.serialization import serialize_model
+
+    register_resize_kif()  # UpSampling (hls4ml Resize) in the bit-exact precision pass
 
     try:
         with captured_stdout():

@@ -61,8 +61,11 @@ SUPPORTED_LAYERS = frozenset(
         "GlobalMaxPooling2D",
         "GlobalAveragePooling1D",
         "GlobalAveragePooling2D",
+        "UpSampling1D",
+        "UpSampling2D",
         "BatchNormalization",
         "QBatchNormalization",
+        "Multiply",
     }
 )
 

@@ -377,6 +377,9 @@ def run(
         run_dir = Path(cfg.out_root) / cfg.name
         q = report["quantize"]["metrics"]
         typer.echo(f"report: {run_dir / 'report.md'}")
+        if "summary" in report:  # families with their own figures (dqm_ae)
+            typer.echo(report["summary"])
+            return
         typer.echo(
             f"accuracy float {q['float']['accuracy']:.4f}, "
             f"quantized {q['quantized']['accuracy']:.4f}; "
