@@ -1,17 +1,19 @@
 """C-simulation throughput per model family: hls4ml ``predict()`` vs the batched harness.
 
     python benchmarks/csim_bench.py [--events 1000000] [--predict-events 20000] [--threads 1 2]
-                                    [--families jet_mlp jet_cnn] [--out DIR]
+                                    [--families jet_mlp jet_cnn dqm_ae] [--out DIR]
 
-For each family a seeded 6-bit QKeras model of the shipped architecture is converted (hls/):
-the 16-64-32-32-5 jet MLP (io_parallel; input quantized_bits(16,5), 6-bit weights, biases and
-quantized_relu(6,0), softmax head) and the 16x16 jet CNN of configs/jet_cnn.yml (io_stream).
-Timed in the same run: hls4ml's ``predict()`` (one ctypes call per event), the batch harness
-of hls/batch.py (with and without the logits tap, per thread count), and ``verify_project``
-end to end on a .npy of the events. The CNN runs ``--events / 100`` events (a streamed image
-costs ~100x a jet). Prints a markdown table and writes csim_bench.json and csim_bench.md to
---out (default runs/bench). Figures are printed, not asserted; the outputs of every timed path
-are checked bit for bit against ``predict()``.
+For each family a seeded QKeras model (6-bit; the autoencoder 8-bit) of the shipped
+architecture is converted (hls/): the 16-64-32-32-5 jet MLP (io_parallel; input quantized_bits(16,5), 6-bit weights, biases and
+quantized_relu(6,0), softmax head), the 16x16 jet CNN of configs/jet_cnn.yml and the 32x64
+DQM autoencoder of configs/dqm_ae.yml (both io_stream).
+Timed in the same run: hls4ml's ``predict()`` (one ctypes call per event), the batch harness of
+hls/batch.py (with and without the logits tap, per thread count), and ``verify_project`` end to
+end on a .npy of the events. The CNN runs ``--events / 100`` events and the DQM autoencoder
+``--events / 1000`` (a streamed image or map costs that much more than a jet). Prints a
+markdown table and writes csim_bench.json and csim_bench.md to --out (default runs/bench).
+Figures are printed, not asserted; the outputs of every timed path are checked bit for bit
+against ``predict()``.
 """
 
 from __future__ import annotations
@@ -90,10 +92,39 @@ def image_inputs(n: int, seed: int = 1):
     return x.reshape(n, 16, 16, 1).astype(np.float32)
 
 
+def dqm_ae_qmodel(seed: int = 0):
+    """The 8-bit QKeras DQM autoencoder of configs/dqm_ae.yml (32x64 maps, filters 8-4)."""
+    import numpy as np
+
+    from models.dqm_ae import build_dqm_ae
+    from nanotrig.config import QuantBits, QuantizeConfig
+    from quantize.qmodel import build_qmodel
+
+    cfg = QuantizeConfig(
+        input=QuantBits(bits=16, integer=7), weights=QuantBits(bits=8, integer=1),
+        bias=QuantBits(bits=8, integer=2), activation=QuantBits(bits=8, integer=3),
+    )  # fmt: skip
+    model = build_qmodel(build_dqm_ae((32, 64), (8, 4)), cfg)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.3, w.shape) for w in model.get_weights()])
+    return model
+
+
+def map_inputs(n: int, seed: int = 1):
+    """Occupancy-map-like float32 inputs (n, 32, 64, 1): normalised counts near 1, a few hot."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.poisson(100.0, (n, 32, 64, 1)) / 100.0
+    hot = rng.random((n, 32, 64, 1)) < 0.002
+    return np.where(hot, 40.0, x).astype(np.float32)
+
+
 #: family -> (QKeras model builder, inputs, io_type, events divisor)
 FAMILIES = {
     "jet_mlp": (jet_mlp_qmodel, jet_inputs, "io_parallel", 1),
     "jet_cnn": (jet_cnn_qmodel, image_inputs, "io_stream", 100),
+    "dqm_ae": (dqm_ae_qmodel, map_inputs, "io_stream", 1000),
 }
 
 
