@@ -4,9 +4,10 @@
                                     [--families jet_mlp jet_cnn dqm_ae] [--out DIR]
 
 For each family a seeded QKeras model (6-bit; the autoencoder 8-bit) of the shipped
-architecture is converted (hls/): the 16-64-32-32-5 jet MLP (io_parallel; input quantized_bits(16,5), 6-bit weights, biases and
-quantized_relu(6,0), softmax head), the 16x16 jet CNN of configs/jet_cnn.yml and the 32x64
-DQM autoencoder of configs/dqm_ae.yml (both io_stream).
+architecture is converted (hls/): the 16-64-32-32-5 jet MLP (io_parallel; input
+quantized_bits(16,5), 6-bit weights, biases and quantized_relu(6,0), softmax head), the 16x16
+jet CNN of configs/jet_cnn.yml and the 32x64 DQM autoencoder of configs/dqm_ae.yml (both
+io_stream).
 Timed in the same run: hls4ml's ``predict()`` (one ctypes call per event), the batch harness of
 hls/batch.py (with and without the logits tap, per thread count), and ``verify_project`` end to
 end on a .npy of the events. The CNN runs ``--events / 100`` events and the DQM autoencoder
