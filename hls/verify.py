@@ -460,6 +460,13 @@ def _compare_layers(keras_out, trace, kinds, model, n):
         src = _keras_source(name, keras_names)
         if src is not None:
             last_piece[src] = name
+    renamed = {}  # keeps the graph order
+    for src, name in last_piece.items():
+        folded = _folded_quantizer(model, src)
+        if name == f"{src}_linear" and folded is not None and folded not in last_piece:
+            src = folded
+        renamed[src] = name
+    last_piece = renamed
     rows: list[dict[str, Any]] = []
     pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     bad_events = np.zeros(n, dtype=bool)
@@ -492,6 +499,25 @@ def _compare_layers(keras_out, trace, kinds, model, n):
         if layer.name not in compared and type(layer).__name__ != "InputLayer"
     ]
     return rows, bad_events, pairs, not_compared
+
+
+def _folded_quantizer(model, src: str) -> str | None:
+    """The QActivation(quantized_bits) that is the only consumer of layer ``src``, if any:
+    hls4ml folds it into ``src``'s linear activation (``<src>_linear`` holds its output)."""
+    consumers = [
+        layer
+        for layer in model.layers
+        for node in layer._inbound_nodes
+        if src in {getattr(t, "name", None) for t in _as_list(node.inbound_layers)}
+    ]
+    if len(consumers) != 1 or type(consumers[0]).__name__ != "QActivation":
+        return None
+    q = consumers[0].quantizer
+    return consumers[0].name if type(q).__name__ == "quantized_bits" else None
+
+
+def _as_list(obj) -> list:
+    return obj if isinstance(obj, list) else [obj]
 
 
 def _last_traced(model, trace) -> str:

@@ -133,6 +133,12 @@ def train(
         from models import train_model
 
         cfg = load_config(config)
+        if cfg.model.family == "anomaly_vae":  # L1 VAE: its own stage (models/anomaly_stage.py)
+            from models.anomaly_stage import train_anomaly
+
+            bits = cfg.quantize.input
+            _emit(train_anomaly(data, cfg.model, cfg.seed, out, input_bits=bits, force=force))
+            return
         _emit(train_model(data, cfg.model, cfg.seed, out, force=force))
 
     _guarded(go)
@@ -152,6 +158,12 @@ def quantize(
         from quantize import quantize_model
 
         cfg = load_config(config)
+        if cfg.model.family == "anomaly_vae":  # QKeras encoder + score (quantize/anomaly_stage)
+            from quantize.anomaly_stage import quantize_anomaly
+
+            q, m = cfg.quantize, cfg.model
+            _emit(quantize_anomaly(model, data, q, m, cfg.seed, out, force=force))
+            return
         _emit(quantize_model(model, data, cfg.quantize, cfg.seed, out, force=force))
 
     _guarded(go)

@@ -212,7 +212,9 @@ SampleConfig = Annotated[
 
 
 #: Inputs each model family takes: the 16 standardised high-level features, or jet images.
-MODEL_INPUTS = {"jet_mlp": "features", "jet_cnn": "images"}
+MODEL_INPUTS = {"jet_mlp": "features", "jet_cnn": "images", "dqm_ae": "maps"}
+MODEL_INPUTS["anomaly_vae"] = "l1_features"  # the 57 L1 features, power-of-two scaled
+MODEL_INPUTS["jet_garnet"] = "constituents"  # models/garnet.py: (N, 4) features + vertex count
 
 
 def _positive_widths(v: tuple[int, ...], what: str, allow_empty: bool = False) -> tuple[int, ...]:
@@ -226,12 +228,17 @@ class ModelConfig(_Strict):
 
     ``jet_mlp`` (16 standardised features) uses ``hidden``; ``jet_cnn`` (the samples'
     ``image_size`` x ``image_size`` jet images, pT fractions in [0, 1], not rescaled) uses
-    ``conv_filters``, ``kernel_size``, ``pool_size`` and ``dense``.
+    ``conv_filters``, ``kernel_size``, ``pool_size`` and ``dense``. ``dqm_ae`` (DQM occupancy
+    maps normalised to mean 1, trained on good maps) uses ``conv_filters`` (encoder blocks,
+    mirrored by UpSampling2D decoder blocks), ``kernel_size`` and ``pool_size``.
     """
 
-    family: Literal["jet_mlp", "jet_cnn"] = Field(
-        "jet_mlp", description="jet_mlp: dense net on the 16 HLF; jet_cnn: CNN on jet images."
-    )
+    family: Literal["jet_mlp", "jet_cnn", "dqm_ae", "anomaly_vae", "jet_garnet"] = Field(
+        "jet_mlp", description="jet_mlp: dense net on the 16 HLF; jet_cnn: CNN on jet images; "
+        "dqm_ae: convolutional autoencoder on DQM occupancy maps (samples.kind: dqm); "
+        "anomaly_vae: VAE on the 57 L1 features, score sum(mu^2) (samples.kind: l1); "
+        "jet_garnet: GarNet tagger on jet constituents, fixed layers (models/garnet.py).",
+    )  # fmt: skip
     hidden: tuple[int, ...] = Field((64, 32, 32), description="jet_mlp: hidden layer widths.")
     conv_filters: tuple[int, ...] = Field(
         (8, 8), description="jet_cnn: filters of each Conv2D + ReLU + MaxPooling2D block."
@@ -240,6 +247,13 @@ class ModelConfig(_Strict):
     pool_size: int = Field(2, ge=1, le=4, description="jet_cnn: square max-pooling window.")
     dense: tuple[int, ...] = Field(
         (16,), description="jet_cnn: widths of the Dense + ReLU layers after Flatten."
+    )
+    vae_hidden: tuple[int, ...] = Field(
+        (32, 16), description="anomaly_vae: encoder Dense + ReLU widths (decoder mirrors them)."
+    )
+    latent_dim: int = Field(3, ge=1, le=32, description="anomaly_vae: latent dimensions (mu).")
+    kl_beta: float = Field(
+        0.5, gt=0, lt=1, description="anomaly_vae: loss = (1 - kl_beta) * MSE + kl_beta * KL."
     )
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(256, gt=0)
@@ -266,6 +280,34 @@ class ModelConfig(_Strict):
     @model_validator(mode="after")
     def _family_keys(self) -> ModelConfig:
         """A key of the other family set to a non-default value is a mistake, not a no-op."""
+        mine = ("vae_hidden", "latent_dim", "kl_beta")
+        theirs = ("hidden", "conv_filters", "kernel_size", "pool_size", "dense")
+        for key in theirs if self.family == "anomaly_vae" else mine:
+            if getattr(self, key) != type(self).model_fields[key].default:
+                where = "anomaly_vae" if key in mine else "the jet/dqm families"
+                raise ValueError(
+                    f"{key} applies to {where}, not {self.family}: remove it (anomaly_vae "
+                    "layers are set by vae_hidden and latent_dim)"
+                )
+        if self.family == "jet_garnet":  # fixed architecture: models/garnet.py
+            for key in theirs:
+                if getattr(self, key) != type(self).model_fields[key].default:
+                    raise ValueError(
+                        f"{key} does not apply to jet_garnet: remove it (the GarNet tagger's "
+                        "layers are fixed in models/garnet.py)"
+                    )
+            return self
+        if self.family == "anomaly_vae":
+            _positive_widths(self.vae_hidden, "vae_hidden widths")
+            return self
+        if self.family == "dqm_ae":
+            for key in ("hidden", "dense"):
+                if getattr(self, key) != type(self).model_fields[key].default:
+                    raise ValueError(
+                        f"{key} applies to the jet families, not dqm_ae: remove it (the dqm_ae "
+                        "layers are set by conv_filters, kernel_size and pool_size)"
+                    )
+            return self
         other = (
             ("conv_filters", "kernel_size", "pool_size", "dense")
             if self.family == "jet_mlp"
@@ -282,7 +324,7 @@ class ModelConfig(_Strict):
         return self
 
     @property
-    def inputs(self) -> Literal["features", "images"]:
+    def inputs(self) -> Literal["features", "images", "maps"]:
         """What the family's model reads from a jet sample."""
         return MODEL_INPUTS[self.family]  # type: ignore[return-value]
 
@@ -321,6 +363,11 @@ class QuantizeConfig(_Strict):
     weights: QuantBits = QuantBits(bits=6, integer=0)
     bias: QuantBits = QuantBits(bits=6, integer=0)
     activation: QuantBits = QuantBits(bits=6, integer=0)
+    latent: QuantBits = Field(
+        QuantBits(bits=10, integer=2),
+        description="anomaly_vae: quantizer of the latent means mu before the score sum(mu^2) "
+        "(10 bits: mu**2 summed over up to 8 latents stays exact in float32).",
+    )
     layers: dict[str, LayerBits] = Field(
         default_factory=dict, description="Per-layer overrides keyed by Keras layer name."
     )
@@ -424,6 +471,59 @@ class RunConfig(_Strict):
                     f"{m.pool_size}); the map vanishes after block {i}: use fewer blocks, a "
                     "smaller kernel_size/pool_size or a larger samples.image_size"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _dqm_ae_fits_map(self) -> RunConfig:
+        m, s = self.model, self.samples
+        if m.family != "dqm_ae":
+            return self
+        if not isinstance(s, DQMConfig):
+            raise ValueError(
+                f"model.family dqm_ae trains on DQM occupancy maps: set samples.kind: dqm "
+                f"(got {s.kind!r})"
+            )
+        step = m.pool_size ** len(m.conv_filters)
+        if any(side % step for side in s.shape):
+            raise ValueError(
+                f"samples.shape {list(s.shape)}: the autoencoder pools {len(m.conv_filters)} "
+                f"times by {m.pool_size}, so both sides must be multiples of {step}: change "
+                "samples.shape, model.conv_filters or model.pool_size"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _jet_garnet_needs_constituents(self) -> RunConfig:
+        if self.model.family != "jet_garnet":
+            return self
+        s = self.samples
+        if not isinstance(s, JetSampleConfig):
+            raise ValueError(
+                f"model.family jet_garnet trains on jet constituents: set samples.kind: jets "
+                f"(got {s.kind!r})"
+            )
+        if s.n_constituents & (s.n_constituents - 1):
+            raise ValueError(
+                f"samples.n_constituents {s.n_constituents}: GarNet needs a power of two "
+                "(hls4ml shifts by log2 of it): use 16, 32 or 64"
+            )
+        g = self.quantize.layers.get("garnet")
+        w = g.weights if g is not None and g.weights is not None else None
+        if w is not None and w.bits - w.integer - 1 > 5:
+            raise ValueError(
+                f"quantize.layers.garnet.weights: quantized_bits({w.bits},{w.integer}) has "
+                f"{w.bits - w.integer - 1} fractional bits; hls4ml holds the contracted GarNet "
+                "transforms exactly only up to 5: lower bits or raise integer"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _anomaly_vae_needs_l1(self) -> RunConfig:
+        if self.model.family == "anomaly_vae" and not isinstance(self.samples, L1EventConfig):
+            raise ValueError(
+                f"model.family anomaly_vae trains on L1 events: set samples.kind: l1 "
+                f"(got {self.samples.kind!r})"
+            )
         return self
 
 

@@ -38,6 +38,18 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     Raises VerificationError at the end (after the report is written) if the C-simulation is
     not bit-exact or ONNX disagrees with Keras.
     """
+    if cfg.model.family == "dqm_ae":  # DQM occupancy maps: its own chain (nanotrig/run_dqm.py)
+        from nanotrig.run_dqm import run_dqm
+
+        return run_dqm(cfg, force, progress)
+    if cfg.model.family == "anomaly_vae":  # L1 anomaly trigger: nanotrig/run_anomaly.py
+        from nanotrig.run_anomaly import run_anomaly
+
+        return run_anomaly(cfg, force, progress)
+    if cfg.model.family == "jet_garnet":  # GarNet on constituents: nanotrig/run_garnet.py
+        from nanotrig.run_garnet import run_garnet
+
+        return run_garnet(cfg, force, progress)
     if not isinstance(cfg.samples, JetSampleConfig):
         raise ConfigError(
             f"nanotrig run trains the jet tagger and needs samples.kind: jets, got "

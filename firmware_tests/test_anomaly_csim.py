@@ -1,0 +1,137 @@
+"""Firmware acceptance for the anomaly VAE: C-simulation vs QKeras, score layers included.
+
+The project under test is the one ``nanotrig run`` writes for a tiny version of
+configs/anomaly_vae.yml (fast processes only: W/Z background, A->4l and LQ->b tau signals; a
+handful of epochs). The deployed model computes the anomaly score in firmware
+(``mu_quant -> mu_sq = mu * mu -> score = sum``); C-simulation (g++) must give the QKeras
+values bit for bit on every layer for >= 1000 real events and for the edge inputs of the input
+type, and the quantized ONNX model must give the QKeras scores exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = [
+    pytest.mark.slow,  # Pythia, training and g++: about a minute and a half on 2 cores
+    pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++"),
+]
+
+ANOMALY_CONFIG = REPO / "configs" / "anomaly_vae.yml"
+SCORE_ROWS = ("mu_linear", "mu_sq", "score")
+
+
+def tiny_anomaly_config(out_root, name: str = "anomaly_mini"):
+    """configs/anomaly_vae.yml shrunk for tests: fast processes, 1000 events, few epochs."""
+    from nanotrig.config import parse_config
+
+    data = yaml.safe_load(ANOMALY_CONFIG.read_text())
+    data.update(name=name, out_root=str(out_root), seed=7)
+    data["samples"].update(n_events=600, fractions={"W": 0.9, "Z": 0.1},
+                           signals=["A_4l", "LQ_btau"], n_signal=200, chunk_size=300)  # fmt: skip
+    data["model"].update(epochs=6, patience=3)
+    data["quantize"].update(epochs=4, patience=3)
+    data["hls"].update(n_test_vectors=20)
+    return parse_config(data, source="test config")
+
+
+@pytest.fixture(scope="module")
+def anomaly_run(tmp_path_factory):
+    from nanotrig.pipeline import run_pipeline
+
+    cfg = tiny_anomaly_config(tmp_path_factory.mktemp("anomaly"))
+    report = run_pipeline(cfg, progress=False)
+    return {"report": report, "run_dir": cfg.out_root / cfg.name}
+
+
+def _assert_exact(result: dict, n: int) -> None:
+    assert result["ok"], result
+    names = [r["layer"] for r in result["layers"]]
+    for layer in SCORE_ROWS:
+        assert layer in names, names
+    for row in result["layers"]:
+        assert row["kind"] == "exact", row
+        assert row["n_events"] == n and row["n_mismatch"] == 0, row
+        assert row["max_abs_diff"] == 0.0, row
+    assert result["output"]["n_mismatch"] == 0 and result["output"]["max_abs_diff"] == 0.0
+
+
+def test_real_events_bit_exact(anomaly_run):
+    v = anomaly_run["report"]["verify"]
+    assert v["n_events"] >= 1000
+    _assert_exact(v, v["n_events"])
+    # mu_linear holds mu_quant (the quantizer hls4ml folds into mu's linear activation)
+    row = next(r for r in v["layers"] if r["layer"] == "mu_linear")
+    assert row["keras_layer"] == "mu_quant"
+
+
+def test_edge_inputs_bit_exact(anomaly_run):
+    v = anomaly_run["report"]["verify"]["edge_inputs"]
+    _assert_exact(v, v["n_events"])
+
+
+def test_score_is_sum_of_mu_squared_in_csim(anomaly_run):
+    """The C-simulated score equals sum(mu_quant**2) recomputed from QKeras' mu."""
+    from hls import keras_layer_outputs, load_qkeras_model
+    from hls.verify import _load_hls_model, _trace
+
+    run_dir = anomaly_run["run_dir"]
+    x = np.load(run_dir / "qmodel" / "test_inputs.npy")[:200]
+    model = load_qkeras_model(run_dir / "hls" / "keras_model.h5")
+    mu = keras_layer_outputs(model, x)["mu_quant"].astype(np.float64)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        y_c, _ = _trace(_load_hls_model(run_dir / "hls", tmp), x, run_dir / "hls")
+    np.testing.assert_array_equal(np.asarray(y_c).reshape(-1), (mu**2).sum(axis=1))
+
+
+def test_precisions_and_onnx(anomaly_run):
+    r = anomaly_run["report"]
+    prec = r["hls"]["precisions"]
+    assert prec["score"]["weight"].startswith("ufixed<1,1")  # the all-ones weights, exact
+    assert prec["mu_linear"]["result"] == "fixed<10,3,RND_CONV,SAT,0>"
+    assert r["hls"]["float32_inexact_layers"] == []
+    assert r["export_quantized"]["exact"] and r["export_quantized"]["n_mismatch"] == 0
+    assert r["export"]["agrees"]
+    saved = json.loads((anomaly_run["run_dir"] / "report.json").read_text())
+    assert set(saved["train"]["metrics"]["signals"]) == {"A_4l", "LQ_btau"}
+    md = (anomaly_run["run_dir"] / "report.md").read_text()
+    assert "smallest resolvable FPR" in md and "TPR @ FPR 1e-5" in md
+    for plot in r["plots"].values():
+        assert (anomaly_run["run_dir"] / plot).is_file()
+
+
+def test_cli_train_and_quantize_verbs(anomaly_run, tmp_path):
+    """``nanotrig train`` / ``quantize`` dispatch on model.family to the anomaly stages; an
+    unreadable sample is one line on stderr, exit 2."""
+    from typer.testing import CliRunner
+
+    from nanotrig.cli import app
+
+    run_dir = anomaly_run["run_dir"]
+    cfg = yaml.safe_load((run_dir / "config.yml").read_text())
+    cfg["model"].update(epochs=2, patience=1)
+    cfg["quantize"].update(epochs=1, patience=1)
+    (tmp_path / "c.yml").write_text(yaml.safe_dump(cfg))
+    data, runner = str(run_dir / "data" / "l1.h5"), CliRunner()
+    res = runner.invoke(app, ["train", str(tmp_path / "c.yml"), "--data", data, "--out",
+                              str(tmp_path / "model")])  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["inputs"] == {"kind": "l1_features", "shape": [57]}
+    res = runner.invoke(app, ["quantize", str(tmp_path / "c.yml"), "--model",
+                              str(tmp_path / "model"), "--data", data, "--out",
+                              str(tmp_path / "qmodel")])  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert "mu_quant" in json.loads(res.stdout)["quantizers"]
+    (tmp_path / "bad.h5").write_bytes(b"not hdf5")
+    res = runner.invoke(app, ["train", str(tmp_path / "c.yml"), "--data",
+                              str(tmp_path / "bad.h5"), "--out", str(tmp_path / "m2")])  # fmt: skip
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr

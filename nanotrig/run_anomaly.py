@@ -1,0 +1,151 @@
+"""``nanotrig run`` for ``model.family: anomaly_vae``: the anomaly trigger through every stage.
+
+Layout of ``<out_root>/<name>/``::
+
+    config.yml            the resolved config
+    data/l1.h5            samples stage (SM cocktail + BSM signals, 57 features)
+    model/                float VAE (encoder, decoder, deployed score model), split, scaling
+    qmodel/               QKeras encoder + score (QAT), test inputs, metrics, plots
+    hls/                  hls4ml project of the deployed model (score in firmware), verify.json
+    onnx/                 float score model in ONNX (tf2onnx) and its agreement
+    onnx_q/               QKeras score model in ONNX (tf2onnx) and its agreement
+    report.json, report.md
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from nanotrig.config import RunConfig
+from nanotrig.errors import VerificationError
+from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
+
+__all__ = ["run_anomaly"]
+
+log = logging.getLogger(__name__)
+
+
+def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
+    """Generate L1 events, train the VAE, quantize, convert, C-sim verify and export; write
+    report.json/.md. Raises VerificationError after the report is written if the C-simulation
+    is not bit-exact or an ONNX model disagrees."""
+    from nanotrig.anomaly_report import render_anomaly_markdown
+
+    run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
+    write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, fn, *args, **kwargs):
+        log.info("[%s] starting", stage)
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        timings[stage] = round(time.perf_counter() - t0, 2)
+        log.info("[%s] done in %.1f s", stage, timings[stage])
+        return out
+
+    from samples.l1_sample import generate_l1  # forks its workers before TF is loaded
+
+    data_path = run_dir / "data" / "l1.h5"
+    sample = timed("generate", generate_l1, cfg.samples, cfg.seed, data_path, progress=progress)
+    from models.anomaly_stage import train_anomaly
+    from quantize.anomaly_stage import quantize_anomaly
+
+    trained = timed("train", train_anomaly, data_path, cfg.model, cfg.seed, run_dir / "model",
+                    input_bits=cfg.quantize.input)  # fmt: skip
+    quantized = timed(
+        "quantize", quantize_anomaly, run_dir / "model", data_path, cfg.quantize, cfg.model,
+        cfg.seed, run_dir / "qmodel",
+    )  # fmt: skip
+    from export import export_model
+    from export.tf_quantized import export_quantized_tf2onnx
+    from hls import convert_model, edge_inputs, verify_project
+
+    x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
+    converted = timed(
+        "convert", convert_model, run_dir / "qmodel" / "qmodel.h5", run_dir / "hls", cfg.hls,
+        test_inputs=x_test, input_bits=cfg.quantize.input,
+    )  # fmt: skip
+    # Real events, test ones first (a small sample has fewer test events than n_events).
+    x_verify = np.load(run_dir / "qmodel" / "all_inputs.npy")[: cfg.verify.n_events]
+    verified = timed("verify", verify_project, run_dir / "hls", x_verify)
+    verify_record = verified.to_dict()
+    if cfg.verify.edge_inputs:
+        edges = timed("verify_edges", verify_project, run_dir / "hls", edge_inputs(run_dir / "hls"))
+        verify_record["edge_inputs"] = edges.to_dict()
+    if cfg.verify.stress_events:
+        from hls import stress_inputs
+
+        stress_path = stress_inputs(
+            x_test, cfg.verify.stress_events, run_dir / "data" / "stress_inputs.npy",
+            smear=cfg.verify.stress_smear, seed=cfg.seed,
+        )  # fmt: skip
+        stress = timed("verify_stress", verify_project, run_dir / "hls", stress_path,
+                       batched=True, progress=progress)  # fmt: skip
+        verify_record["stress"] = {**stress.to_dict(), "inputs": "data/stress_inputs.npy",
+                                   "smear": cfg.verify.stress_smear}  # fmt: skip
+    write_json(run_dir / "hls" / "verify.json", verify_record)
+    exported = timed("export", export_model, run_dir / "model" / "model.h5", x_test, cfg.export,
+                     run_dir / "onnx")  # fmt: skip
+    exported_q = timed("export_quantized", export_quantized_tf2onnx,
+                       run_dir / "qmodel" / "qmodel.h5", x_test, run_dir / "onnx_q",
+                       opset=cfg.export.opset)  # fmt: skip
+    report = {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "family": "anomaly_vae",
+        "config": cfg.model_dump(mode="json"),
+        "versions": package_versions(),
+        "timings_s": timings,
+        "samples": sample,
+        "train": trained,
+        "quantize": quantized,
+        "hls": converted,
+        "verify": verify_record,
+        "export": exported,
+        "export_quantized": exported_q,
+        "plots": {
+            "float_roc": "model/roc.png",
+            "float_scores": "model/scores.png",
+            "float_loss": "model/loss.png",
+            "quantized_roc": "qmodel/roc.png",
+            "quantized_scores": "qmodel/scores.png",
+            "qat_loss": "qmodel/loss.png",
+        },
+    }
+    report["summary"] = _summary(report)
+    write_json(run_dir / "report.json", report)
+    write_text(run_dir / "report.md", render_anomaly_markdown(report))
+    log.info("report written to %s", run_dir / "report.md")
+    checks = (verify_record, verify_record.get("edge_inputs"), verify_record.get("stress"))
+    if any(r and not r["ok"] for r in checks):
+        raise VerificationError(
+            f"C-simulation is not bit-exact with QKeras (see {run_dir / 'report.md'}): "
+            "check the layer precisions in hls/conversion.json"
+        )
+    if not exported_q["exact"]:
+        raise VerificationError(
+            f"the quantized ONNX model differs from QKeras (see {run_dir / 'report.md'})"
+        )
+    return report
+
+
+def _summary(report: dict) -> str:
+    """One line for the CLI: AUC per signal, C-sim and ONNX agreement."""
+    m = report["quantize"]["metrics"]
+    aucs = ", ".join(
+        f"{k} {v['auc']:.3f} ({m['float']['signals'][k]['auc']:.3f})"
+        for k, v in m["quantized"]["signals"].items()
+    )
+    v = report["verify"]
+    edges = v.get("edge_inputs")
+    edge_txt = f" + {edges['n_events']} edge inputs: {edges['ok']}" if edges else ""
+    return (
+        f"AUC QKeras (float): {aucs}; C-sim bit-exact on {v['n_events']} events: {v['ok']}"
+        f"{edge_txt}; ONNX agrees: {report['export']['agrees']}; quantized ONNX identical: "
+        f"{report['export_quantized']['exact']}"
+    )

@@ -1,0 +1,79 @@
+"""QKeras counterpart of the anomaly VAE's encoder, with the score in the model.
+
+``input_quant`` (the input type, identity on inputs prepared by :mod:`models.l1_inputs`) ->
+QDense ``fc1`` -> ``quantized_relu`` ``relu1`` -> ... -> QDense ``mu`` -> ``mu_quant``
+(``quantized_bits``, the latent type) and a float ``log_var`` head for training. The deployed
+model appends ``mu_sq = Multiply()([mu_quant, mu_quant])`` and ``score``, a frozen QDense(1)
+with all-ones weights under ``quantized_bits(2, 1)`` (grid {-2, -1, 0, 1}: 1 is exact) and no
+bias. Quantizing ``mu`` keeps ``mu**2`` and its sum well inside float32's 24-bit significand,
+so the QKeras reference, the C-simulation and ONNX compute the same integers.
+"""
+
+from __future__ import annotations
+
+from nanotrig.config import QuantBits, QuantizeConfig
+from nanotrig.errors import ModelError
+from quantize.qmodel import INPUT_QUANT_NAME, layer_bits
+
+__all__ = ["MU_QUANT_NAME", "ONES_QUANTIZER", "build_qencoder", "build_qscore_model"]
+
+MU_QUANT_NAME = "mu_quant"
+#: Quantizer of the all-ones score weights: quantized_bits(2, 1) holds -2, -1, 0, 1 exactly.
+ONES_QUANTIZER = "quantized_bits(2,1,alpha=1)"
+
+
+def _bits(q: QuantBits) -> str:
+    return f"quantized_bits({q.bits},{q.integer},alpha=1)"
+
+
+def build_qencoder(encoder, cfg: QuantizeConfig, latent: QuantBits):
+    """QKeras encoder mirroring the float ``encoder`` (weights copied); outputs
+    ``[mu_quant, log_var]``. ModelError for a layer it cannot map."""
+    from qkeras import QActivation, QDense
+    from tensorflow import keras
+
+    inp = keras.Input(shape=encoder.input_shape[1:], name=encoder.layers[0].name)
+    x = QActivation(_bits(cfg.input), name=INPUT_QUANT_NAME)(inp)
+    copies: list[tuple[str, list]] = []
+    heads: dict[str, object] = {}
+    for layer in encoder.layers[1:]:
+        cls, conf = type(layer).__name__, layer.get_config()
+        if cls == "Dense" and layer.name == "log_var":
+            heads["log_var"] = keras.layers.Dense.from_config(conf)(x)
+            copies.append((layer.name, layer.get_weights()))
+        elif cls == "Dense":
+            w, b, _ = layer_bits(cfg, layer.name)
+            conf.update(kernel_quantizer=_bits(w), bias_quantizer=_bits(b))
+            for key in ("kernel_constraint", "bias_constraint"):
+                conf.pop(key, None)
+            y = QDense.from_config(conf)(x)
+            copies.append((layer.name, layer.get_weights()))
+            if layer.name == "mu":
+                heads["mu"] = QActivation(_bits(latent), name=MU_QUANT_NAME)(y)
+            else:
+                x = y
+        elif cls == "Activation" and conf["activation"] == "relu":
+            _, _, a = layer_bits(cfg, layer.name)
+            x = QActivation(f"quantized_relu({a.bits},{a.integer})", name=layer.name)(x)
+        else:
+            raise ModelError(
+                f"encoder layer {layer.name} ({cls}) has no QKeras counterpart here: the anomaly "
+                "encoder is Dense + ReLU layers ending in Dense heads 'mu' and 'log_var'"
+            )
+    if set(heads) != {"mu", "log_var"}:
+        raise ModelError("the encoder needs Dense heads named 'mu' and 'log_var'")
+    qenc = keras.Model(inp, [heads["mu"], heads["log_var"]], name="q_vae_encoder")
+    for name, weights in copies:
+        qenc.get_layer(name).set_weights(weights)
+    return qenc
+
+
+def build_qscore_model(qencoder):
+    """The deployed QKeras model: ``qencoder`` up to ``mu_quant``, then ``sum(mu_quant**2)``."""
+    from qkeras import QDense
+
+    from models.anomaly_vae import build_score_model
+
+    return build_score_model(
+        qencoder, mu_name=MU_QUANT_NAME, dense_cls=QDense, kernel_quantizer=ONES_QUANTIZER
+    )

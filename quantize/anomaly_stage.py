@@ -1,0 +1,119 @@
+"""QAT of the anomaly VAE: quantized encoder (+ float decoder) trained with the VAE loss.
+
+Starts from the float encoder/decoder of the training stage (``init: float``) or from fresh
+weights (``scratch``). The decoder is not deployed and stays float. Writes into ``out_dir``:
+``qmodel.h5`` (the deployed QKeras model: encoder to ``mu_quant``, then ``mu_sq`` and
+``score``), ``qencoder.h5``, ``test_inputs.npy`` (background test events then the signals, as the
+firmware reads them), ``all_inputs.npy`` (every event, test ones first: for the C-simulation
+check), ``test_processes.npy``, ``history.json``, ``metrics.json`` (float and
+quantized), ``roc.png``, ``scores.png``, ``loss.png`` and ``artifact.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.anomaly_metrics import anomaly_roc_curves
+from models.anomaly_plots import plot_anomaly_roc, plot_scores
+from models.anomaly_stage import (
+    DECODER_FILE,
+    ENCODER_FILE,
+    MODEL_FILE,
+    evaluate,
+    fit_vae,
+    load_anomaly_data,
+    plot_vae_loss,
+)
+from nanotrig.config import ModelConfig, QuantizeConfig
+from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
+from quantize.anomaly_qmodel import ONES_QUANTIZER, build_qencoder, build_qscore_model
+from quantize.qmodel import quantizer_strings
+from quantize.stage import QMODEL_FILE, load_keras_model
+
+__all__ = ["quantize_anomaly"]
+
+log = logging.getLogger(__name__)
+
+
+def quantize_anomaly(
+    model_dir: Path, sample_path: Path, cfg: QuantizeConfig, model_cfg: ModelConfig, seed: int,
+    out_dir: Path, force: bool = False,
+) -> dict:  # fmt: skip
+    """Build the QKeras encoder + score from ``model_dir`` and train it with QAT."""
+    from models.train import seed_everything
+
+    model_dir = Path(model_dir)
+    encoder = load_keras_model(model_dir / ENCODER_FILE)
+    decoder = load_keras_model(model_dir / DECODER_FILE)
+    float_model = load_keras_model(model_dir / MODEL_FILE)
+    data = load_anomaly_data(sample_path, model_dir, input_bits=cfg.input)
+    out_dir = prepare_output_dir(out_dir, force)
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    if cfg.init == "scratch":
+        from tensorflow import keras
+
+        encoder = keras.models.clone_model(encoder)
+        decoder = keras.models.clone_model(decoder)
+    qencoder = build_qencoder(encoder, cfg, cfg.latent)
+    history = fit_vae(
+        qencoder, decoder, data, beta=model_cfg.kl_beta, epochs=cfg.epochs,
+        batch_size=model_cfg.batch_size, learning_rate=cfg.learning_rate,
+        patience=cfg.patience, seed=seed,
+    )  # fmt: skip
+    qmodel = build_qscore_model(qencoder)
+    q_metrics, (q_bkg, q_sig) = evaluate(qmodel, data)
+    f_metrics, (f_bkg, f_sig) = evaluate(float_model, data)
+    for name, row in q_metrics["signals"].items():
+        log.info("QKeras VAE: %s AUC %.4f (float %.4f)", name, row["auc"],
+                 f_metrics["signals"][name]["auc"])  # fmt: skip
+
+    with atomic_path(out_dir / QMODEL_FILE) as tmp:
+        qmodel.save(tmp, save_format="h5")
+    with atomic_path(out_dir / "qencoder.h5") as tmp:
+        qencoder.save(tmp, save_format="h5")
+    every = data.x[np.r_[data.test, data.val, data.train]]  # real events, test ones first
+    for name, arr in (("test_inputs.npy", data.x_test), ("all_inputs.npy", every),
+                      ("test_processes.npy", data.test_processes.astype(str))):  # fmt: skip
+        with atomic_path(out_dir / name) as tmp, open(tmp, "wb") as f:
+            np.save(f, arr)
+    metrics = {"float": f_metrics, "quantized": q_metrics}
+    write_json(out_dir / "history.json", history)
+    write_json(out_dir / "metrics.json", metrics)
+    plot_vae_loss(history, out_dir / "loss.png", "QKeras VAE (QAT, SM background)")
+    plot_anomaly_roc(
+        {"float": anomaly_roc_curves(f_bkg, f_sig), "QKeras": anomaly_roc_curves(q_bkg, q_sig)},
+        out_dir / "roc.png", len(q_bkg), title="Float vs quantized VAE: ROC per signal",
+    )  # fmt: skip
+    plot_scores(q_bkg, q_sig, out_dir / "scores.png", title="QKeras VAE: score in firmware")
+    quantizers = {
+        layer.name: quantizer_strings(cfg, layer.name)
+        for layer in qmodel.layers
+        if type(layer).__name__ == "QDense" and layer.name != "score"
+    }
+    quantizers["mu_quant"] = {"activation": f"quantized_bits({cfg.latent.bits},"
+                              f"{cfg.latent.integer},alpha=1)"}  # fmt: skip
+    quantizers["score"] = {"weights": f"{ONES_QUANTIZER} (all ones, frozen)", "bias": "none"}
+    record = {
+        "stage": "quantize",
+        "model": str(out_dir / QMODEL_FILE),
+        "sha256": file_sha256(out_dir / QMODEL_FILE),
+        "float_model": str(model_dir / MODEL_FILE),
+        "config": cfg.model_dump(mode="json"),
+        "seed": seed,
+        "input_shape": list(data.x_test.shape[1:]),
+        "quantizers": quantizers,
+        "epochs_run": len(history["loss"]),
+        "metrics": metrics,
+        "auc_drop": {
+            k: f_metrics["signals"][k]["auc"] - q_metrics["signals"][k]["auc"]
+            for k in q_metrics["signals"]
+        },
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    write_json(out_dir / "artifact.json", record)
+    return record
