@@ -45,17 +45,27 @@ _CXX = "g++"
 
 
 def harness_source(
-    project: str, n_in: int, n_out: int, taps: Sequence[tuple[str, int]] = ()
+    project: str,
+    n_in: int | Sequence[int],
+    n_out: int | Sequence[int],
+    taps: Sequence[tuple[str, int]] = (),
 ) -> str:
     """C++ of ``<project>_batch.cpp``: ``int <project>_batch(in, out, tap, n)``, 0 on success.
 
-    ``taps``: ``(layer, size)`` pairs; after every event each layer's traced output is copied
-    into ``tap`` (per event: the layers side by side, in this order)."""
+    ``n_in``/``n_out``: the size of the input/output, or of each one in the bridge's order (an
+    event's inputs lie side by side in ``in``, its outputs in ``out``). ``taps``: ``(layer,
+    size)`` pairs; after every event each layer's traced output is copied into ``tap`` (per
+    event: the layers side by side, in this order)."""
+    ins = [n_in] if isinstance(n_in, int) else list(n_in)
+    outs = [n_out] if isinstance(n_out, int) else list(n_out)
+    args = [f"const_cast<double *>(in + i * N_IN + {o})" for o in np.cumsum([0, *ins[:-1]])]
+    args += [f"out + i * N_OUT + {o}" for o in np.cumsum([0, *outs[:-1]])]
+    call = f"{project}_double({', '.join(args)});"
     n_tap = sum(size for _, size in taps)
     if not taps:
         body = f"""    (void)tap;
     for (long i = 0; i < n; ++i) {{
-        {project}_double(const_cast<double *>(in + i * N_IN), out + i * N_OUT);
+        {call}
     }}
     return 0;"""
     else:
@@ -77,7 +87,7 @@ def harness_source(
     std::map<std::string, void *>::iterator it;
 {find_code}
     for (long i = 0; i < n; ++i) {{
-        {project}_double(const_cast<double *>(in + i * N_IN), out + i * N_OUT);
+        {call}
 {copy_code}
     }}
     free_trace_storage();
@@ -88,8 +98,8 @@ def harness_source(
 #include <cstring>
 
 namespace {{
-const long N_IN = {n_in};
-const long N_OUT = {n_out};
+const long N_IN = {sum(ins)};
+const long N_OUT = {sum(outs)};
 const long N_TAP = {max(n_tap, 1)};
 }} // namespace
 
@@ -182,6 +192,9 @@ def build_batch_sim(
 ) -> BatchSim:
     """Write ``hls_model`` into ``build_dir`` with the batch harness and compile it (g++).
 
+    A model of several inputs (GarNet: features and vertex count) takes each event's inputs
+    side by side, flattened, in the order of ``hls_model.get_input_variables()``.
+
     ``tap``: one hls4ml layer name or several whose outputs come back with every event (the
     batched form of hls4ml's ``trace()``, see module doc); ``threads``: library copies run in
     parallel. The model's output dir and trace settings are restored afterwards.
@@ -189,11 +202,6 @@ def build_batch_sim(
     if shutil.which(_CXX) is None:
         raise ToolMissingError("g++ not found: install a C++ compiler (e.g. apt-get install g++)")
     ins, outs = hls_model.get_input_variables(), hls_model.get_output_variables()
-    if len(ins) != 1 or len(outs) != 1:
-        raise ConversionError(
-            f"batched C-simulation takes one input and one output; the model has {len(ins)} "
-            f"and {len(outs)}: use hls_model.predict"
-        )
     names = [] if tap is None else [tap] if isinstance(tap, str) else list(tap)
     taps = []
     for name in names:
@@ -205,11 +213,11 @@ def build_batch_sim(
     prj = Path(build_dir) / "prj"
     _write_project(hls_model, prj, set(names))
     src = prj / f"{project}_batch.cpp"
-    n_in, n_out = int(ins[0].size()), int(outs[0].size())
-    src.write_text(harness_source(project, n_in, n_out, taps))
+    sizes_in, sizes_out = [int(v.size()) for v in ins], [int(v.size()) for v in outs]
+    src.write_text(harness_source(project, sizes_in, sizes_out, taps))
     lib = prj / f"{project}_batch.so"
     _compile(prj, project, src, lib)
-    return BatchSim(lib, project, n_in, n_out, taps, threads)
+    return BatchSim(lib, project, sum(sizes_in), sum(sizes_out), taps, threads)
 
 
 def _write_project(hls_model, prj: Path, taps: set[str]) -> None:

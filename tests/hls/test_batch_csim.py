@@ -63,6 +63,9 @@ def test_harness_source_calls_the_bridge():
     assert 'find("output")' in src and 'find("fc1")' in src and "int prj_batch(" in src
     assert "N_TAP = 69" in src and "tap + i * N_TAP + 64" in src
     assert "allocate_trace_storage" not in harness_source("prj", 16, 5)
+    two = harness_source("prj", [128, 1], [8])
+    assert "prj_double(const_cast<double *>(in + i * N_IN + 0), " in two
+    assert "in + i * N_IN + 128), out + i * N_OUT + 0);" in two and "N_IN = 129" in two
 
 
 def test_batched_equals_predict_and_trace(jet, jet_x, tmp_path):
