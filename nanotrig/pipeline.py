@@ -16,16 +16,14 @@ Layout of ``<out_root>/<name>/``::
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
 
 import numpy as np
-import yaml
 
 from nanotrig.config import JetSampleConfig, RunConfig
 from nanotrig.errors import ConfigError, VerificationError
-from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
+from nanotrig.fileio import package_versions, write_json, write_text
 from nanotrig.report import render_markdown
+from nanotrig.stages import all_bit_exact, open_run, verify_stage
 
 __all__ = ["run_pipeline"]
 
@@ -55,17 +53,7 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
             f"nanotrig run trains the jet tagger and needs samples.kind: jets, got "
             f"{cfg.samples.kind!r}: make {cfg.samples.kind} samples with 'nanotrig generate'"
         )
-    run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
-    write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    timings: dict[str, float] = {}
-
-    def timed(stage: str, fn, *args, **kwargs):
-        log.info("[%s] starting", stage)
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        timings[stage] = round(time.perf_counter() - t0, 2)
-        log.info("[%s] done in %.1f s", stage, timings[stage])
-        return out
+    run_dir, timed = open_run(cfg, force)
 
     # Stages are imported as they start: the sample's worker processes fork before
     # TensorFlow is loaded, and a config error costs no import time.
@@ -82,36 +70,16 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
         run_dir / "qmodel",
     )  # fmt: skip
     from export import export_model, export_quantized
-    from hls import convert_model, edge_inputs, verify_project
+    from hls import convert_model
 
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
     converted = timed(
         "convert", convert_model, run_dir / "qmodel" / "qmodel.h5", run_dir / "hls", cfg.hls,
         test_inputs=x_test, input_bits=cfg.quantize.input,
     )  # fmt: skip
-    x_verify = x_test[: cfg.verify.n_events]
-    verified = timed("verify", verify_project, run_dir / "hls", x_verify)
-    verify_record = verified.to_dict()
-    if cfg.verify.edge_inputs:
-        edges = timed("verify_edges", verify_project, run_dir / "hls", edge_inputs(run_dir / "hls"))
-        verify_record["edge_inputs"] = edges.to_dict()
-    if cfg.verify.stress_events:
-        from hls import stress_inputs
-
-        stress_path = stress_inputs(
-            x_test, cfg.verify.stress_events, run_dir / "data" / "stress_inputs.npy",
-            smear=cfg.verify.stress_smear, seed=cfg.seed,
-        )  # fmt: skip
-        stress = timed(
-            "verify_stress", verify_project, run_dir / "hls", stress_path, batched=True,
-            progress=progress,
-        )  # fmt: skip
-        verify_record["stress"] = {
-            **stress.to_dict(),
-            "inputs": "data/stress_inputs.npy",
-            "smear": cfg.verify.stress_smear,
-        }
-    write_json(run_dir / "hls" / "verify.json", verify_record)
+    verify_record = verify_stage(
+        run_dir, cfg, x_test[: cfg.verify.n_events], x_test, timed, progress
+    )
     exported = timed(
         "export", export_model, run_dir / "model" / "model.h5", x_test, cfg.export,
         run_dir / "onnx",
@@ -126,7 +94,7 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
         "seed": cfg.seed,
         "config": cfg.model_dump(mode="json"),
         "versions": package_versions(),
-        "timings_s": timings,
+        "timings_s": timed.timings,
         "samples": sample,
         "train": trained,
         "quantize": quantized,
@@ -144,9 +112,7 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     write_json(run_dir / "report.json", report)
     write_text(run_dir / "report.md", render_markdown(report))
     log.info("report written to %s", run_dir / "report.md")
-    checks = (verify_record, verify_record.get("edge_inputs"), verify_record.get("stress"))
-    bad = [r for r in checks if r and not r["ok"]]
-    if bad:
+    if not all_bit_exact(verify_record):
         raise VerificationError(
             f"C-simulation is not bit-exact with QKeras (see {run_dir / 'report.md'}): "
             "check the layer precisions in hls/conversion.json"

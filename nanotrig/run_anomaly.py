@@ -15,15 +15,13 @@ Layout of ``<out_root>/<name>/``::
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
 
 import numpy as np
-import yaml
 
 from nanotrig.config import RunConfig
 from nanotrig.errors import VerificationError
-from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
+from nanotrig.fileio import package_versions, write_json, write_text
+from nanotrig.stages import all_bit_exact, open_run, verify_stage
 
 __all__ = ["run_anomaly"]
 
@@ -36,17 +34,7 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
     is not bit-exact or an ONNX model disagrees."""
     from nanotrig.anomaly_report import render_anomaly_markdown
 
-    run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
-    write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    timings: dict[str, float] = {}
-
-    def timed(stage: str, fn, *args, **kwargs):
-        log.info("[%s] starting", stage)
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        timings[stage] = round(time.perf_counter() - t0, 2)
-        log.info("[%s] done in %.1f s", stage, timings[stage])
-        return out
+    run_dir, timed = open_run(cfg, force)
 
     from samples.l1_sample import generate_l1  # forks its workers before TF is loaded
 
@@ -63,7 +51,7 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
     )  # fmt: skip
     from export import export_model
     from export.tf_quantized import export_quantized_tf2onnx
-    from hls import convert_model, edge_inputs, verify_project
+    from hls import convert_model
 
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
     converted = timed(
@@ -72,23 +60,7 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
     )  # fmt: skip
     # Real events, test ones first (a small sample has fewer test events than n_events).
     x_verify = np.load(run_dir / "qmodel" / "all_inputs.npy")[: cfg.verify.n_events]
-    verified = timed("verify", verify_project, run_dir / "hls", x_verify)
-    verify_record = verified.to_dict()
-    if cfg.verify.edge_inputs:
-        edges = timed("verify_edges", verify_project, run_dir / "hls", edge_inputs(run_dir / "hls"))
-        verify_record["edge_inputs"] = edges.to_dict()
-    if cfg.verify.stress_events:
-        from hls import stress_inputs
-
-        stress_path = stress_inputs(
-            x_test, cfg.verify.stress_events, run_dir / "data" / "stress_inputs.npy",
-            smear=cfg.verify.stress_smear, seed=cfg.seed,
-        )  # fmt: skip
-        stress = timed("verify_stress", verify_project, run_dir / "hls", stress_path,
-                       batched=True, progress=progress)  # fmt: skip
-        verify_record["stress"] = {**stress.to_dict(), "inputs": "data/stress_inputs.npy",
-                                   "smear": cfg.verify.stress_smear}  # fmt: skip
-    write_json(run_dir / "hls" / "verify.json", verify_record)
+    verify_record = verify_stage(run_dir, cfg, x_verify, x_test, timed, progress)
     exported = timed("export", export_model, run_dir / "model" / "model.h5", x_test, cfg.export,
                      run_dir / "onnx")  # fmt: skip
     exported_q = timed("export_quantized", export_quantized_tf2onnx,
@@ -100,7 +72,7 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
         "family": "anomaly_vae",
         "config": cfg.model_dump(mode="json"),
         "versions": package_versions(),
-        "timings_s": timings,
+        "timings_s": timed.timings,
         "samples": sample,
         "train": trained,
         "quantize": quantized,
@@ -121,8 +93,7 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
     write_json(run_dir / "report.json", report)
     write_text(run_dir / "report.md", render_anomaly_markdown(report))
     log.info("report written to %s", run_dir / "report.md")
-    checks = (verify_record, verify_record.get("edge_inputs"), verify_record.get("stress"))
-    if any(r and not r["ok"] for r in checks):
+    if not all_bit_exact(verify_record):
         raise VerificationError(
             f"C-simulation is not bit-exact with QKeras (see {run_dir / 'report.md'}): "
             "check the layer precisions in hls/conversion.json"

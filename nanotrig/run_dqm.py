@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from nanotrig.config import DQMConfig, ExportConfig, RunConfig
 from nanotrig.errors import ConfigError, VerificationError
 from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
 from nanotrig.report import _fmt
 from nanotrig.report_dqm import render_dqm_markdown
+from nanotrig.stages import all_bit_exact, open_run, verify_stage
 
 __all__ = ["export_float_ae", "run_dqm"]
 
@@ -81,17 +81,7 @@ def run_dqm(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
             "the DQM autoencoder run needs model.family: dqm_ae and samples.kind: dqm "
             "(see configs/dqm_ae.yml)"
         )
-    run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
-    write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    timings: dict[str, float] = {}
-
-    def timed(stage: str, fn, *args, **kwargs):
-        log.info("[%s] starting", stage)
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        timings[stage] = round(time.perf_counter() - t0, 2)
-        log.info("[%s] done in %.1f s", stage, timings[stage])
-        return out
+    run_dir, timed = open_run(cfg, force)
 
     from samples import generate_dqm
 
@@ -106,7 +96,7 @@ def run_dqm(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
         run_dir / "qmodel", batch_size=cfg.model.batch_size,
     )  # fmt: skip
     from export import export_quantized
-    from hls import convert_model, edge_inputs, verify_project
+    from hls import convert_model
 
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
     converted = timed(
@@ -114,12 +104,7 @@ def run_dqm(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
         test_inputs=x_test, input_bits=cfg.quantize.input,
     )  # fmt: skip
     x_verify = np.load(run_dir / "qmodel" / "verify_inputs.npy")[: cfg.verify.n_events]
-    verified = timed("verify", verify_project, run_dir / "hls", x_verify)
-    verify_record = verified.to_dict()
-    if cfg.verify.edge_inputs:
-        edges = timed("verify_edges", verify_project, run_dir / "hls", edge_inputs(run_dir / "hls"))
-        verify_record["edge_inputs"] = edges.to_dict()
-    write_json(run_dir / "hls" / "verify.json", verify_record)
+    verify_record = verify_stage(run_dir, cfg, x_verify, x_test, timed, progress)
     exported = timed(
         "export", export_float_ae, run_dir / "model" / "model.h5", x_test, cfg.export,
         run_dir / "onnx",
@@ -138,7 +123,7 @@ def run_dqm(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
         "family": "dqm_ae",
         "config": cfg.model_dump(mode="json"),
         "versions": package_versions(),
-        "timings_s": timings,
+        "timings_s": timed.timings,
         "samples": sample,
         "train": trained,
         "quantize": quantized,
@@ -164,8 +149,7 @@ def run_dqm(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
     write_json(run_dir / "report.json", report)
     write_text(run_dir / "report.md", render_dqm_markdown(report))
     log.info("report written to %s", run_dir / "report.md")
-    bad = [r for r in (verify_record, verify_record.get("edge_inputs")) if r and not r["ok"]]
-    if bad:
+    if not all_bit_exact(verify_record):
         raise VerificationError(
             f"C-simulation is not bit-exact with QKeras (see {run_dir / 'report.md'}): "
             "check the layer precisions in hls/conversion.json"
