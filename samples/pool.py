@@ -11,6 +11,7 @@ scheduling or timing. Look-ahead chunks of a stream already complete are cancell
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import multiprocessing
 import os
@@ -110,9 +111,16 @@ def _executor(workers: int, address: str | None) -> Iterator[tuple[Any, int]]:
     if address is None:
         # fork: no re-import of __main__ (scripts/notebooks need no main guard); the parent
         # never loads Pythia or FastJet, so the children start clean.
+        # gc.freeze: a child must never garbage-collect what it inherited; when the parent has
+        # TensorFlow loaded (a notebook, the test suite), collecting TF's objects in a forked
+        # child segfaults it.
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_quiet_stdout) as pool:
-            yield pool, workers
+        gc.freeze()
+        try:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_quiet_stdout) as pool:
+                yield pool, workers
+        finally:
+            gc.unfreeze()
         return
     from dask.distributed import Client
 
