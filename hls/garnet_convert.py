@@ -45,6 +45,7 @@ from nanotrig.errors import ConversionError, DataError
 
 __all__ = [
     "GARNET_PRECISIONS",
+    "HEAD_PRECISIONS",
     "convert_garnet",
     "garnet_hls_config",
     "garnet_submodel",
@@ -62,6 +63,17 @@ GARNET_PRECISIONS: dict[str, str] = {
     "edge_weight_aggr": "ap_ufixed<16,6>",
     "aggr": "ap_fixed<28,12,AP_TRN,AP_SAT>",
     "norm": "ap_ufixed<14,4>",
+}
+
+#: Types of the Dense head when it is converted too (``convert_garnet(..., head=True)``): weights
+#: and biases on the ``ap_fixed<16,6>`` grid (``hls.garnet_head.round_head_weights`` puts them
+#: there first), every product, sum and result in a 48-bit type with 28 fractional bits, so that
+#: only the products of the second layer are truncated (``hls.garnet_head`` emulates that).
+HEAD_PRECISIONS: dict[str, str] = {
+    "weight": "ap_fixed<16,6>",
+    "bias": "ap_fixed<16,6>",
+    "accum": "ap_fixed<48,20>",
+    "result": "ap_fixed<48,20>",
 }
 
 
@@ -118,17 +130,31 @@ def garnet_hls_config(model, layer_name: str = "garnet", reuse_factor: int = 1) 
     g = layers.setdefault(layer_name, {})
     g["Precision"] = {k: v for k, v in GARNET_PRECISIONS.items() if k != "input"}
     g["ReuseFactor"] = reuse_factor
+    for layer in model.layers:  # the Dense head, when the model includes it
+        if type(layer).__name__ == "Dense":
+            layers.setdefault(layer.name, {})["Precision"] = dict(HEAD_PRECISIONS)
+            linear = layers.setdefault(f"{layer.name}_linear", {})
+            linear["Precision"] = {"result": HEAD_PRECISIONS["result"]}
+        elif type(layer).__name__ == "Activation":
+            layers.setdefault(layer.name, {})["Precision"] = {"result": HEAD_PRECISIONS["result"]}
     cfg["Model"]["ReuseFactor"] = reuse_factor
     return cfg
 
 
-def convert_garnet(model, output_dir: str | Path, reuse_factor: int = 1):
-    """Convert and compile (g++) the GarNet-only model; return the hls4ml model."""
+def convert_garnet(model, output_dir: str | Path, reuse_factor: int = 1, head: bool = False):
+    """Convert and compile (g++) the GarNet-only model; return the hls4ml model.
+
+    ``head``: convert the tagger up to its logits (GarNet, fc1, ReLU, output; the softmax stays
+    outside), with ``HEAD_PRECISIONS`` for the Dense layers."""
     import hls4ml
+    from tensorflow import keras
 
     from hls._capture import captured_stdout
 
-    sub = model if model.layers[-1].name == "garnet" else garnet_submodel(model)
+    if head:
+        sub = keras.Model(model.inputs, model.get_layer("output").output, name="garnet_head")
+    else:
+        sub = model if model.layers[-1].name == "garnet" else garnet_submodel(model)
     try:
         with captured_stdout():  # hls4ml prints its progress
             cfg = garnet_hls_config(sub, reuse_factor=reuse_factor)

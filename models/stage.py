@@ -48,6 +48,13 @@ def train_model(
     """
     from samples import load_jets
 
+    if cfg.family == "jet_garnet":
+        from nanotrig.errors import ConfigError
+
+        raise ConfigError(
+            "model.family jet_garnet has no separate train stage: run the whole chain with "
+            "'nanotrig run' (nanotrig/run_garnet.py)"
+        )
     kind = cfg.inputs
     sample = load_jets(sample_path, parts=("images",) if kind == "images" else ())
     raw = sample_inputs(sample, kind)
