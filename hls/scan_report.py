@@ -111,15 +111,17 @@ def choose_point(records: Sequence[dict[str, Any]], cfg: ScanConfig, base: RunCo
 
 def chosen_run_config(base: RunConfig, cfg: ScanConfig, record: dict[str, Any],
                       dims: Sequence[str]) -> RunConfig:  # fmt: skip
-    """The run config with the chosen point's bits, reuse factor and strategy, validated."""
+    """The run config with the chosen point's bits, reuse factor, strategy and sparsity,
+    validated."""
     point = {d: record[d] for d in dims}
-    qcfg, hcfg, _ = point_configs(base, point)
+    qcfg, hcfg, sparsity = point_configs(base, point)
     data = base.model_dump(mode="json")
     data.update(
         name=f"{base.name}_{cfg.name}_chosen",
         quantize=qcfg.model_dump(mode="json", exclude_none=True),
         hls=hcfg.model_dump(mode="json"),
     )
+    data["quantize"]["sparsity"] = sparsity
     data["quantize"]["layers"] = {
         k: {kk: vv for kk, vv in v.items() if vv is not None}
         for k, v in data["quantize"]["layers"].items()
@@ -136,8 +138,8 @@ def write_chosen(path: Path, run_cfg: RunConfig, record: dict[str, Any]) -> Path
     ]
     if sparsity:
         lines.append(
-            f"# The point was pruned to sparsity {sparsity:g}; 'nanotrig run' has no pruning "
-            "setting and trains it dense."
+            f"# The point was pruned to sparsity {sparsity:g} (quantize.sparsity): 'nanotrig "
+            "run' prunes during QAT, over the config's epochs."
         )
     body = yaml.safe_dump(run_cfg.model_dump(mode="json"), sort_keys=False)
     return write_text(path, "\n".join(lines) + "\n" + body)

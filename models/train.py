@@ -35,8 +35,10 @@ def fit(
     patience: int,
     seed: int,
     verbose: int = 0,
+    callbacks: list | None = None,
 ) -> dict[str, list[float]]:
-    """Compile and train ``model`` on integer labels; return the Keras history as lists."""
+    """Compile and train ``model`` on integer labels (``callbacks`` besides early stopping);
+    return the Keras history as lists."""
     import tensorflow as tf
 
     seed_everything(seed)
@@ -55,7 +57,7 @@ def fit(
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
-        callbacks=[stop, _LogEpoch()],
+        callbacks=[stop, _LogEpoch(), *(callbacks or [])],
         verbose=verbose,
     )
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}

@@ -377,6 +377,14 @@ class QuantizeConfig(_Strict):
     epochs: int = Field(30, gt=0)
     learning_rate: float = Field(5e-4, gt=0)
     patience: int = Field(5, ge=1)
+    sparsity: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Fraction of the Dense/Conv kernel weights pruned to zero by magnitude "
+        "during QAT (TensorFlow Model Optimization, constant sparsity); 0: no pruning. "
+        "Jet MLP/CNN only.",
+    )
 
 
 _PART_RE = re.compile(r"^x[a-z0-9]+-[a-z0-9]+-[a-z0-9-]+$", re.IGNORECASE)
@@ -514,6 +522,15 @@ class RunConfig(_Strict):
                 f"quantize.layers.garnet.weights: quantized_bits({w.bits},{w.integer}) has "
                 f"{w.bits - w.integer - 1} fractional bits; hls4ml holds the contracted GarNet "
                 "transforms exactly only up to 5: lower bits or raise integer"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sparsity_needs_a_jet_tagger(self) -> RunConfig:
+        if self.quantize.sparsity and self.model.family not in ("jet_mlp", "jet_cnn"):
+            raise ValueError(
+                f"quantize.sparsity: pruning is wired for the jet_mlp and jet_cnn families, not "
+                f"{self.model.family}: set it to 0"
             )
         return self
 

@@ -21,9 +21,9 @@ import numpy as np
 
 from nanotrig.config import JetSampleConfig, RunConfig
 from nanotrig.errors import ConfigError, VerificationError
-from nanotrig.fileio import package_versions, write_json, write_text
+from nanotrig.fileio import write_json, write_text
 from nanotrig.report import render_markdown
-from nanotrig.stages import all_bit_exact, open_run, verify_stage
+from nanotrig.stages import all_bit_exact, open_run, report_header, verify_stage
 
 __all__ = ["run_pipeline"]
 
@@ -90,11 +90,7 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     )  # fmt: skip
 
     report = {
-        "name": cfg.name,
-        "seed": cfg.seed,
-        "config": cfg.model_dump(mode="json"),
-        "versions": package_versions(),
-        "timings_s": timed.timings,
+        **report_header(cfg, timed),
         "samples": sample,
         "train": trained,
         "quantize": quantized,

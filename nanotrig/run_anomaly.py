@@ -20,8 +20,8 @@ import numpy as np
 
 from nanotrig.config import RunConfig
 from nanotrig.errors import VerificationError
-from nanotrig.fileio import package_versions, write_json, write_text
-from nanotrig.stages import all_bit_exact, open_run, verify_stage
+from nanotrig.fileio import write_json, write_text
+from nanotrig.stages import all_bit_exact, open_run, report_header, verify_stage
 
 __all__ = ["run_anomaly"]
 
@@ -67,12 +67,7 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
                        run_dir / "qmodel" / "qmodel.h5", x_test, run_dir / "onnx_q",
                        opset=cfg.export.opset)  # fmt: skip
     report = {
-        "name": cfg.name,
-        "seed": cfg.seed,
-        "family": "anomaly_vae",
-        "config": cfg.model_dump(mode="json"),
-        "versions": package_versions(),
-        "timings_s": timed.timings,
+        **report_header(cfg, timed),
         "samples": sample,
         "train": trained,
         "quantize": quantized,

@@ -26,10 +26,10 @@ import numpy as np
 
 from nanotrig.config import DQMConfig, ExportConfig, RunConfig
 from nanotrig.errors import ConfigError, VerificationError
-from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
+from nanotrig.fileio import prepare_output_dir, write_json, write_text
 from nanotrig.report import _fmt
 from nanotrig.report_dqm import render_dqm_markdown
-from nanotrig.stages import all_bit_exact, open_run, verify_stage
+from nanotrig.stages import all_bit_exact, open_run, report_header, verify_stage
 
 __all__ = ["export_float_ae", "run_dqm"]
 
@@ -118,12 +118,7 @@ def run_dqm(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
         exported_q = {"agrees": False, "error": str(err)}
 
     report = {
-        "name": cfg.name,
-        "seed": cfg.seed,
-        "family": "dqm_ae",
-        "config": cfg.model_dump(mode="json"),
-        "versions": package_versions(),
-        "timings_s": timed.timings,
+        **report_header(cfg, timed),
         "samples": sample,
         "train": trained,
         "quantize": quantized,

@@ -27,9 +27,9 @@ import numpy as np
 
 from nanotrig.config import ExportConfig, JetSampleConfig, RunConfig
 from nanotrig.errors import ConfigError, VerificationError
-from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
+from nanotrig.fileio import prepare_output_dir, write_json, write_text
 from nanotrig.report_garnet import render_garnet_markdown
-from nanotrig.stages import open_run
+from nanotrig.stages import open_run, report_header
 
 __all__ = ["export_float_garnet", "run_garnet"]
 
@@ -191,12 +191,7 @@ def run_garnet(cfg: RunConfig, force: bool = False, progress: bool = True) -> di
     )  # fmt: skip
 
     report = {
-        "name": cfg.name,
-        "seed": cfg.seed,
-        "family": "jet_garnet",
-        "config": cfg.model_dump(mode="json"),
-        "versions": package_versions(),
-        "timings_s": timed.timings,
+        **report_header(cfg, timed),
         "samples": sample,
         "train": trained,
         "quantize": quantized,

@@ -13,9 +13,9 @@ import numpy as np
 import yaml
 
 from nanotrig.config import RunConfig
-from nanotrig.fileio import prepare_output_dir, write_json, write_text
+from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
 
-__all__ = ["StageTimer", "all_bit_exact", "open_run", "verify_stage"]
+__all__ = ["StageTimer", "all_bit_exact", "open_run", "report_header", "verify_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +78,15 @@ def all_bit_exact(record: dict[str, Any]) -> bool:
     """Whether every check of a :func:`verify_stage` record is bit-exact."""
     checks = (record, record.get("edge_inputs"), record.get("stress"))
     return all(r["ok"] for r in checks if r)
+
+
+def report_header(cfg: RunConfig, timed: StageTimer) -> dict[str, Any]:
+    """The keys every run report starts with: name, seed, family, config, versions, timings."""
+    return {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "family": cfg.model.family,
+        "config": cfg.model_dump(mode="json"),
+        "versions": package_versions(),
+        "timings_s": timed.timings,
+    }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +12,14 @@ from models.train import seed_everything
 from nanotrig.config import QuantizeConfig
 from quantize.qmodel import build_qmodel
 
-__all__ = ["PRUNABLE", "finetune", "single_thread_tf", "weight_sparsity"]
+__all__ = [
+    "PRUNABLE",
+    "finetune",
+    "single_thread_tf",
+    "stripped_qmodel",
+    "weight_sparsity",
+    "with_pruning",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +61,7 @@ def finetune(
 
     seed_everything(seed)
     qmodel = build_qmodel(float_model, cfg)
-    model, callbacks = qmodel, []
-    if sparsity > 0:
-        import tensorflow_model_optimization as tfmot
-
-        schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=1)
-
-        def wrap(layer):
-            if type(layer).__name__ in PRUNABLE:
-                return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-            return layer
-
-        model = keras.models.clone_model(qmodel, clone_function=wrap)
-        callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
+    model, callbacks = with_pruning(qmodel, sparsity)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -75,8 +71,33 @@ def finetune(
         x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True,
         callbacks=callbacks, verbose=0,
     )  # fmt: skip
+    return stripped_qmodel(model, float_model, cfg) if sparsity > 0 else qmodel
+
+
+def with_pruning(qmodel, sparsity: float) -> tuple[Any, list]:
+    """``(model to train, callbacks)``: with ``sparsity`` > 0 the Dense/Conv layers wrapped by
+    tfmot's ``prune_low_magnitude`` (``ConstantSparsity`` from step 0) and its step callback;
+    otherwise ``qmodel`` itself and no callback."""
     if sparsity <= 0:
-        return qmodel
+        return qmodel, []
+    import keras
+    import tensorflow_model_optimization as tfmot
+
+    schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=1)
+
+    def wrap(layer):
+        if type(layer).__name__ in PRUNABLE:
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    # clone_function returns qmodel's own layers (wrapped or not): the weights are shared.
+    model = keras.models.clone_model(qmodel, clone_function=wrap)
+    return model, [tfmot.sparsity.keras.UpdatePruningStep()]
+
+
+def stripped_qmodel(model, float_model, cfg: QuantizeConfig):
+    """A plain QKeras model (:func:`build_qmodel` of ``float_model``) holding the trained
+    weights of the pruning-wrapped ``model``, zeros included."""
     import tensorflow_model_optimization as tfmot
 
     stripped = tfmot.sparsity.keras.strip_pruning(model)

@@ -15,6 +15,7 @@ from nanotrig.config import QuantizeConfig
 from nanotrig.errors import ModelError
 from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
 from quantize.qmodel import build_qmodel, check_overrides, quantizer_strings
+from quantize.scan_train import stripped_qmodel, weight_sparsity, with_pruning
 
 __all__ = ["QMODEL_FILE", "load_keras_model", "quantize_model"]
 
@@ -70,11 +71,14 @@ def quantize_model(
         from tensorflow import keras
 
         qmodel = build_qmodel(keras.models.clone_model(float_model), cfg)
+    trained, prune_steps = with_pruning(qmodel, cfg.sparsity)
     history = fit(
-        qmodel, data.x_train, data.y_train, data.x_val, data.y_val,
+        trained, data.x_train, data.y_train, data.x_val, data.y_val,
         epochs=cfg.epochs, batch_size=256, learning_rate=cfg.learning_rate,
-        patience=cfg.patience, seed=seed,
+        patience=cfg.patience, seed=seed, callbacks=prune_steps,
     )  # fmt: skip
+    if cfg.sparsity > 0:
+        qmodel = stripped_qmodel(trained, float_model, cfg)
     q_scores = qmodel.predict(data.x_test, batch_size=4096, verbose=0)
     f_scores = float_model.predict(data.x_test, batch_size=4096, verbose=0)
     q_metrics = classification_metrics(data.y_test, q_scores, data.class_names)
@@ -113,6 +117,7 @@ def quantize_model(
         "seed": seed,
         "input_shape": list(data.x_test.shape[1:]),
         "quantizers": quantizers,
+        "weight_sparsity": weight_sparsity(qmodel),
         "epochs_run": len(history["loss"]),
         "metrics": metrics,
         "accuracy_drop": f_metrics["accuracy"] - q_metrics["accuracy"],
