@@ -29,10 +29,10 @@ from models.anomaly_stage import (
     plot_vae_loss,
 )
 from nanotrig.config import ModelConfig, QuantizeConfig
-from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
+from nanotrig.fileio import atomic_path, prepare_output_dir, write_json
 from quantize.anomaly_qmodel import ONES_QUANTIZER, build_qencoder, build_qscore_model
 from quantize.qmodel import quantizer_strings
-from quantize.stage import QMODEL_FILE, load_keras_model
+from quantize.stage import QMODEL_FILE, load_keras_model, quantize_record
 
 __all__ = ["quantize_anomaly"]
 
@@ -99,14 +99,7 @@ def quantize_anomaly(
                               f"{cfg.latent.integer},alpha=1)"}  # fmt: skip
     quantizers["score"] = {"weights": f"{ONES_QUANTIZER} (all ones, frozen)", "bias": "none"}
     record = {
-        "stage": "quantize",
-        "model": str(out_dir / QMODEL_FILE),
-        "sha256": file_sha256(out_dir / QMODEL_FILE),
-        "float_model": str(model_dir / MODEL_FILE),
-        "config": cfg.model_dump(mode="json"),
-        "seed": seed,
-        "input_shape": list(data.x_test.shape[1:]),
-        "quantizers": quantizers,
+        **quantize_record(qmodel, cfg, seed, model_dir, out_dir, data.x_test.shape[1:], quantizers),
         "epochs_run": len(history["loss"]),
         "metrics": metrics,
         "auc_drop": {

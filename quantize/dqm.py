@@ -32,9 +32,9 @@ from models.dqm_stage import (
 from models.train import seed_everything
 from nanotrig.config import QuantizeConfig
 from nanotrig.errors import ModelError
-from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
-from quantize.qmodel import build_qmodel, check_overrides, quantizer_strings
-from quantize.stage import QMODEL_FILE, load_keras_model
+from nanotrig.fileio import atomic_path, prepare_output_dir, write_json
+from quantize.qmodel import build_qmodel, check_overrides
+from quantize.stage import QMODEL_FILE, load_keras_model, quantize_record
 
 __all__ = ["quantize_dqm_ae"]
 
@@ -99,20 +99,8 @@ def quantize_dqm_ae(
     }
     plot_fault_roc(curves, out_dir / "fault_roc.png", title="Float vs QKeras: fault ROC")
     examples = plot_examples(data, q_arrays, out_dir, "QKeras")
-    quantizers = {
-        layer.name: quantizer_strings(cfg, layer.name)
-        for layer in qmodel.layers
-        if type(layer).__name__ in {"QDense", "QConv1D", "QConv2D"}
-    }
     record = {
-        "stage": "quantize",
-        "model": str(out_dir / QMODEL_FILE),
-        "sha256": file_sha256(out_dir / QMODEL_FILE),
-        "float_model": str(model_dir / MODEL_FILE),
-        "config": cfg.model_dump(mode="json"),
-        "seed": seed,
-        "input_shape": list(data.x.shape[1:]),
-        "quantizers": quantizers,
+        **quantize_record(qmodel, cfg, seed, model_dir, out_dir, data.x.shape[1:]),
         "epochs_run": len(history["loss"]),
         "metrics": metrics,
         "plots": {"loss": "loss.png", "fault_roc": "fault_roc.png", "examples": examples},

@@ -17,7 +17,13 @@ from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_
 from quantize.qmodel import build_qmodel, check_overrides, quantizer_strings
 from quantize.scan_train import stripped_qmodel, weight_sparsity, with_pruning
 
-__all__ = ["QMODEL_FILE", "load_keras_model", "quantize_model"]
+__all__ = [
+    "QMODEL_FILE",
+    "layer_quantizers",
+    "load_keras_model",
+    "quantize_model",
+    "quantize_record",
+]
 
 log = logging.getLogger(__name__)
 QMODEL_FILE = "qmodel.h5"
@@ -103,20 +109,8 @@ def quantize_model(
         },
         out_dir / "roc.png", title="Float vs quantized: ROC (test jets)",
     )  # fmt: skip
-    quantizers = {
-        layer.name: quantizer_strings(cfg, layer.name)
-        for layer in qmodel.layers
-        if type(layer).__name__ in {"QDense", "QConv1D", "QConv2D"}
-    }
     record = {
-        "stage": "quantize",
-        "model": str(out_dir / QMODEL_FILE),
-        "sha256": file_sha256(out_dir / QMODEL_FILE),
-        "float_model": str(model_dir / MODEL_FILE),
-        "config": cfg.model_dump(mode="json"),
-        "seed": seed,
-        "input_shape": list(data.x_test.shape[1:]),
-        "quantizers": quantizers,
+        **quantize_record(qmodel, cfg, seed, model_dir, out_dir, data.x_test.shape[1:]),
         "weight_sparsity": weight_sparsity(qmodel),
         "epochs_run": len(history["loss"]),
         "metrics": metrics,
@@ -125,3 +119,29 @@ def quantize_model(
     }
     write_json(out_dir / "artifact.json", record)
     return record
+
+
+def layer_quantizers(qmodel, cfg: QuantizeConfig) -> dict[str, dict[str, str]]:
+    """The quantizer expressions of every QDense/QConv layer of ``qmodel`` (for reports)."""
+    return {
+        layer.name: quantizer_strings(cfg, layer.name)
+        for layer in qmodel.layers
+        if type(layer).__name__ in {"QDense", "QConv1D", "QConv2D"}
+    }
+
+
+def quantize_record(
+    qmodel, cfg: QuantizeConfig, seed: int, model_dir: Path, out_dir: Path, input_shape,
+    quantizers: dict | None = None,
+) -> dict:  # fmt: skip
+    """The head of every family's quantize artifact record: files, config, seed, quantizers."""
+    return {
+        "stage": "quantize",
+        "model": str(out_dir / QMODEL_FILE),
+        "sha256": file_sha256(out_dir / QMODEL_FILE),
+        "float_model": str(Path(model_dir) / MODEL_FILE),
+        "config": cfg.model_dump(mode="json"),
+        "seed": seed,
+        "input_shape": list(input_shape),
+        "quantizers": layer_quantizers(qmodel, cfg) if quantizers is None else quantizers,
+    }
