@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nanotrig.report import _estimate_section, _fmt, _table, _verify_section
+from nanotrig.report import _fmt, _table, _verify_section, hls_section
 
 __all__ = ["render_anomaly_markdown"]
 
@@ -63,20 +63,7 @@ def render_anomaly_markdown(r: dict) -> str:
     header = ["signal", "model", "events", "AUC", "TPR @ FPR 1e-5", "TPR @ FPR 1/N",
               "TPR @ 0 bkg", "TPR @ FPR 1e-3"]  # fmt: skip
     lines += _table(header, _metric_rows("float", fm) + _metric_rows("QKeras", qm))
-    lines += ["## HLS conversion", ""]
-    hc = r["config"]["hls"]
-    lines += [
-        f"Backend {hc['backend']}, part {hc['part']}, clock {hc['clock_period_ns']} ns, "
-        f"{hc['io_type']}, {hc['strategy']}, reuse factor {hc['reuse_factor']}. Precisions from "
-        f"the quantizers ({h['precision_mechanism']}).",
-        "",
-    ]
-    prec = h.get("precisions", {})
-    if prec:
-        keys = sorted({k for p in prec.values() for k in p})
-        lines += _table(["layer", *keys], [[n, *[p.get(k, "") for k in keys]]
-                                           for n, p in prec.items()])  # fmt: skip
-    lines += _estimate_section(h.get("estimate"))
+    lines += hls_section(r, f"Precisions from the quantizers ({h['precision_mechanism']}).")
     lines += ["## C-simulation vs QKeras (score layers included)", ""]
     lines += _verify_section("Real events (test events first)", _no_argmax(r["verify"]))
     if "edge_inputs" in r["verify"]:

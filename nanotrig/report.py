@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["render_markdown"]
+__all__ = ["hls_section", "render_markdown"]
 
 
 def _fmt(v, nd: int = 4) -> str:
@@ -105,7 +105,7 @@ def _model_line(r: dict) -> str:
 
 def render_markdown(r: dict) -> str:
     """Human-readable summary of a run report."""
-    s, q, h, e = r["samples"], r["quantize"], r["hls"], r["export"]
+    s, q, e = r["samples"], r["quantize"], r["export"]
     fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
     title = _FAMILY_NAMES.get(_family(r), _family(r))
     lines = [f"# nanotrig run `{r['name']}`: {title} tagger", ""]
@@ -131,29 +131,7 @@ def render_markdown(r: dict) -> str:
         ],
     )
     lines += [f"Accuracy drop from quantization: {100 * q['accuracy_drop']:.2f} %.", ""]
-    lines += ["## HLS conversion", ""]
-    hc = r["config"]["hls"]
-    lines += [
-        f"Backend {hc['backend']}, part {hc['part']}, clock {hc['clock_period_ns']} ns, "
-        f"{hc['io_type']}, {hc['strategy']} strategy, reuse factor {hc['reuse_factor']}. "
-        f"Project: `{h.get('project_dir', '-')}`.",
-        "",
-    ]
-    prec = h.get("precisions", {})
-    if prec:
-        keys = sorted({k for p in prec.values() for k in p})
-        lines += _table(
-            ["layer", *keys], [[n, *[p.get(k, "") for k in keys]] for n, p in prec.items()]
-        )
-    if h.get("estimate"):
-        lines += _estimate_section(h["estimate"])
-    else:
-        lines += [
-            "No latency/resource estimate: hls/estimate.py cannot model a layer of this graph "
-            f"({hc['io_type']}); see the convert log. Where Vivado/Vitis HLS is installed, "
-            "`nanotrig synth` gives synthesis figures.",
-            "",
-        ]
+    lines += hls_section(r)
     lines += ["## C-simulation vs QKeras", ""]
     lines += _verify_section("Test jets", r["verify"])
     if "edge_inputs" in r["verify"]:
@@ -195,3 +173,32 @@ def render_markdown(r: dict) -> str:
     lines += ["## Plots", ""]
     lines += [f"![{k}]({v})" for k, v in r["plots"].items()]
     return "\n".join(lines) + "\n"
+
+
+def hls_section(r: dict, note: str = "") -> list[str]:
+    """ "## HLS conversion" of a run report: settings, per-layer precisions and the estimate;
+    ``note``: a family's sentence after the settings."""
+    h, hc = r["hls"], r["config"]["hls"]
+    lines = [
+        "## HLS conversion",
+        "",
+        f"Backend {hc['backend']}, part {hc['part']}, clock {hc['clock_period_ns']} ns, "
+        f"{hc['io_type']}, {hc['strategy']} strategy, reuse factor {hc['reuse_factor']}. "
+        f"Project: `{h.get('project_dir', '-')}`." + (f" {note}" if note else ""),
+        "",
+    ]
+    prec = h.get("precisions", {})
+    if prec:
+        keys = sorted({k for p in prec.values() for k in p})
+        lines += _table(
+            ["layer", *keys], [[n, *[p.get(k, "") for k in keys]] for n, p in prec.items()]
+        )
+    if h.get("estimate"):
+        return [*lines, *_estimate_section(h["estimate"])]
+    return [
+        *lines,
+        "No latency/resource estimate: hls/estimate.py cannot model a layer of this graph "
+        f"({hc['io_type']}); see the convert log. Where Vivado/Vitis HLS is installed, "
+        "`nanotrig synth` gives synthesis figures.",
+        "",
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nanotrig.report import _estimate_section, _fmt, _table, _verify_section
+from nanotrig.report import _fmt, _table, _verify_section, hls_section
 
 __all__ = ["render_dqm_markdown"]
 
@@ -62,25 +62,8 @@ def render_dqm_markdown(r: dict) -> str:
         + ".",
         "",
     ]
-    lines += ["## HLS conversion", ""]
-    hc = r["config"]["hls"]
-    lines += [
-        f"Backend {hc['backend']}, part {hc['part']}, clock {hc['clock_period_ns']} ns, "
-        f"{hc['io_type']}, {hc['strategy']} strategy, reuse factor {hc['reuse_factor']}. "
-        f"Project: `{h.get('project_dir', '-')}`. Input quantizer: "
-        f"quantized_bits({h['input_quantizer']['bits']},{h['input_quantizer']['integer']}).",
-        "",
-    ]
-    prec = h.get("precisions", {})
-    if prec:
-        keys = sorted({k for p in prec.values() for k in p})
-        lines += _table(
-            ["layer", *keys], [[n, *[p.get(k, "") for k in keys]] for n, p in prec.items()]
-        )
-    if h.get("estimate"):
-        lines += _estimate_section(h["estimate"])
-    else:
-        lines += ["No latency/resource estimate for this graph (see the convert log).", ""]
+    iq = h["input_quantizer"]
+    lines += hls_section(r, f"Input quantizer: quantized_bits({iq['bits']},{iq['integer']}).")
     lines += ["## C-simulation vs QKeras", ""]
     lines += _verify_section("Occupancy maps (test runs first)", _no_argmax(r["verify"]))
     if "edge_inputs" in r["verify"]:
