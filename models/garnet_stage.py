@@ -36,18 +36,18 @@ class GarnetData:
 
 
 def load_garnet_data(data_path: Path, model_cfg: ModelConfig, seed: int) -> GarnetData:
-    """Load the constituents and split them with ``val_fraction``/``test_fraction`` (seeded)."""
+    """Load the constituents and split them with ``val_fraction``/``test_fraction``: the seeded,
+    stratified split of the MLP and CNN taggers (``models.data.make_split``), so the same sample
+    and seed give all three the same test jets."""
+    from models.data import make_split
     from models.garnet import garnet_inputs
     from samples import load_jets
 
     sample = load_jets(data_path, parts=("constituents",))
     x, n = garnet_inputs(sample.constituents, sample.n_constituents)
-    order = np.random.default_rng(seed).permutation(len(sample.labels))
-    n_te = round(model_cfg.test_fraction * len(order))
-    n_va = round(model_cfg.val_fraction * len(order))
-    test, val, train = np.split(order, [n_te, n_te + n_va])
-    split = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
-    return GarnetData(x, n, np.asarray(sample.labels), tuple(sample.class_names), split)
+    labels = np.asarray(sample.labels)
+    split = make_split(labels, model_cfg.val_fraction, model_cfg.test_fraction, seed)
+    return GarnetData(x, n, labels, tuple(sample.class_names), split)
 
 
 def train_garnet_stage(

@@ -48,6 +48,36 @@ def plot_roc(curves: dict[str, dict], dest: Path, title: str = "Jet tagging ROC"
     return _save(fig, dest)
 
 
+def plot_roc_panels(
+    curves: dict[str, dict], dest: Path, title: str = "Jet taggers compared"
+) -> Path:
+    """One ROC panel per class (signal efficiency vs mistag rate, log y), one line per model.
+
+    ``curves`` maps a model label (e.g. "MLP", "CNN", "GarNet") to {class: (fpr, tpr)}; every
+    model must have the same classes."""
+    classes = list(next(iter(curves.values())))
+    ncol = min(len(classes), 3)
+    nrow = -(-len(classes) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.8 * nrow), squeeze=False)
+    for ax, name in zip(axes.flat, classes, strict=False):
+        for label, per_class in curves.items():
+            fpr, tpr = per_class[name]
+            ax.plot(tpr, np.clip(fpr, 1e-4, None), label=label)
+        ax.set_yscale("log")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(1e-4, 1.0)
+        ax.set_title(f"{name} vs rest")
+        ax.set_xlabel("signal efficiency")
+        ax.set_ylabel("mistag rate")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(classes) :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, dest)
+
+
 def plot_loss(history: dict[str, list[float]], dest: Path, title: str = "Training") -> Path:
     """Training and validation loss (and accuracy where recorded) per epoch."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

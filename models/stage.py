@@ -98,6 +98,7 @@ def train_model(
         "config": cfg.model_dump(mode="json"),
         "seed": seed,
         "inputs": {"kind": kind, "shape": list(x.shape[1:])},
+        "parameters": int(model.count_params()),
         "sizes": {k: len(v) for k, v in split.items()},
         "epochs_run": len(history["loss"]),
         "metrics": metrics,

@@ -404,6 +404,35 @@ def run(
 
 
 @app.command()
+def compare(
+    config: Annotated[
+        Path, typer.Argument(help="YAML comparison config (see configs/jet_taggers.yml).")
+    ],
+    force: Force = False,
+    out_root: Annotated[
+        Path | None, typer.Option("--out-root", help="Parent of the comparison directory.")
+    ] = None,
+) -> None:
+    """Run the jet taggers (MLP, CNN, GarNet) on one sample and compare them on the same test
+    jets: accuracy, AUC, C-sim checks, latency estimate, ROC per class."""
+
+    def go():
+        from nanotrig.compare import load_compare_config, run_compare
+
+        cfg, members = load_compare_config(config, out_root)
+        return run_compare(cfg, members, force=force), Path(cfg.out_root) / cfg.name
+
+    report, run_dir = _guarded(go)
+    typer.echo(f"report: {run_dir / 'report.md'}")
+    for label, row in report["taggers"].items():
+        q, c = row["metrics"]["quantized"], row["csim"]
+        typer.echo(
+            f"{label}: quantized accuracy {q['accuracy']:.4f}; C-sim mismatching events "
+            f"{c['mismatching_events']} of {c['events']}; ONNX agrees: {row['onnx_agrees']}"
+        )
+
+
+@app.command()
 def scan(
     config: Annotated[Path, typer.Argument(help="YAML scan config (see configs/scan_*.yml).")],
     scheduler: Annotated[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -544,16 +544,33 @@ class RunConfig(_Strict):
         return self
 
 
-def _format_error(err: ValidationError, source: str) -> str:
+def validation_message(
+    err: ValidationError, source: str, what: str = "config", example: str = "configs/jet_mlp.yml"
+) -> str:
+    """One line for a pydantic error: where (dotted key), what is wrong, and the example
+    config to check spellings against."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "<top level>"
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        msg = "unknown key (check its spelling against configs/jet_mlp.yml)"
+        msg = f"unknown key (check its spelling against {example})"
     elif first["type"] == "missing":
         msg = "required key is missing"
     more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    return f"{source}: invalid config at '{loc}': {msg}{more}"
+    return f"{source}: invalid {what} at '{loc}': {msg}{more}"
+
+
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """The parsed content of a YAML file; ConfigError in one line if missing or malformed."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} file {p} not found: give the path of a YAML {what}")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}: malformed YAML{where}: fix the syntax") from None
 
 
 def parse_config(data: object, source: str = "config") -> RunConfig:
@@ -565,18 +582,9 @@ def parse_config(data: object, source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_error(err, source)) from None
+        raise ConfigError(validation_message(err, source)) from None
 
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a YAML run config."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {p} not found: give the path of a YAML config")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}: malformed YAML{where}: fix the syntax") from None
-    return parse_config(data, source=str(p))
+    return parse_config(read_yaml(path), source=str(path))

@@ -16,6 +16,7 @@ Layout of ``<out_root>/<name>/``::
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -23,19 +24,37 @@ from nanotrig.config import JetSampleConfig, RunConfig
 from nanotrig.errors import ConfigError, VerificationError
 from nanotrig.fileio import write_json, write_text
 from nanotrig.report import render_markdown
-from nanotrig.stages import all_bit_exact, open_run, report_header, verify_stage
+from nanotrig.stages import (
+    all_bit_exact,
+    jet_sample_stage,
+    open_run,
+    report_header,
+    verify_stage,
+)
 
-__all__ = ["run_pipeline"]
+__all__ = ["JET_TAGGERS", "run_pipeline"]
+
+#: The families that tag jets of a jet sample (``nanotrig compare`` runs them side by side).
+JET_TAGGERS = ("jet_mlp", "jet_cnn", "jet_garnet")
 
 log = logging.getLogger(__name__)
 
 
-def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
+def run_pipeline(
+    cfg: RunConfig, force: bool = False, progress: bool = True, sample: Path | None = None
+) -> dict:
     """Generate, train, quantize, convert, C-sim verify and export; write report.json/.md.
+
+    ``sample``: an existing jet sample to use instead of generating one (``nanotrig compare``:
+    every tagger on the same jets); only the jet families take it.
 
     Raises VerificationError at the end (after the report is written) if the C-simulation is
     not bit-exact or ONNX disagrees with Keras.
     """
+    if sample is not None and cfg.model.family not in JET_TAGGERS:
+        raise ConfigError(
+            f"a shared jet sample is for the jet taggers {JET_TAGGERS}, not {cfg.model.family}"
+        )
     if cfg.model.family == "dqm_ae":  # DQM occupancy maps: its own chain (nanotrig/run_dqm.py)
         from nanotrig.run_dqm import run_dqm
 
@@ -47,7 +66,7 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
     if cfg.model.family == "jet_garnet":  # GarNet on constituents: nanotrig/run_garnet.py
         from nanotrig.run_garnet import run_garnet
 
-        return run_garnet(cfg, force, progress)
+        return run_garnet(cfg, force, progress, sample=sample)
     if not isinstance(cfg.samples, JetSampleConfig):
         raise ConfigError(
             f"nanotrig run trains the jet tagger and needs samples.kind: jets, got "
@@ -57,10 +76,8 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
 
     # Stages are imported as they start: the sample's worker processes fork before
     # TensorFlow is loaded, and a config error costs no import time.
-    from samples import generate_jets
-
     data_path = run_dir / "data" / "jets.h5"
-    sample = timed("generate", generate_jets, cfg.samples, cfg.seed, data_path, progress=progress)
+    sample_record = jet_sample_stage(cfg, data_path, timed, progress, sample)
     from models import train_model
     from quantize import quantize_model
 
@@ -91,7 +108,7 @@ def run_pipeline(cfg: RunConfig, force: bool = False, progress: bool = True) -> 
 
     report = {
         **report_header(cfg, timed),
-        "samples": sample,
+        "samples": sample_record,
         "train": trained,
         "quantize": quantized,
         "hls": converted,

@@ -5,7 +5,8 @@ Layout of ``<out_root>/<name>/``::
     config.yml            the resolved config
     data/jets.h5          samples stage (with constituents)
     model/                float tagger, split, metrics, loss plot
-    qmodel/               QGarNet tagger (QAT from the float weights), loss plot, roc.png
+    qmodel/               QGarNet tagger (QAT from the float weights), loss plot, roc.png,
+                          test_scores.npz (float, quantized, firmware scores of the test jets)
     hls/                  hls4ml project (GarNet + Dense head, logits), conversion.json, verify.json
     onnx/                 float ONNX tagger and its agreement with Keras
     report.json, report.md
@@ -29,7 +30,7 @@ from nanotrig.config import ExportConfig, JetSampleConfig, RunConfig
 from nanotrig.errors import ConfigError, VerificationError
 from nanotrig.fileio import prepare_output_dir, write_json, write_text
 from nanotrig.report_garnet import render_garnet_markdown
-from nanotrig.stages import open_run, report_header
+from nanotrig.stages import jet_sample_stage, open_run, report_header
 
 __all__ = ["export_float_garnet", "run_garnet"]
 
@@ -100,14 +101,15 @@ def _check_supported(cfg: RunConfig) -> None:
         )
 
 
-def run_garnet(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
-    """Generate jets, train, QAT, convert the GarNet layer, C-sim verify, export, report."""
+def run_garnet(
+    cfg: RunConfig, force: bool = False, progress: bool = True, sample: Path | None = None
+) -> dict:
+    """Generate jets (or take ``sample``), train, QAT, convert the GarNet layer, C-sim verify,
+    export, report."""
     _check_supported(cfg)
     run_dir, timed = open_run(cfg, force)
-    from samples import generate_jets
-
     data_path = run_dir / "data" / "jets.h5"
-    sample = timed("generate", generate_jets, cfg.samples, cfg.seed, data_path, progress=progress)
+    sample_record = jet_sample_stage(cfg, data_path, timed, progress, sample)
     from models.garnet_stage import load_garnet_data, train_garnet_stage
     from quantize.garnet_stage import quantize_garnet_stage
 
@@ -167,7 +169,7 @@ def run_garnet(cfg: RunConfig, force: bool = False, progress: bool = True) -> di
     )
     write_json(run_dir / "hls" / "verify.json", verify_record)
 
-    from models.metrics import classification_metrics, roc_curves
+    from models.metrics import classification_metrics, roc_curves, write_test_scores
     from models.plots import plot_roc
 
     x_te, y_te = data.part("test")
@@ -177,6 +179,10 @@ def run_garnet(cfg: RunConfig, force: bool = False, progress: bool = True) -> di
         _FW: _softmax(tagger_emulator.predict(*x_te)),
     }
     metrics = {k: classification_metrics(y_te, s, data.class_names) for k, s in scores.items()}
+    write_test_scores(
+        run_dir / "qmodel", y_te, data.class_names,
+        {"float": scores["float"], "quantized": scores["QGarNet QAT"], "firmware": scores[_FW]},
+    )  # fmt: skip
     metrics[_FW]["argmax_agreement_vs_qkeras"] = float(
         np.mean(scores[_FW].argmax(1) == scores["QGarNet QAT"].argmax(1))
     )
@@ -192,7 +198,7 @@ def run_garnet(cfg: RunConfig, force: bool = False, progress: bool = True) -> di
 
     report = {
         **report_header(cfg, timed),
-        "samples": sample,
+        "samples": sample_record,
         "train": trained,
         "quantize": quantized,
         "metrics": metrics,

@@ -15,7 +15,9 @@ import yaml
 from nanotrig.config import RunConfig
 from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
 
-__all__ = ["StageTimer", "all_bit_exact", "open_run", "report_header", "verify_stage"]
+__all__ = [
+    "StageTimer", "all_bit_exact", "jet_sample_stage", "open_run", "report_header", "verify_stage",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,19 @@ def open_run(cfg: RunConfig, force: bool) -> tuple[Path, StageTimer]:
     run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
     write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     return run_dir, StageTimer()
+
+
+def jet_sample_stage(
+    cfg: RunConfig, data_path: Path, timed: StageTimer, progress: bool = True,
+    sample: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``generate`` stage of a jet run: Pythia jets into ``data_path``, or ``sample`` (an
+    existing jet sample) linked there instead."""
+    from samples import generate_jets, share_jets
+
+    if sample is not None:
+        return timed("generate", share_jets, sample, data_path)
+    return timed("generate", generate_jets, cfg.samples, cfg.seed, data_path, progress=progress)
 
 
 def verify_stage(

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,7 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from nanotrig.config import HlsConfig, LayerBits, QuantBits, QuantizeConfig, RunConfig
+from nanotrig.config import (
+    HlsConfig,
+    LayerBits,
+    QuantBits,
+    QuantizeConfig,
+    RunConfig,
+    read_yaml,
+    validation_message,
+)
 from nanotrig.errors import ConfigError
 
 __all__ = [
@@ -199,14 +206,9 @@ def parse_scan_config(data: object, source: str = "scan config") -> ScanConfig:
     try:
         cfg = ScanConfig.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "<top level>"
-        msg = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling against configs/scan_jet_mlp.yml)"
-        elif first["type"] == "missing":
-            msg = "required key is missing"
-        raise ConfigError(f"{source}: invalid scan config at '{loc}': {msg}") from None
+        raise ConfigError(
+            validation_message(err, source, "scan config", "configs/scan_jet_mlp.yml")
+        ) from None
     if not cfg.dimensions():
         raise ConfigError(
             f"{source}: space has no dimension: give at least one of weights, bias, activation, "
@@ -217,14 +219,7 @@ def parse_scan_config(data: object, source: str = "scan config") -> ScanConfig:
 
 def load_scan_config(path: str | Path) -> ScanConfig:
     """Read and validate a YAML scan config."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"scan config {p} not found: give the path of a YAML scan config")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError:
-        raise ConfigError(f"{p}: malformed YAML: fix the syntax") from None
-    return parse_scan_config(data, source=str(p))
+    return parse_scan_config(read_yaml(path, "scan config"), source=str(path))
 
 
 def check_space(cfg: ScanConfig, base: RunConfig, layer_kinds: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from models import MODEL_FILE, classification_metrics, load_sample_dataset, roc_curves
+from models.metrics import write_test_scores
 from models.plots import plot_loss, plot_roc
 from models.train import fit, seed_everything
 from nanotrig.config import QuantizeConfig
@@ -54,7 +55,8 @@ def quantize_model(
 ) -> dict:  # fmt: skip
     """Build the QKeras model from ``model_dir/model.h5`` and train it with QAT.
 
-    Writes qmodel.h5, history.json, metrics.json (quantized beside float), roc.png, loss.png,
+    Writes qmodel.h5, history.json, metrics.json (quantized beside float), test_scores.npz
+    (float and quantized class scores of the test jets), roc.png, loss.png,
     test_inputs.npy (the test jets as the model takes them, what the firmware sees: standardised
     features (n, 16) or images (n, S, S, 1)) and artifact.json.
     """
@@ -97,6 +99,9 @@ def quantize_model(
         np.save(f, data.x_test)
     with atomic_path(out_dir / "test_labels.npy") as tmp, open(tmp, "wb") as f:
         np.save(f, data.y_test)
+    write_test_scores(
+        out_dir, data.y_test, data.class_names, {"float": f_scores, "quantized": q_scores}
+    )
     metrics = {"float": f_metrics, "quantized": q_metrics}
     write_json(out_dir / "history.json", history)
     write_json(out_dir / "metrics.json", metrics)

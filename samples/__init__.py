@@ -8,7 +8,7 @@ Entry points: :func:`generate_sample` (dispatches on the config's ``kind``), the
 
 from samples.api import generate_sample, load_sample, sample_kind
 from samples.dqm_sample import DQMSample, generate_dqm, load_dqm
-from samples.generate import generate_jets
+from samples.generate import generate_jets, share_jets
 from samples.jet_features import FEATURE_NAMES
 from samples.jet_images import CONSTITUENT_FEATURES
 from samples.l1_detector import FEATURE_NAMES_L1
@@ -32,5 +32,6 @@ __all__ = [
     "load_l1",
     "load_sample",
     "sample_kind",
+    "share_jets",
     "validate_sample",
 ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from samples.pool import Stream, run_streams, stream_seed, take_first
 from samples.pythia_jets import HARD_PARTON_IDS, generate_batch, pythia_settings
 from samples.store import FORMAT_VERSION, write_jets
 
-__all__ = ["chunk_seed", "generate_jets", "run_chunk"]
+__all__ = ["chunk_seed", "generate_jets", "run_chunk", "share_jets"]
 
 log = logging.getLogger(__name__)
 
@@ -227,4 +229,32 @@ def generate_jets(
         "seconds": seconds,
         "events_generated": {cls: stats[cls]["events"] for cls in cfg.classes},
         "cpu": cpu,
+    }
+
+
+def share_jets(src: Path, dst: Path) -> dict:
+    """Give a run an existing jet sample: ``src`` (validated by ``load_jets``) is hard-linked,
+    or copied atomically, to ``dst``. Returns the record :func:`generate_jets` gives, with
+    ``shared_from``; used by ``nanotrig compare`` to train every tagger on one sample."""
+    from samples.store import load_jets
+
+    src, dst = Path(src), Path(dst)
+    sample = load_jets(src)
+    if dst.exists():
+        raise OutputExistsError(f"jet sample {dst} already exists: choose another run directory")
+    t0 = time.perf_counter()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+    y = np.asarray(sample.labels)
+    return {
+        "path": str(dst),
+        "sha256": file_sha256(dst),
+        "shared_from": str(src),
+        "n_jets": len(y),
+        "n_per_class": {c: int((y == i).sum()) for i, c in enumerate(sample.class_names)},
+        "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -1,0 +1,83 @@
+"""``report.md`` of ``nanotrig compare``: the jet taggers side by side on the same test jets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nanotrig.report import _table
+
+__all__ = ["render_compare_markdown"]
+
+_MODEL_NAMES = {"float": "float", "quantized": "quantized (QAT)", "firmware": "firmware"}
+
+
+def _shape(row: dict[str, Any]) -> str:
+    shape = row["inputs"].get("shape")
+    return "x".join(map(str, shape)) if shape else "-"
+
+
+def render_compare_markdown(r: dict[str, Any]) -> str:
+    """Human-readable summary of a comparison report."""
+    rows, s = r["taggers"], r["samples"]
+    classes = list(next(iter(rows.values()))["metrics"]["quantized"]["auc"])
+    lines = [f"# nanotrig compare `{r['name']}`: jet taggers on the same test jets", ""]
+    lines += [
+        f"Seed {r['seed']}. One sample: {s['n_jets']} Pythia 8 + FastJet jets ({s['path']}); "
+        "per class " + ", ".join(f"{k} {v}" for k, v in s["n_per_class"].items()) + ". "
+        f"Every tagger was trained with the same stratified split and tested on the same "
+        f"{r['test_jets']} test jets (checked: identical split indices).",
+        "",
+        "## Accuracy and AUC (test jets)",
+        "",
+    ]
+    table = []
+    for label, row in rows.items():
+        for model, m in row["metrics"].items():
+            name = _MODEL_NAMES.get(model, model)
+            table.append([label, name, m["accuracy"], *[m["auc"][c] for c in classes]])
+    lines += _table(["tagger", "model", "accuracy", *[f"AUC {c}" for c in classes]], table)
+    lines += [
+        "The firmware row (GarNet) is the softmax of the C-simulated logits; for the MLP and "
+        "CNN the C-simulation equals the quantized model bit for bit up to the logits (below), "
+        "so their quantized rows are also their firmware's.",
+        "",
+        f"![ROC per class, quantized taggers]({r['plots']['roc_compare']})",
+        "",
+        "## Firmware",
+        "",
+    ]
+    table = []
+    for label, row in rows.items():
+        c, e = row["csim"], row["estimate"] or {}
+        table.append(
+            [
+                label,
+                row["family"],
+                _shape(row),
+                row["parameters"],
+                f"{c['mismatching_events']} / {c['events']} vs {c['reference']}",
+                "yes" if c["bit_exact"] else "NO",
+                e.get("latency_ns"),
+                e.get("dsp"),
+                e.get("lut"),
+                "yes" if row["onnx_agrees"] else "NO",
+            ]
+        )
+    lines += _table(
+        [
+            "tagger", "family", "input", "parameters", "C-sim mismatching events",
+            "bit-exact", "latency estimate (ns)", "DSP", "LUT", "ONNX agrees",
+        ],
+        table,
+    )  # fmt: skip
+    lines += [
+        "Latency and resources are nanotrig's estimate (hls/estimate.py), not synthesis; '-' "
+        "where the estimate cannot model a layer (GarNet). Each tagger's own report (precisions, "
+        "per-layer checks, plots): " + ", ".join(f"[{k}]({v['report']})" for k, v in rows.items()),
+        "",
+    ]
+    if r["failures"]:
+        lines += ["## Failed checks", ""]
+        lines += [f"- {k}: {v}" for k, v in r["failures"].items()]
+        lines.append("")
+    return "\n".join(lines)
