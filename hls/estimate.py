@@ -99,9 +99,9 @@ class Estimate:
     layers: list[LayerEstimate] = field(default_factory=list)
     confidence: str = (
         "estimate, not synthesis; vs published results (hls/calibration.yml): latency within "
-        "~30%; DSP within ~30% for wide (14-16 bit) designs, up to 2x off for low-bit designs "
-        "with few DSPs; LUT within ~50% on the jet MLPs, up to 3x off on others; FF and BRAM "
-        "indicative only"
+        "~20%; DSP within ~30% on the jet MLPs (16, 14, 6 bit, QKeras Q6), 2x low on a CNN; "
+        "LUT within ~35% on the post-training-quantized jet MLPs, up to 3.4x high on others; "
+        "FF and BRAM indicative only"
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,12 +203,19 @@ def _weighted(layer, ctx: dict, c: dict) -> LayerEstimate:
         ow = _odd_width(nzw)
         trivial = csd <= 1
         small = (csd <= c["lut_const_max_csd"]) | (a <= c["dsp_min_bits"])
-        lut_m = ~trivial & small
-        dsp_m = ~trivial & ~small
-        row.n_trivial_mult, row.n_lut_mult = int(trivial.sum()), int(lut_m.sum())
-        row.n_dsp_mult = int(dsp_m.sum())
-        row.dsp = sum(_dsps_per_mult(a, int(e) + 1, c) for e in ow[dsp_m]) if dsp_m.any() else 0
-        lut_mult = float(((csd[lut_m] - 1) * (a + ow[lut_m])).sum()) * c["lut_per_adder_bit"]
+        # share of each product on a DSP: none when small, ``lut_const_border_dsp`` for a
+        # constant of few significant bits (Vivado's DSP/LUT border), all otherwise
+        p_dsp = np.where(ow <= c["lut_const_border_bits"], c["lut_const_border_dsp"], 1.0)
+        p_dsp[trivial | small] = 0.0
+        lut_m = ~trivial & (p_dsp < 1)
+        dsp_m = p_dsp > 0
+        row.n_trivial_mult = int(trivial.sum())
+        row.n_dsp_mult = round(float(p_dsp.sum()))
+        row.n_lut_mult = int((~trivial).sum()) - row.n_dsp_mult
+        per_mult = np.array([_dsps_per_mult(a, int(e) + 1, c) for e in ow]) if len(ow) else ow
+        row.dsp = round(float((p_dsp * per_mult).sum()))
+        lut_mult = float(((1 - p_dsp[lut_m]) * (csd[lut_m] - 1) * (a + ow[lut_m])).sum())
+        lut_mult *= c["lut_per_adder_bit"]
         adders = float(np.clip(terms - 1, 0, None).sum()) * add_w * c["lut_per_adder_bit"]
         row.lut = round(lut_mult + adders)
         if dsp_m.any():

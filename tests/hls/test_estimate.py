@@ -164,13 +164,6 @@ def test_print_estimate_vs_anchors(anchor_estimates):
     assert all(est.layers for est in anchor_estimates.values())
 
 
-_DSP_6BIT_MISS = pytest.mark.xfail(
-    reason="known miss: the model puts the 16-bit-input x 6-bit-weight products with 3+ CSD "
-    "digits of fc1 on DSPs (~80 vs 38 published)",
-    strict=True,
-)
-
-
 @pytest.mark.parametrize(
     ("name", "figure", "tolerance"),
     [
@@ -178,7 +171,7 @@ _DSP_6BIT_MISS = pytest.mark.xfail(
         ("jet_mlp_16bit_ptq", "dsp", 30),
         ("jet_mlp_16bit_ptq", "lut", 50),
         ("jet_mlp_6bit_qat", "latency_ns", 30),
-        pytest.param("jet_mlp_6bit_qat", "dsp", 30, marks=_DSP_6BIT_MISS),
+        ("jet_mlp_6bit_qat", "dsp", 30),
         ("jet_mlp_6bit_qat", "lut", 50),
     ],
 )
@@ -233,17 +226,26 @@ def _graph(model, tmp_path, io_type="io_parallel", precision="ap_fixed<16,6>"):
 
 
 def test_zero_power_of_two_and_wide_weights(tmp_path):
-    """0 costs nothing, 2^k is a wire, 2 CSD digits a LUT shift-add, 3+ digits (16-bit input)
-    a DSP; the adder tree spans the nonzero terms."""
+    """0 costs nothing, 2^k is a wire, 2 CSD digits a LUT shift-add, 3+ digits over 5+
+    significant bits (16-bit input) a DSP, 3 digits over 4 bits the border share of one; the
+    adder tree spans the nonzero terms."""
     import keras
 
+    from hls.estimate import load_calibration
+
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False, name="d")])
-    # 0, 0.5 = 2^-1, 0.75 = 2^0 - 2^-2, 0.6875 = 0b0.1011 (3 CSD digits: 1 - 2^-2 - 2^-4 ... )
-    model.set_weights([np.array([[0.0], [0.5], [0.75], [0.6875]], dtype=np.float32)])
+    # 0, 0.5 = 2^-1, 0.75 = 2^0 - 2^-2, 0.65625 = 0b0.10101 (3 CSD digits, 5 significant bits)
+    model.set_weights([np.array([[0.0], [0.5], [0.75], [0.65625]], dtype=np.float32)])
     row = estimate_model(_graph(model, tmp_path)).layers[0]
     assert (row.n_mult, row.n_nonzero) == (4, 3)
     assert (row.n_trivial_mult, row.n_lut_mult, row.n_dsp_mult, row.dsp) == (1, 1, 1, 1)
     assert "adder tree depth 2" in row.note
+    # 0.6875 = 0b0.1011 = 11/16: 3 CSD digits over 4 significant bits, on the border
+    border = keras.Sequential([keras.Input((20,)), keras.layers.Dense(1, use_bias=False)])
+    border.set_weights([np.full((20, 1), 0.6875, dtype=np.float32)])
+    row = estimate_model(_graph(border, tmp_path / "border")).layers[0]
+    share = load_calibration()["model"]["lut_const_border_dsp"]
+    assert row.n_dsp_mult == round(20 * share) and row.n_lut_mult == 20 - round(20 * share)
 
 
 @pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
