@@ -38,8 +38,9 @@ def render_compare_markdown(r: dict[str, Any]) -> str:
     lines += _table(["tagger", "model", "accuracy", *[f"AUC {c}" for c in classes]], table)
     lines += [
         "The firmware row (GarNet) is the softmax of the C-simulated logits; for the MLP and "
-        "CNN the C-simulation equals the quantized model bit for bit up to the logits (below), "
-        "so their quantized rows are also their firmware's.",
+        "CNN the C-simulation equals the quantized model bit for bit up to the logits (below); "
+        "their firmware softmax is a lookup table, so their firmware scores differ from the "
+        "quantized rows by its rounding (argmax agreement in each tagger's report).",
         "",
         f"![ROC per class, quantized taggers]({r['plots']['roc_compare']})",
         "",
@@ -57,7 +58,7 @@ def render_compare_markdown(r: dict[str, Any]) -> str:
                 row["parameters"],
                 f"{c['mismatching_events']} / {c['events']} vs {c['reference']}",
                 "yes" if c["bit_exact"] else "NO",
-                e.get("latency_ns"),
+                "-" if e.get("latency_ns") is None else f"{e['latency_ns']:g}",
                 e.get("dsp"),
                 e.get("lut"),
                 "yes" if row["onnx_agrees"] else "NO",
@@ -71,9 +72,10 @@ def render_compare_markdown(r: dict[str, Any]) -> str:
         table,
     )  # fmt: skip
     lines += [
-        "Latency and resources are nanotrig's estimate (hls/estimate.py), not synthesis; '-' "
-        "where the estimate cannot model a layer (GarNet). Each tagger's own report (precisions, "
-        "per-layer checks, plots): " + ", ".join(f"[{k}]({v['report']})" for k, v in rows.items()),
+        "C-sim events: the test jets, the edge inputs and any batched large check of the "
+        "tagger's config. Latency and resources are nanotrig's estimate (hls/estimate.py), not "
+        "synthesis ('-': no estimate). Each tagger's own report (precisions, per-layer checks, "
+        "plots): " + ", ".join(f"[{k}]({v['report']})" for k, v in rows.items()),
         "",
     ]
     if r["failures"]:
