@@ -76,6 +76,7 @@ def test_report_files_and_firmware_scope(garnet_run):
     assert on_disk["verify"]["n_mismatch"] == 0
     assert on_disk["hls"]["in_firmware"] == ["garnet", "fc1", "relu1", "output"]
     assert on_disk["hls"]["outside_firmware"] == ["softmax"]
+    assert garnet_run["report"]["hls"]["estimate"]["latency_ns"] > 0
     md = (d / "report.md").read_text()
     assert "converted to HLS and C-simulated (the tagger up to its logits)" in md
     for plot in on_disk["plots"].values():

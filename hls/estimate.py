@@ -13,6 +13,9 @@ A model of the architecture hls4ml 1.3 generates (``nnet_dense_latency.h``,
   into clock periods (minus Vivado's 12.5 % clock uncertainty). io_stream makes each layer a
   dataflow process reading one pixel per cycle (times R): the interval is the largest number of
   reads, the latency that plus each layer's pipeline depth.
+* GarNet (``nnet_garnet.h``, io_parallel): vertices in reuse-factor blocks through one pipelined
+  loop, constant-weight transforms, edge-weight table copies; see :func:`_garnet`. A structural
+  model only: no published GarNet synthesis result is there to check it against.
 
 Constants live in ``hls/calibration.yml`` beside the published results they were checked against
 (``tests/hls/test_estimate.py`` prints the comparison). These are ESTIMATES: latency and II are
@@ -371,6 +374,194 @@ def _stream_copy(layer, ctx: dict, c: dict) -> LayerEstimate:
     return row
 
 
+# --- GarNet (hls4ml nnet_garnet.h) -------------------------------------------------------------
+
+
+def _garnet_type(layer, var: str, default: tuple[int, int, bool]) -> tuple[int, int, bool, bool]:
+    """(width, fractional bits, signed, saturating) of a GarNet internal type; hls4ml's default
+    (``garnet_templates.py``) where the config leaves it at the model default."""
+    try:
+        precision, name = layer.model.config.get_precision(layer, var=var)
+    except Exception:  # a graph without a config: take hls4ml's default
+        precision, name = None, "default_t"
+    if precision is None or str(name).endswith("default_t"):
+        return (*default, False)
+    width, frac, signed = _bits(precision)
+    return width, frac, signed, "SAT" in str(getattr(precision, "saturation_mode", "") or "")
+
+
+def _const_products(ints: np.ndarray, a: int, c: dict) -> dict[str, float]:
+    """Products of a variable of ``a`` bits with the constants ``ints`` (the rules of the
+    constant-weight branch of :func:`_weighted`): counts, DSPs, LUTs and the multiply delay."""
+    nzw = ints[ints != 0]
+    out = {"nonzero": int(nzw.size), "trivial": 0, "dsp_mult": 0, "lut_mult": 0, "dsp": 0.0}
+    out |= {"lut": 0.0, "t_mul": 0.0}
+    if not nzw.size:
+        return out
+    csd, ow = _csd_digits(nzw), _odd_width(nzw)
+    trivial = csd <= 1
+    small = (csd <= c["lut_const_max_csd"]) | (a <= c["dsp_min_bits"])
+    p_dsp = np.where(ow <= c["lut_const_border_bits"], c["lut_const_border_dsp"], 1.0)
+    p_dsp[trivial | small] = 0.0
+    lut_m = ~trivial & (p_dsp < 1)
+    per_mult = np.array([_dsps_per_mult(a, int(e) + 1, c) for e in ow])
+    out["trivial"] = int(trivial.sum())
+    out["dsp_mult"] = float(p_dsp.sum())
+    out["lut_mult"] = float((~trivial).sum()) - out["dsp_mult"]
+    out["dsp"] = float((p_dsp * per_mult).sum())
+    lut = ((1 - p_dsp[lut_m]) * (csd[lut_m] - 1) * (a + ow[lut_m])).sum()
+    out["lut"] = float(lut) * c["lut_per_adder_bit"]
+    if (p_dsp > 0).any():
+        out["t_mul"] = c["t_dsp_ns"]
+    elif lut_m.any():
+        out["t_mul"] = c["t_lut_mul_ns"] * math.ceil(math.log2(max(int(csd.max()), 2)))
+    return out
+
+
+def _var_product(a: int, b: int, c: dict) -> tuple[int, int, float]:
+    """One variable x variable product: (DSPs, LUTs, delay), the shared-multiplier rule of
+    :func:`_weighted`."""
+    if min(a, b) <= c["dsp_min_bits"]:
+        return 0, round(a * b * c["lut_per_mult_bit2"]), c["t_lut_mul_ns"] * 2
+    return _dsps_per_mult(a, b, c), 0, c["t_dsp_ns"]
+
+
+def _sum_delay(n_terms: int, width: int, saturating: bool, c: dict) -> float:
+    """Delay of summing ``n_terms`` values: an adder tree, or, when every ``+=`` saturates (a
+    chain HLS may not reassociate), a chain of adders each followed by a compare-and-select."""
+    if n_terms <= 1:
+        return 0.0
+    if saturating:
+        return (n_terms - 1) * (_t_add(width, c) + c["t_cmp_ns"])
+    return math.ceil(math.log2(n_terms)) * _t_add(width, c)
+
+
+def _garnet(layer, ctx: dict, c: dict) -> LayerEstimate:
+    """hls4ml's ``nnet::garnet`` (one GarNet layer, io_parallel), from ``nnet_garnet.h``.
+
+    ``aggregate``: the ``VerticesOuter`` loop is pipelined (II 1) over R = reuse_factor blocks;
+    each iteration handles U = n_vertices / R vertices fully unrolled: per vertex and aggregator a
+    distance (n_in constant-weight products summed in the saturating ``distance_t``), an edge
+    weight read from a 2**12-entry ``exp(-d**2)`` table (a local array per unrolled call: U x A
+    ROM copies, two reads per dual-port BRAM), n_in variable products ``data * edge_weight``,
+    and the sums over the U vertices (a chain when the type saturates, a tree otherwise), shifted
+    by log2(U) (wires) into the running mean. Weights stay constants at any R (the indices over
+    aggregators/features are unrolled; only vertices are time-shared), so R cuts the number of
+    copies by U, not to ``ceil(n / R)`` shared multipliers. ``set_output`` (collapse mean) runs
+    once: per output and aggregator n_in + 1 constant products summed in ``aggr_t``, times the
+    mean edge weight, summed over aggregators; the bias normalisation by the vertex count is a
+    small constant product and a shift. Without collapse, ``distribute`` loops over the R blocks
+    again (U x n_out x A variable products per iteration). Latency: R - 1 + the aggregate
+    iteration depth + the output stage; II: R cycles. Structural only: there is NO published
+    GarNet synthesis result to check it against (arXiv:2008.03601 gives under 1 us for a
+    GarNetStack on 128 x 4 at R 32 and 5 ns; ``tests/hls/test_estimate_garnet.py`` prints ours).
+    Caveats: Vivado may put a table copy in LUTs rather than BRAM, and the io_parallel top-level
+    PIPELINE may unroll the vertex loop (then R has no effect); GarNetStack is not modelled.
+    """
+    n_v = int(layer.get_attr("n_vertices"))
+    n_in = int(layer.get_attr("n_in_features"))
+    n_agg = int(layer.get_attr("n_aggregators"))
+    n_out = int(layer.get_attr("n_out_features"))
+    rf = max(1, int(layer.get_attr("reuse_factor", 1) or 1))
+    log2_rf = int(math.log2(rf))
+    u = max(1, n_v // rf)  # vertices per pipeline iteration
+    collapse = str(layer.get_attr("collapse", "") or "") in ("mean", "max")
+    a, _, _ = _bits(layer.get_input_variable().type)
+    res, _, _ = _bits(layer.get_output_variable().type)
+    res_sat = "SAT" in str(
+        getattr(layer.get_output_variable().type.precision, "saturation_mode", "")
+    )
+    aggr_int = max(log2_rf, int(math.log2(max(n_v, 1))) - log2_rf) + 3
+    ew, _, _, _ = _garnet_type(layer, "edge_weight", (10, 10, False))
+    ewa, _, _, ewa_sat = _garnet_type(layer, "edge_weight_aggr", (aggr_int + 7, 10, False))
+    aggr, _, _, aggr_sat = _garnet_type(layer, "aggr", (aggr_int + 10, 10, True))
+    dist_w, dist_sat, table_entries = 12, True, 2**12  # distance_t: fixed by hls4ml
+    eff = ctx["eff_period"]
+    row = LayerEstimate(
+        layer.name, layer.class_name, f"in{a} ew{ew} aggr{aggr} -> r{res}", interval=rf
+    )
+
+    def tally(prod: dict[str, float], copies: int) -> None:
+        row.n_mult += int(prod.get("n", 0)) * copies
+        row.n_nonzero += int(prod["nonzero"]) * copies
+        row.n_trivial_mult += int(prod["trivial"]) * copies
+        row.n_dsp_mult += round(prod["dsp_mult"] * copies)
+        row.n_lut_mult += round(prod["lut_mult"] * copies)
+        row.dsp += round(prod["dsp"] * copies)
+        row.lut += round(prod["lut"] * copies)
+
+    def weights(name: str) -> np.ndarray:
+        w = layer.weights.get(name)
+        return _weight_ints(w).ravel() if w is not None else np.zeros(0, dtype=np.int64)
+
+    def add_vars(n: int, ab: tuple[int, int]) -> float:
+        dsp, lut, t = _var_product(*ab, c)
+        row.n_mult += n
+        row.n_nonzero += n
+        row.dsp += n * dsp
+        row.lut += n * lut
+        if dsp:
+            row.n_dsp_mult += n
+        else:
+            row.n_lut_mult += n
+        return t
+
+    def adders(n: int, width: int) -> None:
+        row.lut += round(n * width * c["lut_per_adder_bit"])
+
+    # aggregate: one pipeline iteration = U vertices, unrolled
+    dist = _const_products(weights("aggregator_distance_weights"), a, c)
+    tally({**dist, "n": n_agg * n_in}, u)
+    adders(u * n_agg * n_in, dist_w)
+    t_feat = add_vars(u * n_agg * n_in, (a, ew))
+    adders(u * n_agg * n_in, aggr)  # weighted feature sums over the block's vertices
+    adders(u * n_agg, ewa)  # edge weight sums
+    adders(n_agg * (n_in + 1), aggr)  # running means over the R blocks
+    t_pre = dist["t_mul"] + _sum_delay(n_in + 1, dist_w, dist_sat, c)
+    t_sum = (
+        max(t_feat + _sum_delay(u, aggr, aggr_sat, c), _sum_delay(u, ewa, ewa_sat, c))
+        + _t_add(max(aggr, ewa), c)
+        + (c["t_cmp_ns"] if aggr_sat else 0.0)
+    )
+    depth = max(1, math.ceil(t_pre / eff)) + c["rom_cycles"] + max(1, math.ceil(t_sum / eff))
+    cycles = (rf - 1) + depth
+    tables = math.ceil(u * n_agg / 2)  # dual-port ROM copies of the edge-weight table
+    table_bits = table_entries * ew
+    if table_bits > c["lutram_max_bits"]:
+        row.bram += tables * math.ceil(table_bits / c["bram18_bits"])
+    else:
+        row.lut += tables * math.ceil(table_bits / 64)
+    # output transform: input-transform weights x aggregated means, x mean edge weights
+    itw = _const_products(weights("input_transform_weights"), aggr, c)
+    itb = _const_products(weights("input_transform_biases"), ew, c)
+    tally({**itw, "n": n_out * n_agg * n_in}, 1)
+    tally({**itb, "n": n_out * n_agg}, 1)
+    adders(n_out * n_agg * n_in, aggr)
+    t_base = max(itw["t_mul"], itb["t_mul"]) + _sum_delay(n_in + 1, aggr, aggr_sat, c)
+    if collapse:
+        t_edge = add_vars(n_out * n_agg, (ew, aggr))
+        adders(n_out * n_agg, res)
+        row.lut += n_out * aggr  # bias x vertex count (a small constant product) and shift
+        t_out = t_base + t_edge + _sum_delay(n_agg + 1, res, res_sat, c)
+        cycles += max(1, math.ceil(t_out / eff))
+        mode = f"collapse {layer.get_attr('collapse')}"
+    else:  # distribute: output base once, then R blocks of U vertices again
+        t_edge = add_vars(u * n_out * n_agg, (ew, aggr))
+        adders(u * n_out * n_agg, res)
+        row.ff += n_v * n_agg * ew  # edge weights kept for the distribute loop
+        t_dist = t_edge + _sum_delay(n_agg + 1, res, res_sat, c)
+        cycles += max(1, math.ceil(t_base / eff)) + (rf - 1) + max(1, math.ceil(t_dist / eff))
+        mode = "no collapse"
+    row.cycles = float(cycles)
+    # registers: the block's inputs and the running sums across the aggregate pipeline
+    row.ff += round(c["ff_per_stage_bit"] * depth * (u * n_in * a + n_agg * (n_in + 1) * aggr))
+    row.note = (
+        f"{mode}; {rf} blocks of {u} vertices (pipelined, II 1); {u * n_agg} edge-weight table "
+        f"copies; iteration depth {depth} cycles; structural model, no synthesis anchor"
+    )
+    return row
+
+
 def estimate_model(hls_model, calibration: dict[str, Any] | None = None) -> Estimate:
     """Estimate latency (cycles, ns), II and DSP/LUT/FF/BRAM of a converted hls4ml ModelGraph.
 
@@ -395,6 +586,8 @@ def estimate_model(hls_model, calibration: dict[str, Any] | None = None) -> Esti
             rows.append(_activation(layer, ctx, c))
         elif cls in _STREAM_COPY:
             rows.append(_stream_copy(layer, ctx, c))
+        elif cls == "GarNet" and io_type == "io_parallel":
+            rows.append(_garnet(layer, ctx, c))
         else:
             log.warning("estimate: layer %s (%s) is not modelled", layer.name, cls)
             rows.append(LayerEstimate(layer.name, cls, "-", note="not modelled"))
@@ -408,7 +601,7 @@ def estimate_model(hls_model, calibration: dict[str, Any] | None = None) -> Esti
     for r in rows:
         r.cycles = round(r.cycles, 2)
         r.latency_ns = round(r.cycles * clock, 2)
-    return Estimate(
+    est = Estimate(
         clock_ns=clock,
         io_type=io_type,
         latency_cycles=int(latency),
@@ -421,3 +614,9 @@ def estimate_model(hls_model, calibration: dict[str, Any] | None = None) -> Esti
         bram=sum(r.bram for r in rows),
         layers=rows,
     )
+    if any(r.class_name == "GarNet" for r in rows):
+        est.confidence += (
+            "; the GarNet layer is a structural model of nnet_garnet.h with NO published "
+            "synthesis result to check it against"
+        )
+    return est

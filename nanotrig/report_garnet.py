@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nanotrig.report import _fmt, _table
+from nanotrig.report import _estimate_section, _fmt, _table
 
 __all__ = ["render_garnet_markdown"]
 
@@ -65,6 +65,12 @@ def render_garnet_markdown(r: dict) -> str:
         f"distance: {h['distance_t']}; reuse factor {h['reuse_factor']}. Project: "
         f"`{h['project_dir']}`.",
         "",
+    ]
+    lines += _estimate_section(h.get("estimate")) or [
+        "No latency/resource estimate: hls/estimate.py cannot model a layer of this graph.",
+        "",
+    ]
+    lines += [
         "## C-simulation vs emulator (bit for bit)",
         "",
     ]

@@ -136,6 +136,10 @@ def run_garnet(
         "convert", convert_garnet, qmodel, run_dir / "hls", reuse_factor=cfg.hls.reuse_factor,
         head=True,
     )  # fmt: skip
+    from hls.budget import check_budget, estimate_for
+
+    estimate = estimate_for(hls_model, cfg.hls)  # raises BudgetExceededError over budget
+    budget = check_budget(estimate, cfg.hls)
     emulator = GarnetEmulator.from_hls_layer(hls_model)
     tagger_emulator = GarnetTaggerEmulator.from_model(emulator, qmodel)
     converted = {
@@ -147,6 +151,7 @@ def run_garnet(
         "head_precisions": dict(HEAD_PRECISIONS),
         "distance_t": "ap_fixed<12,4,AP_TRN,AP_SAT> (fixed by hls4ml)",
         "reuse_factor": cfg.hls.reuse_factor,
+        "estimate": None if estimate is None else {**estimate.to_dict(), "budget": budget},
     }
     write_json(run_dir / "hls" / "conversion.json", converted)
 

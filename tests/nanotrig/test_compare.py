@@ -102,8 +102,7 @@ def test_report_figures_recomputed_from_saved_scores(compared):
         assert row["onnx_agrees"]
     assert compared["taggers"]["garnet"]["csim"]["reference"] == "emulator"
     assert "firmware" in compared["taggers"]["garnet"]["metrics"]
-    assert compared["taggers"]["mlp"]["estimate"]["latency_ns"] > 0
-    assert compared["taggers"]["garnet"]["estimate"] is None
+    assert all(row["estimate"]["latency_ns"] > 0 for row in compared["taggers"].values())
     md = (compared["dir"] / "report.md").read_text()
     for tagger in ("mlp", "cnn", "garnet"):
         assert f"| {tagger} | quantized (QAT) |" in md
