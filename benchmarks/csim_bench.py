@@ -9,12 +9,14 @@ quantized_bits(16,5), 6-bit weights, biases and quantized_relu(6,0), softmax hea
 jet CNN of configs/jet_cnn.yml and the 32x64 DQM autoencoder of configs/dqm_ae.yml (both
 io_stream).
 Timed in the same run: hls4ml's ``predict()`` (one ctypes call per event), the batch harness of
-hls/batch.py (with and without the logits tap, per thread count), and ``verify_project`` end to
-end on a .npy of the events. The CNN runs ``--events / 100`` events and the DQM autoencoder
+hls/batch.py (with and without the logits tap, per thread count), the exact integer kernel of
+hls/int_kernel.py (io_parallel families; logits per thread count; listed under
+``kernel_rows`` in the json) and ``verify_project`` end to end on a .npy of the events.
+The CNN runs ``--events / 100`` events and the DQM autoencoder
 ``--events / 1000`` (a streamed image or map costs that much more than a jet). Prints a
 markdown table and writes csim_bench.json and csim_bench.md to --out (default runs/bench).
 Figures are printed, not asserted; the outputs of every timed path are checked bit for bit
-against ``predict()``.
+against ``predict()`` (the integer kernel's logits against the harness's tap).
 """
 
 from __future__ import annotations
@@ -158,22 +160,30 @@ def run_benchmark(
 ) -> dict[str, object]:  # fmt: skip
     """Time every path on each family's converted project; return rows and settings."""
     rows: list[dict[str, object]] = []
+    kernel_rows: list[dict[str, object]] = []
     for family in families:
         _, inputs, _, divisor = FAMILIES[family]
         n = max(1, n_events // divisor)
         m = max(1, min(n_predict // divisor, n))
-        rows += _family_rows(family, inputs(n), m, threads, work / family)
-    return {"rows": rows, "n_events": n_events, "machine": platform.machine(),
-            "cpus": os.cpu_count(), "families": list(families)}  # fmt: skip
+        family_rows, family_kernel = _family_rows(family, inputs(n), m, threads, work / family)
+        rows += family_rows
+        kernel_rows += family_kernel
+    return {"rows": rows, "kernel_rows": kernel_rows, "n_events": n_events,
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+            "families": list(families)}  # fmt: skip
 
 
-def _family_rows(family: str, x, m: int, threads: list[int], work: Path) -> list[dict[str, object]]:
+def _family_rows(
+    family: str, x, m: int, threads: list[int], work: Path
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """``(rows, integer kernel rows)`` of one family."""
     import numpy as np
     from hls4ml.utils.serialization import deserialize_model
 
     from hls import verify_project
     from hls._capture import captured_stdout
     from hls.batch import build_batch_sim
+    from hls.int_kernel import build_int_kernel, supports
 
     project = convert_family(family, work / "model")
     n = len(x)
@@ -192,18 +202,36 @@ def _family_rows(family: str, x, m: int, threads: list[int], work: Path) -> list
     y_ref = hls_model.predict(np.ascontiguousarray(x64[:m]))
     dt = time.perf_counter() - t0
     rows.append(_row(family, "hls4ml predict()", 1, m, dt, compile_s))
+    logits = None
     for tap in (None, "output"):
         t0 = time.perf_counter()
         sim = build_batch_sim(hls_model, work / f"batch_{tap}", tap=tap, threads=max(threads))
         compile_s = time.perf_counter() - t0
         for k in threads:
             t0 = time.perf_counter()
-            y, _ = sim.run(x64, threads=k)
+            y, logits = sim.run(x64, threads=k)
             dt = time.perf_counter() - t0
             if not np.array_equal(y[:m], np.asarray(y_ref).reshape(m, -1)):
                 raise RuntimeError(f"{family}: batched harness disagrees with hls4ml predict()")
             name = "batch harness" + (" + logits tap" if tap else "")
             rows.append(_row(family, name, k, n, dt, compile_s))
+    kernel_rows: list[dict[str, object]] = []
+    if supports(hls_model) is None:
+        t0 = time.perf_counter()
+        kernel = build_int_kernel(hls_model, work / "int_kernel")
+        compile_s = time.perf_counter() - t0
+        # the kernel's last layer against the harness: the tapped logits, or the output
+        ref = logits if kernel.head is not None else y
+        if kernel.head is not None and kernel.last_layer != "output":
+            raise RuntimeError(f"{family}: the harness taps 'output', not {kernel.last_layer}")
+        for k in threads:
+            t0 = time.perf_counter()
+            got = kernel.run(x64, threads=k)[kernel.last_layer]
+            dt = time.perf_counter() - t0
+            if not np.array_equal(got, ref):
+                raise RuntimeError(f"{family}: integer kernel disagrees with the batch harness")
+            name = f"int kernel ({kernel.last_layer})"
+            kernel_rows.append(_row(family, name, k, n, dt, compile_s))
     npy = work / "inputs.npy"
     np.save(npy, x)
     t0 = time.perf_counter()
@@ -213,7 +241,7 @@ def _family_rows(family: str, x, m: int, threads: list[int], work: Path) -> list
         raise RuntimeError(f"{family}: verify_project found mismatches: {res.to_dict()['output']}")
     name = "verify_project (batched, end to end)"
     rows.append(_row(family, name, 1, n, dt, res.compile_seconds))
-    return rows
+    return rows, kernel_rows
 
 
 def _row(
@@ -238,7 +266,7 @@ def format_markdown(result: dict[str, object]) -> str:
         "| family | path | threads | events | seconds | events/s | compile s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in result["rows"]:  # type: ignore[union-attr]
+    for r in [*result["rows"], *result.get("kernel_rows", [])]:  # type: ignore[misc]
         lines.append(
             f"| {r['family']} | {r['path']} | {r['threads']} | {r['events']} | "
             f"{r['seconds']:.3f} | {r['events_per_s']:.0f} | {r['compile_seconds']:.1f} |"

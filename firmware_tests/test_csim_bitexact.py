@@ -124,17 +124,20 @@ def test_a_wrong_precision_is_caught(mini_run, all_jets, tmp_path):
 
 
 def test_stress_check_in_the_run_is_batched_and_exact(mini_run):
-    """``verify.stress_events`` resampled jets went through the batched harness: every event's
-    logits (tapped before the softmax table) bit-exact, the report says so."""
+    """``verify.stress_events`` resampled jets went through the batched engine (the integer
+    kernel by default): every event's logits (the layer before the softmax table) bit-exact, the
+    kernel equal to hls4ml's trace on the traced events, the report says so."""
     stress = mini_run["verify"]["stress"]
     n = mini_run["config"]["verify"]["stress_events"]
-    assert stress["batched"] and stress["n_events"] == n
+    assert stress["batched"] and stress["n_events"] == n and stress["engine"] == "kernel"
     assert stress["ok"], stress["layers"]
     logits = [r for r in stress["layers"] if r.get("scope") == "all"]
     assert [r["layer"] for r in logits] == ["output"]
     assert logits[0]["n_events"] == n and logits[0]["n_mismatch"] == 0
     assert stress["output"]["kind"] == "lut" and stress["output"]["argmax_agreement"] > 0.95
+    assert stress["output"]["scope"] == "traced"  # the table head: on the traced events
+    assert stress["traced_events"] >= 10_000
     x = np.load(mini_run["run_dir"] / "data" / "stress_inputs.npy", mmap_mode="r")
     assert x.shape == (n, 16) and np.unique(np.asarray(x[:1000]), axis=0).shape[0] == 1000
     report = (mini_run["run_dir"] / "report.md").read_text()
-    assert f"{n:,} resampled test events" in report
+    assert f"{n:,} resampled test events" in report and "exact integer kernel" in report

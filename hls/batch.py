@@ -119,6 +119,10 @@ class BatchSim:
     Python threads; ctypes releases the GIL during each call.
     """
 
+    #: What ``verify`` records as the batched engine; the harness returns every event's outputs.
+    engine = "harness"
+    outputs = True
+
     def __init__(
         self, lib_path: Path, project: str, n_in: int, n_out: int,
         taps: Sequence[tuple[str, int]] = (), threads: int = 1,

@@ -38,10 +38,11 @@ from hls.batch import EventSource, build_batch_sim
 from hls.convert import CONVERSION_FILE, HLS_MODEL_FILE, REFERENCE_FILE, layer_kind
 from hls.inputs import reference_exact_limit
 from hls.model_io import load_qkeras_model
-from nanotrig.errors import ConversionError, DataError, ToolMissingError
+from nanotrig.errors import ConfigError, ConversionError, DataError, ToolMissingError
 
 __all__ = [
     "CHUNK_SIZE",
+    "ENGINES",
     "MISMATCH_FILE",
     "TRACE_EVENTS",
     "VerifyResult",
@@ -60,6 +61,8 @@ TRACE_EVENTS = 10_000
 CHUNK_SIZE = 65_536
 #: Mismatching events of a batched run that are traced layer by layer (beyond the first ones).
 MAX_TRACED_MISMATCHES = 1_000
+#: Batched C-simulation engines (``verify_project(engine=...)``, ``nanotrig verify --engine``).
+ENGINES = ("auto", "harness", "kernel")
 GXX_MISSING = "g++ not found: install a C++ compiler (e.g. apt-get install g++)"
 
 
@@ -84,6 +87,8 @@ class VerifyResult:
     #: Batched runs: events per second of the C-simulation harness alone, and the whole run.
     events_per_s: float | None = None
     seconds: float = 0.0
+    #: Batched runs: ``harness`` (hls4ml's C++) or ``kernel`` (hls/int_kernel.py); else trace.
+    engine: str = "trace"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -114,6 +119,7 @@ def verify_project(
     progress: bool = False,
     trace_all: bool = False,
     dataset: str = "features",
+    engine: str = "auto",
 ) -> VerifyResult:
     """Compile the project of ``out_dir`` with g++ and compare it with ``keras_model.h5``.
 
@@ -121,8 +127,13 @@ def verify_project(
     read in chunks; only the first ``n_events``. Up to ``trace_events`` events every layer is
     traced (hls4ml ``trace``); beyond that (or with ``batched=True``) the run is batched, see
     the module docstring; ``trace_all`` then taps every layer of every event in the harness.
-    ``threads``: C-simulation threads of a batched run (default: every core).
+    ``threads``: C-simulation threads of a batched run (default: every core). ``engine`` of a
+    batched run: ``harness`` (hls4ml's C++ for every event), ``kernel`` (the exact integer
+    kernel of :mod:`hls.int_kernel`, checked against hls4ml's ``trace`` on the traced events)
+    or ``auto`` (the kernel where it supports the project, else the harness).
     """
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown C-simulation engine {engine!r}: choose from {ENGINES}")
     out_dir = Path(out_dir)
     if isinstance(inputs, (str, Path)) and not Path(inputs).is_file():
         raise DataError(f"input file {inputs} not found: give a .npy or an .h5 with '{dataset}'")
@@ -138,7 +149,7 @@ def verify_project(
         return _verify_batched(
             out_dir, record, model, source, trace_events, chunk_size,
             threads or os.cpu_count() or 1, progress,
-            trace_all,
+            trace_all, engine,
         )  # fmt: skip
 
 
@@ -194,10 +205,12 @@ def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) 
 def _verify_batched(
     out_dir: Path, record: dict[str, Any], model, source: EventSource, trace_events: int,
     chunk_size: int, threads: int, progress: bool, trace_all: bool = False,
+    engine: str = "auto",
 ) -> VerifyResult:  # fmt: skip
     """Outputs (and the logits before a table head, or with ``trace_all`` every layer) of every
-    event through the batch harness; layers traced by hls4ml on the first ``trace_events`` and
-    the mismatching events, and checked against the harness on those events."""
+    event through the batch harness or the integer kernel; layers traced by hls4ml on the first
+    ``trace_events`` and the mismatching events, and checked against the batched values on
+    those events."""
     import keras
     from tqdm import tqdm
 
@@ -209,7 +222,8 @@ def _verify_batched(
         out_name, tap, tap_src = _output_and_tap(hls_model, model, kinds)
         taps = _all_taps(hls_model, model) if trace_all else ({tap: tap_src} if tap else {})
         t0 = time.perf_counter()
-        sim = build_batch_sim(hls_model, Path(tmp) / "batch", list(taps), threads)
+        sim = _batched_engine(hls_model, Path(tmp), out_name, taps, threads, engine)
+        taps = {name: taps[name] for name, _ in sim.taps}  # a table head is left to trace
         compile_s = time.perf_counter() - t0
         heads = [model.outputs[0]] + [model.get_layer(src).output for src in taps.values()]
         probe = keras.Model(model.inputs, heads)
@@ -230,8 +244,10 @@ def _verify_batched(
                 sim_s += time.perf_counter() - t
                 ref = probe.predict(x, batch_size=min(len(x), 16_384), verbose=0)
                 ref = ref if isinstance(ref, list) else [ref]
-                out_bad = out_tally.add(ref[0], y_c)
-                bad = out_bad if kinds.get(out_name) == "exact" else np.zeros(len(x), bool)
+                bad = np.zeros(len(x), bool)
+                if y_c is not None:  # the kernel leaves a table head to the traced events
+                    out_bad = out_tally.add(ref[0], y_c)
+                    bad = out_bad if kinds.get(out_name) == "exact" else bad
                 if taps:
                     cols = sim.split(tap_c)
                     for k_ref, name in zip(ref[1:], taps, strict=True):
@@ -249,7 +265,7 @@ def _verify_batched(
                 if keep.any():
                     local = np.flatnonzero(keep)
                     tap_kept = None if tap_c is None else tap_c[local]
-                    kept.append((local + start, y_c[local], tap_kept))
+                    kept.append((local + start, None if y_c is None else y_c[local], tap_kept))
                 bar.update(len(x))
 
         idx = np.concatenate([k[0] for k in kept])
@@ -273,7 +289,12 @@ def _verify_batched(
             kind = kinds.get(name, "exact")
             rows.append({"layer": name, "keras_layer": src, "kind": kind,
                          **tallies[name].row(n, kind), "scope": "all"})  # fmt: skip
-    output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(n, "lut"), "scope": "all"}
+    if sim.outputs:
+        output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(n, "lut"), "scope": "all"}
+    else:  # table head of a kernel run: compared on the traced events
+        out_tally.add(keras_out[model.layers[-1].name], np.asarray(y_sub).reshape(m, -1))
+        output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(m, "lut")}
+        output["scope"] = "traced"
     exact_out_bad = output["kind"] == "exact" and out_tally.n_mismatch > 0
     tap_bad = any(
         t.n_mismatch for name, t in tallies.items() if kinds.get(name, "exact") == "exact"
@@ -291,14 +312,16 @@ def _verify_batched(
         traced_events=m,
         events_per_s=round(n / sim_s, 1) if sim_s > 0 else None,
         seconds=round(time.perf_counter() - t_start, 2),
+        engine=sim.engine,
     )
     bad_mask = bad_sub | np.isin(idx, bad_idx)
     if bad_mask.any():
         result.mismatch_file = str(_save_mismatches(out_dir, x_sub, bad_mask, pairs, index=idx))
     log.info(
-        "C-sim vs QKeras on %d events, batched (%s): %s; %.0f events/s in the harness",
+        "C-sim vs QKeras on %d events, batched (%s): %s; %.0f events/s in the %s",
         n, record.get("project_name"),
         "bit-exact" if result.ok else f"{n_bad} events mismatch", result.events_per_s or 0,
+        sim.engine,
     )  # fmt: skip
     return result
 
@@ -360,21 +383,74 @@ def _output_and_tap(hls_model, model, kinds) -> tuple[str, str | None, str | Non
 
 
 def _check_paths_agree(y_trace, trace, kept, sim) -> None:
-    """The batch harness and hls4ml's ``trace`` must give the same values on the traced events."""
-    y_batch = np.concatenate([k[1] for k in kept])
-    same = np.array_equal(y_batch, np.asarray(y_trace).reshape(len(y_batch), -1))
+    """The batched engine and hls4ml's ``trace`` must give the same values on the traced events."""
+    n = sum(len(k[0]) for k in kept)
+    same = not sim.outputs or np.array_equal(
+        np.concatenate([k[1] for k in kept]), np.asarray(y_trace).reshape(n, -1)
+    )
     if same and sim.taps:
         cols = sim.split(np.concatenate([k[2] for k in kept]))
         same = all(
-            np.array_equal(cols[name], np.asarray(trace[name]).reshape(len(y_batch), -1))
+            np.array_equal(cols[name], np.asarray(trace[name]).reshape(n, -1))
             for name in cols
             if name in trace
         )
     if not same:
         raise ConversionError(
-            "the batched C-simulation harness disagrees with hls4ml's trace() on the same "
-            "events: report this with the project (hls/batch.py)"
+            f"the batched C-simulation ({sim.engine}) disagrees with hls4ml's trace() on the "
+            "same events: report this with the project (hls/batch.py, hls/int_kernel.py), and "
+            "verify with --engine harness meanwhile"
         )
+
+
+class _KernelSim:
+    """The integer kernel behind the batch harness's interface: ``run(x) -> (outputs or None,
+    taps side by side)``; ``outputs`` is False when the model ends in a table head the kernel
+    leaves out."""
+
+    engine = "kernel"
+
+    def __init__(self, kernel, out_name: str, taps: list[str], threads: int) -> None:
+        self.kernel, self.threads = kernel, threads
+        self.outputs = out_name in kernel.sizes
+        self.out_name = out_name
+        self.taps = [(name, kernel.sizes[name]) for name in taps]
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        names = [name for name, _ in self.taps]
+        want = names + ([self.out_name] if self.outputs and self.out_name not in names else [])
+        vals = self.kernel.run(x, layers=want, threads=self.threads)
+        y = vals[self.out_name] if self.outputs else None
+        tap = np.concatenate([vals[k] for k in names], axis=1) if names else None
+        return y, tap
+
+    def split(self, tap: np.ndarray) -> dict[str, np.ndarray]:
+        bounds = np.cumsum([0] + [size for _, size in self.taps])
+        return {
+            name: tap[:, a:b]
+            for (name, _), a, b in zip(self.taps, bounds[:-1], bounds[1:], strict=True)
+        }
+
+
+def _batched_engine(hls_model, tmp: Path, out_name: str, taps: dict[str, str], threads: int,
+                    engine: str):  # fmt: skip
+    """The batch harness, or the integer kernel (``engine`` kernel, or auto where supported)."""
+    from hls.int_kernel import build_int_kernel, supports
+
+    reason = supports(hls_model) if engine != "harness" else "harness requested"
+    if engine == "kernel" and reason is not None:
+        raise ConversionError(f"--engine kernel: {reason}: use --engine harness")
+    if reason is None:
+        kernel = build_int_kernel(hls_model, tmp / "kernel")
+        names = [name for name in taps if name != out_name or name in kernel.sizes]
+        missing = [name for name in names if name not in kernel.sizes]
+        if not missing and (names or out_name in kernel.sizes):
+            return _KernelSim(kernel, out_name, names, threads)
+        if engine == "kernel":
+            raise ConversionError(
+                f"--engine kernel: layer {missing[0]} is not emulated: use --engine harness"
+            )
+    return build_batch_sim(hls_model, tmp / "batch", list(taps), threads)
 
 
 def _lut_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -278,12 +278,22 @@ def verify(
     dataset: Annotated[
         str, typer.Option("--dataset", help="HDF5 inputs: the dataset of model-ready inputs.")
     ] = "features",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Batched runs: harness (hls4ml's C++ per event), kernel (exact integer kernel, "
+            "checked against hls4ml's trace) or auto (kernel where supported).",
+        ),
+    ] = "auto",
 ) -> None:
     """Compile the project and compare C-simulation with the QKeras model, layer by layer.
 
-    Large inputs stream from the file in chunks through a batched C-simulation harness (every
-    event's outputs and logits compared; layers traced on the first --trace-events events and
-    the mismatching ones). Exits 1 on any mismatch outside the lookup-table activations.
+    Large inputs stream from the file in chunks through a batched engine: hls4ml's C++ in a
+    compiled harness, or an exact integer kernel of the project (every event's outputs and
+    logits compared; layers traced with hls4ml on the first --trace-events events and the
+    mismatching ones, and checked against the batched values). Exits 1 on any mismatch outside
+    the lookup-table activations.
     """
 
     def go():
@@ -295,7 +305,7 @@ def verify(
             raise ConfigError("--trace-events and --threads must be positive")
         return verify_project(
             project, inputs, n_events=events, trace_events=trace_events, threads=threads,
-            progress=True, trace_all=trace_all, dataset=dataset,
+            progress=True, trace_all=trace_all, dataset=dataset, engine=engine,
         )  # fmt: skip
 
     result = _guarded(go)
@@ -307,8 +317,8 @@ def verify(
         )
     if rec["batched"]:
         typer.echo(
-            f"batched: {rec['n_events']} events in {rec['seconds']:.1f} s "
-            f"(C-simulation {rec['events_per_s'] or 0:.0f} events/s); "
+            f"batched ({rec['engine']}): {rec['n_events']} events in {rec['seconds']:.1f} s "
+            f"({rec['events_per_s'] or 0:.0f} events/s); "
             f"layers traced on {rec['traced_events']} events"
         )
     status = "bit-exact" if rec["ok"] else "MISMATCH"

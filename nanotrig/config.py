@@ -440,6 +440,12 @@ class VerifyConfig(_Strict):
     stress_smear: float = Field(
         0.05, ge=0, description="Smearing of the resampled test inputs (fraction of their std)."
     )
+    stress_engine: Literal["auto", "harness", "kernel"] = Field(
+        "auto",
+        description="Batched check: 'harness' runs hls4ml's C++ on every event, 'kernel' the "
+        "exact integer kernel (hls/int_kernel.py, checked against hls4ml's trace on the traced "
+        "events), 'auto' the kernel where it supports the project.",
+    )
 
 
 class ExportConfig(_Strict):

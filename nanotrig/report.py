@@ -145,13 +145,25 @@ def render_markdown(r: dict) -> str:
             f"(smearing {stress['smear']:g} std, `{stress['inputs']}`)",
             stress,
         )
-        lines += [
-            f"Outputs{' and logits' if stress.get('lut') else ''} of every event compared; rows "
-            f"of scope `traced` cover the {stress['traced_events']:,} events traced layer by "
-            f"layer. {stress['seconds']:.1f} s in all, C-simulation harness "
-            f"{stress['events_per_s'] or 0:,.0f} events/s.",
-            "",
-        ]
+        rate = f"{stress['events_per_s'] or 0:,.0f} events/s"
+        if stress.get("engine") == "kernel":
+            lines += [
+                "Logits of every event compared, computed by the project's exact integer kernel "
+                "(`hls/int_kernel.py`: hls4ml's fixed-point steps on native integers). On the "
+                f"{stress['traced_events']:,} events traced layer by layer (rows of scope "
+                "`traced`, and the softmax table) hls4ml's own C-simulation ran as well and "
+                "equalled the kernel on every layer, bit for bit (checked in the run). "
+                f"{stress['seconds']:.1f} s in all, kernel {rate}.",
+                "",
+            ]
+        else:
+            lines += [
+                f"Outputs{' and logits' if stress.get('lut') else ''} of every event compared; "
+                f"rows of scope `traced` cover the {stress['traced_events']:,} events traced "
+                f"layer by layer. {stress['seconds']:.1f} s in all, C-simulation harness "
+                f"{rate}.",
+                "",
+            ]
     lines += ["## ONNX (float model, onnxruntime)", ""]
     lines += [
         f"{e['onnx']} on {', '.join(e['providers'])}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} "

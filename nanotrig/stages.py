@@ -78,8 +78,9 @@ def verify_stage(
             smear=cfg.verify.stress_smear, seed=cfg.seed,
         )  # fmt: skip
         stress = timed(
-            "verify_stress", verify_project, hls_dir, stress_path, batched=True, progress=progress
-        )
+            "verify_stress", verify_project, hls_dir, stress_path, batched=True,
+            progress=progress, engine=cfg.verify.stress_engine,
+        )  # fmt: skip
         record["stress"] = {
             **stress.to_dict(),
             "inputs": "data/stress_inputs.npy",

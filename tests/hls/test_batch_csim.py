@@ -145,14 +145,17 @@ def test_conv1d_batched_equals_predict(tmp_path):
     assert np.unique(y).size > 100
 
 
-def test_large_run_bit_exact(jet, tmp_path):
-    """~100k events streamed from a .npy: logits bit-exact on every event, softmax in tolerance."""
+@pytest.mark.parametrize("engine", ["harness", "kernel"])
+def test_large_run_bit_exact(jet, tmp_path, engine):
+    """~100k events streamed from a .npy: logits bit-exact on every event, softmax in tolerance
+    (every event through the harness; the traced ones with the kernel, which leaves the table
+    head to hls4ml's trace)."""
     edges = edge_inputs(jet)
     x = np.concatenate([np.tile(edges, (10, 1)), _bench().jet_inputs(N_LARGE - 10 * len(edges))])
     npy = tmp_path / "x.npy"
     np.save(npy, x)
-    res = verify_project(jet, npy, trace_events=2000, chunk_size=32_768)
-    assert res.batched and res.ok, res.to_dict()
+    res = verify_project(jet, npy, trace_events=2000, chunk_size=32_768, engine=engine)
+    assert res.batched and res.ok and res.engine == engine, res.to_dict()
     assert res.n_events == N_LARGE and res.traced_events == 2000
     assert res.events_per_s and res.events_per_s > 0 and res.mismatch_file is None
     rows = {r["layer"]: r for r in res.layers}
@@ -161,23 +164,49 @@ def test_large_run_bit_exact(jet, tmp_path):
     for name in ("fc1", "relu1", "fc2", "relu2", "fc3", "relu3"):
         assert rows[name]["scope"] == "traced" and rows[name]["n_events"] == 2000
         assert rows[name]["n_mismatch"] == 0, rows[name]
-    assert res.output["kind"] == "lut" and res.output["n_events"] == N_LARGE
+    head_events = N_LARGE if engine == "harness" else 2000
+    assert res.output["kind"] == "lut" and res.output["n_events"] == head_events
     assert res.output["argmax_agreement"] >= 0.95 and res.output["max_abs_diff"] < 0.5
     assert set(res.not_compared) <= {"input_quant"}
 
 
-def test_trace_all_compares_every_layer_of_every_event(jet, tmp_path):
+@pytest.mark.parametrize("engine", ["harness", "kernel"])
+def test_trace_all_compares_every_layer_of_every_event(jet, tmp_path, engine):
     x = _bench().jet_inputs(6000)
-    res = verify_project(jet, x, batched=True, trace_all=True, trace_events=500)
-    assert res.ok, res.to_dict()
+    res = verify_project(jet, x, batched=True, trace_all=True, trace_events=500, engine=engine)
+    assert res.ok and res.engine == engine, res.to_dict()
     rows = {r["layer"]: r for r in res.layers}
-    for name in ("fc1", "relu1", "fc2", "relu2", "fc3", "relu3", "output", "softmax"):
+    for name in ("fc1", "relu1", "fc2", "relu2", "fc3", "relu3", "output"):
         assert rows[name]["scope"] == "all" and rows[name]["n_events"] == 6000, rows[name]
+    softmax_scope = "all" if engine == "harness" else "traced"
+    assert rows["softmax"]["scope"] == softmax_scope
     assert rows["softmax"]["kind"] == "lut" and rows["softmax"]["argmax_agreement"] > 0.95
     assert all(rows[n]["n_mismatch"] == 0 for n in rows if rows[n]["kind"] == "exact")
 
 
-def test_batched_catches_a_changed_bias(jet, tmp_path):
+def test_engines_and_their_errors(jet, tmp_path):
+    """auto picks the kernel for the jet MLP; an unknown engine, or the kernel forced on a
+    project it cannot emulate, is a one-line error; auto falls back to the harness there."""
+    from hls import convert_model
+    from nanotrig.config import HlsConfig
+    from nanotrig.errors import ConfigError, ConversionError
+
+    x = _bench().jet_inputs(300)
+    assert verify_project(jet, x, batched=True, trace_events=50).engine == "kernel"
+    with pytest.raises(ConfigError, match="unknown C-simulation engine 'gpu'"):
+        verify_project(jet, x, batched=True, engine="gpu")
+    path, work = tmp_path / "conv.h5", tmp_path / "conv"
+    _conv1d_model().save(path)  # Conv1D: not emulated by the kernel
+    convert_model(path, work, HlsConfig(latency_budget_ns=None, ii_budget_ns=None))
+    xc = np.random.default_rng(5).uniform(-4.5, 4.5, (300, 8, 2))
+    with pytest.raises(ConversionError, match=r"--engine kernel: .*use --engine harness"):
+        verify_project(work, xc, batched=True, engine="kernel")
+    res = verify_project(work, xc, batched=True, trace_events=50)
+    assert res.engine == "harness" and res.ok, res.to_dict()
+
+
+@pytest.mark.parametrize("engine", ["harness", "kernel"])
+def test_batched_catches_a_changed_bias(jet, tmp_path, engine):
     from hls import load_qkeras_model
 
     work = tmp_path / "tampered"
@@ -188,8 +217,8 @@ def test_batched_catches_a_changed_bias(jet, tmp_path):
     ref.get_layer("fc3").set_weights([kernel, bias])
     ref.save(work / "keras_model.h5")
     x = _bench().jet_inputs(3000)
-    res = verify_project(work, x, batched=True, trace_events=100, chunk_size=1000)
-    assert not res.ok
+    res = verify_project(work, x, batched=True, trace_events=100, chunk_size=1000, engine=engine)
+    assert not res.ok and res.engine == engine
     rows = {r["layer"]: r for r in res.layers}
     assert rows["output"]["n_mismatch"] > 0 and rows["output"]["n_events"] == 3000
     assert rows["fc3"]["n_mismatch"] > 0 and rows["fc2"]["n_mismatch"] == 0
@@ -272,5 +301,6 @@ def test_cli_batched_from_h5(jet, tmp_path):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, (res.stdout, res.stderr)
     lines = res.stdout.strip().splitlines()
-    assert lines[-2].startswith("batched: 3000 events") and "traced on 300 events" in lines[-2]
+    assert lines[-2].startswith("batched (kernel): 3000 events"), lines[-2]
+    assert "traced on 300 events" in lines[-2]
     assert lines[-1].startswith("bit-exact: 3000 events")

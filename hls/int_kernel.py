@@ -1,0 +1,594 @@
+"""Exact integer kernel: a converted io_parallel MLP computed with native integers, bit for bit.
+
+hls4ml's C-simulation computes every layer with ``ap_fixed`` arithmetic (about 11 ns per
+multiply-accumulate for the 6-bit jet MLP). :func:`build_int_kernel` generates C++ that computes
+the same graph on plain integers instead: every value is held as an integer count of its type's
+LSB (``int32_t`` or ``int64_t``, chosen from the value ranges), and each step of hls4ml's
+templates is replayed exactly:
+
+* inputs: ``nnet::convert_data`` (``input_t(double)``: exact rounding and overflow of the double);
+* Dense (``nnet_dense_latency.h``): every product ``data * weight`` cast to ``accum_t``, the bias
+  cast to ``accum_t``, the sum accumulated in ``accum_t`` (bias first, then inputs in order, each
+  addition cast back to ``accum_t``), the sum cast to the result type;
+* ReLU / linear activations (including the quantizer-only activations of QActivation): ``x > 0 ?
+  x : 0`` / ``x`` cast to the result type.
+
+A cast rounds with the target's quantization mode (AP_TRN, AP_TRN_ZERO, AP_RND, AP_RND_ZERO,
+AP_RND_INF, AP_RND_MIN_INF, AP_RND_CONV) and then applies its overflow mode (AP_WRAP, AP_SAT,
+AP_SAT_ZERO, AP_SAT_SYM), as ``ap_fixed_base`` does. Wrapping accumulators are summed and wrapped
+once (modular arithmetic), and overflow checks are dropped where the value ranges (the types and
+the actual weights) show they cannot trigger. Weights are read the way the compiled project reads
+them: hls4ml's printed text, parsed as a double, converted to the weight type.
+
+Lookup-table activations (softmax, sigmoid, ...) are not emulated: a trailing table head is
+left out, the kernel stops at the layer feeding it (:attr:`IntKernel.last_layer`, the logits) and
+names the head (:attr:`IntKernel.head`). Anything else (other layer classes, io_stream, non-fixed
+types, Resource strategy) is a one-line :class:`ConversionError`:
+use the batch harness (hls/batch.py) for those projects.
+
+Usage::
+
+    kernel = build_int_kernel(hls_model, build_dir)      # g++ -O3 -march=native, cached by source
+    values = kernel.run(x, layers="all", threads=2)      # {layer: (n, size) float64}
+    logits = kernel.run(x)[kernel.last_layer]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import itertools
+import shutil
+import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nanotrig.errors import ConversionError, DataError, ToolMissingError
+
+__all__ = ["FixedType", "IntKernel", "build_int_kernel", "kernel_source", "supports"]
+
+_CXX = "g++"
+_CXX_FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-std=c++17")
+#: Quantization and overflow modes, numbered as in the generated C++.
+Q_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
+O_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
+#: Activations computed by a lookup table or float math: left out when they end the model.
+_HEADS = ("softmax", "sigmoid", "tanh", "softsign", "softplus", "elu", "selu", "hard_sigmoid")
+_HARNESS = "use the batch harness (hls/batch.py)"
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """``ap_(u)fixed<width, integer, Q, O>``: values are integers ``q`` meaning ``q * 2**-frac``."""
+
+    width: int
+    integer: int
+    signed: bool
+    rounding: str = "TRN"
+    overflow: str = "WRAP"
+
+    @property
+    def frac(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def lo(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def hi(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @classmethod
+    def of(cls, precision, what: str) -> FixedType:
+        """The type of an hls4ml ``FixedPrecisionType``; :class:`ConversionError` otherwise."""
+        from hls4ml.model.types import FixedPrecisionType
+
+        if not isinstance(precision, FixedPrecisionType):
+            raise ConversionError(
+                f"{what} has type {precision}, not ap_fixed: the integer kernel cannot "
+                f"emulate it, {_HARNESS}"
+            )
+        if precision.saturation_bits or precision.width > 62:
+            raise ConversionError(
+                f"{what} has type {precision} (saturation bits or width > 62): the integer "
+                f"kernel cannot emulate it, {_HARNESS}"
+            )
+        return cls(int(precision.width), int(precision.integer), bool(precision.signed),
+                   precision.rounding_mode.name, precision.saturation_mode.name)  # fmt: skip
+
+    def cpp(self) -> str:
+        """The template arguments ``W, SIGNED, Q, O`` of the generated helpers."""
+        q, o = Q_MODES.index(self.rounding), O_MODES.index(self.overflow)
+        return f"{self.width}, {str(self.signed).lower()}, {q}, {o}"
+
+    def round_shift(self, v: int, s: int) -> int:
+        """``v`` (units ``2**-(frac + s)``) in units of this type's LSB, rounded (no overflow)."""
+        if s <= 0:
+            return v << -s
+        floor = v >> s
+        rem, half = v - (floor << s), 1 << (s - 1)
+        q = self.rounding
+        up = {
+            "TRN": False,
+            "TRN_ZERO": v < 0 and rem != 0,
+            "RND": rem >= half,
+            "RND_ZERO": rem > half or (rem == half and v < 0),
+            "RND_INF": rem > half or (rem == half and v > 0),
+            "RND_MIN_INF": rem > half,
+            "RND_CONV": rem > half or (rem == half and floor & 1 == 1),
+        }[q]
+        return floor + int(up)
+
+    def clip(self, v: int) -> int:
+        """Apply the overflow mode to an integer in units of this type's LSB."""
+        low = -self.hi if self.overflow == "SAT_SYM" and self.signed else self.lo
+        if low <= v <= self.hi:
+            return v
+        if self.overflow == "WRAP":
+            v &= (1 << self.width) - 1
+            return v - (1 << self.width) if self.signed and v > self.hi else v
+        if self.overflow == "SAT_ZERO":
+            return 0
+        return self.hi if v > self.hi else low
+
+    def from_value(self, v: int, frac: int) -> int:
+        """Cast ``v * 2**-frac`` to this type (round, then overflow), as ``ap_fixed`` does."""
+        return self.clip(self.round_shift(v, frac - self.frac))
+
+    def from_float(self, d: float) -> int:
+        """``T(d)`` for a double ``d`` (exact)."""
+        num, den = float(d).as_integer_ratio()
+        return self.from_value(num, den.bit_length() - 1)
+
+
+# --- the plan: one step per emulated layer ------------------------------------------------------
+
+
+@dataclass
+class _Step:
+    name: str
+    kind: str  # input | dense | relu | linear
+    size: int
+    out: FixedType
+    src: FixedType | None = None
+    accum: FixedType | None = None
+    weights: np.ndarray | None = None  # int, (n_in, n_out), units of the weight type
+    wfrac: int = 0
+    bias: list[int] = field(default_factory=list)  # accum units
+
+
+@dataclass
+class _Plan:
+    steps: list[_Step]
+    head: str | None
+
+
+def _plan(hls_model) -> _Plan:
+    from hls4ml.model import layers as hl
+
+    io_type = hls_model.config.get_config_value("IOType")
+    if io_type != "io_parallel":
+        raise ConversionError(f"the integer kernel needs io_parallel, not {io_type}: {_HARNESS}")
+    if len(hls_model.get_input_variables()) != 1 or len(hls_model.get_output_variables()) != 1:
+        raise ConversionError(f"the integer kernel needs one input and one output: {_HARNESS}")
+    layers = list(hls_model.get_layers())
+    steps: list[_Step] = []
+    head = None
+    for k, layer in enumerate(layers):
+        what = f"layer {layer.name!r} ({layer.class_name})"
+        out = FixedType.of(layer.get_output_variable().type.precision, what)
+        size = int(layer.get_output_variable().size())
+        if k == 0:
+            if not isinstance(layer, hl.Input):
+                raise ConversionError(f"{what} is not an Input layer: {_HARNESS}")
+            steps.append(_Step(layer.name, "input", size, out))
+            continue
+        prev = steps[-1]
+        if layer.get_input_node() is None or layer.get_input_node().name != prev.name:
+            raise ConversionError(f"{what} does not follow {prev.name!r}: the integer kernel "
+                                  f"needs a chain of layers, {_HARNESS}")  # fmt: skip
+        act = str(layer.get_attr("activation", "") or "").lower()
+        plain_act = isinstance(layer, hl.Activation) and not isinstance(
+            layer, (hl.Softmax, hl.ParametrizedActivation, hl.HardActivation)
+        )
+        fn = str(layer.get_attr("function_cpp", "") or "")
+        if isinstance(layer, hl.Dense) and (not fn or "nnet::dense<" in fn):
+            steps.append(_dense_step(layer, prev, out, size, what))
+        elif plain_act and act in ("relu", "linear") and size == prev.size:
+            if fn and f"nnet::{act}<" not in fn:
+                raise ConversionError(f"{what} runs {fn.split('(')[0]}: not emulated, {_HARNESS}")
+            steps.append(_Step(layer.name, act, size, out, src=prev.out))
+        elif (isinstance(layer, hl.Softmax) or act in _HEADS) and k == len(layers) - 1:
+            head = layer.name
+        else:
+            raise ConversionError(f"{what} is not supported by the integer kernel: {_HARNESS}")
+    if len(steps) < 2:
+        raise ConversionError(f"the model has no layer the integer kernel emulates: {_HARNESS}")
+    return _Plan(steps, head)
+
+
+def _dense_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _Step:
+    n_in, n_out = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
+    if n_in != prev.size or n_out != size:
+        raise ConversionError(
+            f"{what} maps {n_in} -> {n_out} values on a {prev.size}-value input: "
+            f"the integer kernel cannot emulate it, {_HARNESS}"
+        )
+    accum = FixedType.of(layer.get_attr("accum_t").precision, f"{what} accum_t")
+    strategy = str(layer.get_attr("strategy", "latency")).lower()
+    if strategy != "latency":
+        raise ConversionError(f"{what} uses strategy {strategy}: the integer kernel emulates "
+                              f"the Latency dense only, {_HARNESS}")  # fmt: skip
+    wvar, bvar = layer.weights["weight"], layer.weights.get("bias")
+    wtype = FixedType.of(wvar.type.precision, f"{what} weights")
+    # the compiled project reads hls4ml's printed text as doubles (load_weights_from_txt)
+    w = [wtype.from_float(float(s)) for s in wvar]
+    weights = np.array(w, dtype=object).reshape(n_in, n_out)
+    if bvar is not None:
+        btype = FixedType.of(bvar.type.precision, f"{what} biases")
+        bias = [accum.from_value(btype.from_float(float(s)), btype.frac) for s in bvar]
+    else:
+        bias = [0] * n_out
+    if len(bias) != n_out:
+        raise ConversionError(f"{what} has {len(bias)} biases for {n_out} outputs: {_HARNESS}")
+    return _Step(layer.name, "dense", size, out, src=prev.out, accum=accum, weights=weights,
+                 wfrac=wtype.frac, bias=bias)  # fmt: skip
+
+
+def supports(hls_model) -> str | None:
+    """``None`` when :func:`build_int_kernel` can emulate ``hls_model``, else the reason."""
+    try:
+        _plan(hls_model)
+    except ConversionError as err:
+        return str(err)
+    return None
+
+
+# --- code generation ----------------------------------------------------------------------------
+
+_PRELUDE = r"""// Generated by nanotrig (hls/int_kernel.py): exact integer emulation of hls4ml.
+#include <cmath>
+#include <cstdint>
+
+namespace nk {
+// Q: 0 TRN, 1 TRN_ZERO, 2 RND, 3 RND_ZERO, 4 RND_INF, 5 RND_MIN_INF, 6 RND_CONV
+// O: 0 WRAP, 1 SAT, 2 SAT_ZERO, 3 SAT_SYM
+template <int W, bool SG, int O> static inline int64_t ovf(int64_t v) {
+    constexpr int64_t HI = SG ? (int64_t(1) << (W - 1)) - 1 : (int64_t(1) << W) - 1;
+    constexpr int64_t LO = SG ? -(int64_t(1) << (W - 1)) : 0;
+    if constexpr (O == 0) {
+        if constexpr (SG) return int64_t(uint64_t(v) << (64 - W)) >> (64 - W);
+        else return v & HI;
+    } else if constexpr (O == 2) {
+        return (v > HI || v < LO) ? 0 : v;
+    } else {
+        constexpr int64_t L = (O == 3 && SG) ? -HI : LO;
+        return v > HI ? HI : (v < L ? L : v);
+    }
+}
+// v in units 2^-(F + S) -> units 2^-F, rounded with Q (S > 0: bits dropped)
+template <int S, int Q> static inline int64_t rnd(int64_t v) {
+    if constexpr (S <= 0) {
+        return v * (int64_t(1) << -S);
+    } else {
+        const int64_t fl = v >> S;
+        const int64_t rem = v & ((int64_t(1) << S) - 1);
+        constexpr int64_t H = int64_t(1) << (S - 1);
+        if constexpr (Q == 0) return fl;
+        else if constexpr (Q == 1) return fl + (v < 0 && rem != 0);
+        else if constexpr (Q == 2) return fl + (rem >= H);
+        else if constexpr (Q == 3) return fl + (rem > H || (rem == H && v < 0));
+        else if constexpr (Q == 4) return fl + (rem > H || (rem == H && v > 0));
+        else if constexpr (Q == 5) return fl + (rem > H);
+        else return fl + (rem > H || (rem == H && (fl & 1)));
+    }
+}
+// cast v (units 2^-(F + S)) to ap_fixed<W, ., Q, O> (units 2^-F); CHK: overflow possible
+template <int S, int W, bool SG, int Q, int O, bool CHK> static inline int64_t cvt(int64_t v) {
+    const int64_t r = rnd<S, Q>(v);
+    if constexpr (CHK) return ovf<W, SG, O>(r);
+    else return r;
+}
+// ap_fixed<W, W - F, Q, O>(double d), exact
+template <int F, int W, bool SG, int Q, int O> static inline int64_t from_double(double d) {
+    const double t = std::ldexp(d, F);
+    if (!(std::fabs(t) < 4611686018427387904.0)) {  // |t| >= 2^62: an integer already
+        if constexpr (O == 0) {
+            if (std::isinf(t)) return 0;  // the exact value is a multiple of 2^W
+            return ovf<W, SG, O>(int64_t(std::fmod(t, std::ldexp(1.0, W))));
+        }
+        else return ovf<W, SG, O>(t > 0 ? INT64_MAX / 2 : -(INT64_MAX / 2));
+    }
+    const double fl = std::floor(t);
+    const int64_t v = int64_t(fl);
+    bool gt, eq;
+    if (t > -0.5 && t < 0) {  // t - fl is not exact here; the true fraction is in (0.5, 1)
+        gt = true;
+        eq = false;
+    } else {
+        const double fr = t - fl;  // exact (Sterbenz)
+        gt = fr > 0.5;
+        eq = fr == 0.5;
+    }
+    const bool nz = t != fl;
+    int64_t r = v;
+    if constexpr (Q == 1) r += (t < 0 && nz);
+    else if constexpr (Q == 2) r += (gt || eq);
+    else if constexpr (Q == 3) r += (gt || (eq && t < 0));
+    else if constexpr (Q == 4) r += (gt || (eq && t > 0));
+    else if constexpr (Q == 5) r += gt;
+    else if constexpr (Q == 6) r += (gt || (eq && (v & 1)));
+    return ovf<W, SG, O>(r);
+}
+} // namespace nk
+"""
+
+
+def _ctype(bound: int) -> str:
+    return "int32_t" if bound < (1 << 31) else "int64_t"
+
+
+def _may_overflow(t: FixedType, lo: int, hi: int) -> bool:
+    return lo < t.lo or hi > t.hi or (t.overflow == "SAT_SYM" and t.signed and lo <= t.lo)
+
+
+def _cast_range(t: FixedType, lo: int, hi: int, shift: int) -> tuple[int, int]:
+    """Range after casting values in ``[lo, hi]`` (units ``2**-(t.frac + shift)``) to ``t``."""
+    rlo, rhi = t.round_shift(lo, shift), t.round_shift(hi, shift)
+    if _may_overflow(t, rlo, rhi):
+        lo_t = -t.hi if t.overflow == "SAT_SYM" and t.signed else t.lo
+        return (min(lo_t, 0), max(t.hi, 0)) if t.overflow != "WRAP" else (t.lo, t.hi)
+    return rlo, rhi
+
+
+def _cast_expr(expr: str, t: FixedType, shift: int, lo: int, hi: int) -> str:
+    rlo, rhi = t.round_shift(lo, shift), t.round_shift(hi, shift)
+    chk = str(_may_overflow(t, rlo, rhi)).lower()
+    return f"nk::cvt<{shift}, {t.cpp()}, {chk}>({expr})"
+
+
+def _dense_code(step: _Step, idx: int, xr: tuple[int, int]) -> tuple[str, str]:
+    """(constants, body) of a Dense step; the body reads ``v{idx-1}`` and writes ``v{idx}``."""
+    acc, src, out = step.accum, step.src, step.out
+    assert acc is not None and src is not None and step.weights is not None
+    shift = src.frac + step.wfrac - acc.frac  # product units -> accum units
+    w = step.weights
+    wp = w if shift > 0 else w * (1 << -shift)  # pre-scaled: no rounding when shift <= 0
+    pshift = max(shift, 0)
+    n_in, n_out = w.shape
+    xlo, xhi = xr
+    # product ranges per weight (after the cast's rounding), then the prefix sums per output
+    p_a, p_b = wp * xlo, wp * xhi
+    plo = np.minimum(p_a, p_b)
+    phi = np.maximum(p_a, p_b)
+    raw_bound = int(max(np.max(np.abs(plo)), np.max(np.abs(phi)), 1))
+    rlo = np.vectorize(lambda v: acc.round_shift(int(v), pshift), otypes=[object])(plo)
+    rhi = np.vectorize(lambda v: acc.round_shift(int(v), pshift), otypes=[object])(phi)
+    wrap = acc.overflow == "WRAP"
+    prod_chk = _may_overflow(acc, int(np.min(rlo)), int(np.max(rhi)))
+    bias = np.array(step.bias, dtype=object)
+    if prod_chk and not wrap:  # saturating product casts: the sum sees clipped products
+        clo, chi = _cast_range(acc, int(np.min(plo)), int(np.max(phi)), pshift)
+        rlo, rhi = np.full_like(rlo, clo), np.full_like(rhi, chi)
+    cum_lo = np.vstack([bias, bias + np.cumsum(rlo, axis=0)])
+    cum_hi = np.vstack([bias, bias + np.cumsum(rhi, axis=0)])
+    s_lo, s_hi = int(np.min(cum_lo)), int(np.max(cum_hi))
+    sum_chk = _may_overflow(acc, s_lo, s_hi)
+    step_chk = sum_chk and not wrap  # saturating accumulator: clip after every addition
+    s_bound = 2 * max(abs(acc.lo), acc.hi) + 2 if step_chk else max(abs(s_lo), abs(s_hi))
+    if raw_bound >= (1 << 62):
+        raise ConversionError(f"layer {step.name!r}: products exceed 62 bits, {_HARNESS}")
+    if s_bound >= (1 << 62):
+        if not wrap:
+            raise ConversionError(f"layer {step.name!r}: sums exceed 62 bits, {_HARNESS}")
+        step_chk = prod_chk = True  # wrap every product and every addition: stays in range
+        s_bound = 1 << acc.width
+    ct = _ctype(max(s_bound, raw_bound, int(np.max(np.abs(wp)))))
+    name = f"W{idx}"
+    flat = ", ".join(str(int(v)) for v in wp.ravel())
+    consts = f"alignas(64) static const {ct} {name}[{n_in}][{n_out}] = {{{flat}}};\n"
+    consts += f"alignas(64) static const {ct} B{idx}[{n_out}] = {{{', '.join(map(str, bias))}}};\n"
+    prod = f"xi * {name}[i][j]"
+    if pshift > 0 or (prod_chk and (not wrap or step_chk)):
+        chk = "true" if prod_chk and (not wrap or step_chk) else "false"
+        prod = f"nk::cvt<{pshift}, {acc.cpp()}, {chk}>({prod})"
+    add = f"acc[j] + {prod}"
+    acc_o = f"{acc.width}, {str(acc.signed).lower()}"
+    if step_chk:
+        add = f"nk::ovf<{acc_o}, {O_MODES.index(acc.overflow)}>({add})"
+    final = "acc[j]"
+    if sum_chk and wrap and not step_chk:
+        final = f"nk::ovf<{acc_o}, 0>({final})"
+    # result cast: the accumulated value lies in the accum range (or the bounded sums)
+    alo, ahi = (acc.lo, acc.hi) if sum_chk else (s_lo, s_hi)
+    res = _cast_expr(final, out, acc.frac - out.frac, alo, ahi)
+    body = f"""    // {step.name}: Dense {n_in} -> {n_out}
+    {ct} acc{idx}[{n_out}];
+    {{
+        {ct} *acc = acc{idx};
+        for (int j = 0; j < {n_out}; ++j) acc[j] = B{idx}[j];
+        for (int i = 0; i < {n_in}; ++i) {{
+            const {ct} xi = v{idx - 1}[i];
+            for (int j = 0; j < {n_out}; ++j) acc[j] = {add};
+        }}
+        for (int j = 0; j < {n_out}; ++j) v{idx}[j] = {res};
+    }}
+"""
+    return consts, body
+
+
+def kernel_source(hls_model) -> str:
+    """The C++ of the kernel: ``int nk_run(const double *x, long n, double *const *outs)``.
+
+    ``x``: ``n`` events side by side; ``outs[k]``: ``(n, size)`` doubles for the ``k``-th
+    emulated layer (input first) or null to skip it.
+    """
+    return _source(_plan(hls_model))
+
+
+def _source(plan: _Plan) -> str:
+    steps = plan.steps
+    consts, body = [], []
+    ranges: list[tuple[int, int]] = []
+    ctypes_: list[str] = []
+    for idx, step in enumerate(steps):
+        t = step.out
+        ct = _ctype(max(abs(t.lo), t.hi) + 1)
+        ctypes_.append(ct)
+        if step.kind == "input":
+            body.append(f"""    // {step.name}: input conversion (nnet::convert_data)
+    {ct} v0[{step.size}];
+    for (int k = 0; k < {step.size}; ++k)
+        v0[k] = nk::from_double<{t.frac}, {t.cpp()}>(x[k]);
+""")
+            ranges.append((t.lo, t.hi))
+        elif step.kind == "dense":
+            c, b = _dense_code(step, idx, ranges[-1])
+            consts.append(c)
+            body.append(f"    {ct} v{idx}[{step.size}];\n" + b)
+            ranges.append((t.lo, t.hi))
+        else:
+            src = step.src
+            assert src is not None
+            lo, hi = ranges[-1]
+            shift = src.frac - t.frac
+            if step.kind == "relu":
+                cast = _cast_expr(f"v{idx - 1}[k]", t, shift, max(lo, 1), max(hi, 1))
+                expr = f"v{idx - 1}[k] > 0 ? {cast} : 0"
+                rng = _cast_range(t, max(lo, 0), max(hi, 0), shift)
+            else:
+                expr = _cast_expr(f"v{idx - 1}[k]", t, shift, lo, hi)
+                rng = _cast_range(t, lo, hi, shift)
+            body.append(f"""    // {step.name}: {step.kind}
+    {ct} v{idx}[{step.size}];
+    for (int k = 0; k < {step.size}; ++k) v{idx}[k] = {expr};
+""")
+            ranges.append((min(rng[0], 0), max(rng[1], 0)))
+        body.append(f"""    if (outs[{idx}]) {{
+        double *o = outs[{idx}] + e * {step.size}L;
+        for (int k = 0; k < {step.size}; ++k) o[k] = double(v{idx}[k]) * {2.0**-t.frac!r};
+    }}
+""")
+    n_in = steps[0].size
+    return (
+        _PRELUDE
+        + "\nnamespace {\n"
+        + "".join(consts)
+        + f"""
+static inline void event(const double *x, double *const *outs, long e) {{
+{"".join(body)}}}
+}} // namespace
+
+extern "C" int nk_run(const double *x, long n, double *const *outs) {{
+    for (long e = 0; e < n; ++e) event(x + e * {n_in}L, outs, e);
+    return 0;
+}}
+"""
+    )
+
+
+# --- the compiled kernel ------------------------------------------------------------------------
+
+
+class IntKernel:
+    """A compiled integer kernel. :meth:`run` maps float64 events to per-layer float64 values.
+
+    ``layers``: the emulated layers in order (the input layer first: its values are the
+    converted inputs); ``sizes`` / ``types``: their output sizes and :class:`FixedType`;
+    ``last_layer``: the last emulated layer (the model's output, or the logits before
+    ``head``); ``head``: the lookup-table activation left out, or ``None``.
+    """
+
+    def __init__(self, lib_path: Path, plan: _Plan) -> None:
+        self.lib_path = Path(lib_path)
+        self.layers: tuple[str, ...] = tuple(s.name for s in plan.steps)
+        self.sizes: dict[str, int] = {s.name: s.size for s in plan.steps}
+        self.types: dict[str, FixedType] = {s.name: s.out for s in plan.steps}
+        self.n_in: int = plan.steps[0].size
+        self.head: str | None = plan.head
+        self._fn = ctypes.CDLL(str(self.lib_path)).nk_run
+        self._fn.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p]
+        self._fn.restype = ctypes.c_int
+
+    @property
+    def last_layer(self) -> str:
+        return self.layers[-1]
+
+    def run(
+        self, x: np.ndarray, layers: str | Sequence[str] | None = None, threads: int = 1,
+        chunk_size: int = 65_536,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
+        """``{layer: (n, size) float64}`` for events ``x`` (``(n, n_in)``, any float dtype).
+
+        ``layers``: ``None`` for :attr:`last_layer` only, ``"all"`` for every emulated layer, or
+        a list of names. Events go through in chunks of ``chunk_size``, split over ``threads``
+        threads (the kernel holds no state; ctypes releases the GIL). Values equal the batch
+        harness's outputs and taps bit for bit.
+        """
+        names = [self.last_layer] if layers is None else list(self.layers) if layers == "all" \
+            else [layers] if isinstance(layers, str) else list(layers)  # fmt: skip
+        unknown = [n for n in names if n not in self.sizes]
+        if unknown:
+            raise DataError(f"layer {unknown[0]!r} is not emulated: the kernel computes "
+                            f"{', '.join(self.layers)}")  # fmt: skip
+        xs = np.asarray(x)
+        n = len(xs)
+        xs = xs.reshape(n, -1)
+        if xs.shape[1] != self.n_in:
+            raise DataError(f"events have {xs.shape[1]} values: the project takes {self.n_in}")
+        outs = {name: np.empty((n, self.sizes[name]), dtype=np.float64) for name in names}
+        slots = [outs.get(name) for name in self.layers]
+        bounds = [*range(0, n, max(1, chunk_size)), n]
+
+        def work(a: int, b: int) -> None:
+            xc = np.ascontiguousarray(xs[a:b], dtype=np.float64)
+            ptrs = (ctypes.c_void_p * len(slots))(
+                *[None if o is None else o.ctypes.data + a * o.shape[1] * 8 for o in slots]
+            )
+            self._fn(xc.ctypes.data, b - a, ptrs)
+
+        parts: list[tuple[int, int]] = []
+        k = max(1, min(int(threads), n // 1024 or 1))
+        for a, b in itertools.pairwise(bounds):
+            cuts = np.linspace(a, b, k + 1).astype(int)
+            parts += [(int(c), int(d)) for c, d in itertools.pairwise(cuts) if d > c]
+        if k == 1:
+            for a, b in parts:
+                work(a, b)
+        else:
+            with ThreadPoolExecutor(k) as pool:
+                list(pool.map(lambda p: work(*p), parts))
+        return outs
+
+
+def build_int_kernel(hls_model, build_dir: Path) -> IntKernel:
+    """Generate and compile (g++ -O3 -march=native) the integer kernel of ``hls_model``.
+
+    :class:`ConversionError` (one line) when the project cannot be emulated (see
+    :func:`supports`); the library is reused when ``build_dir`` holds one of the same source.
+    """
+    if shutil.which(_CXX) is None:
+        raise ToolMissingError("g++ not found: install a C++ compiler (e.g. apt-get install g++)")
+    plan = _plan(hls_model)
+    src = _source(plan)
+    digest = hashlib.sha256(src.encode()).hexdigest()[:16]
+    build = Path(build_dir)
+    build.mkdir(parents=True, exist_ok=True)
+    lib = build / f"int_kernel_{digest}.so"
+    if not lib.is_file():
+        cpp = build / f"int_kernel_{digest}.cpp"
+        cpp.write_text(src)
+        tmp = lib.with_suffix(".so.tmp")
+        cmd = [_CXX, *_CXX_FLAGS, str(cpp), "-o", str(tmp)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            lines = [ln for ln in done.stderr.splitlines() if "error" in ln.lower()]
+            first = (lines or done.stderr.strip().splitlines() or ["unknown error"])[0]
+            raise ConversionError(f"integer kernel failed to compile: {first.strip()}")
+        tmp.replace(lib)
+    return IntKernel(lib, plan)
