@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "csim_bench.py"
+
+
+def csim_bench():
+    """``benchmarks/csim_bench.py`` as a module: its seeded 6-bit jet MLP, inputs, conversion."""
+    if "csim_bench" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("csim_bench", BENCH)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules["csim_bench"] = mod
+    return sys.modules["csim_bench"]
 
 
 def qb(bits: int, integer: int = 0):

@@ -7,13 +7,12 @@ seeded and converted once per module; a tiny QConv1D model covers a second layer
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from qmodels import csim_bench, qb
 from typer.testing import CliRunner
 
 from hls import edge_inputs, verify_project
@@ -25,18 +24,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The `keras.constraints.serialize:UserWarning"),
 ]
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "csim_bench.py"
 #: Events of the large verification run (random jets plus every edge input, repeated).
 N_LARGE = 100_000
-
-
-def _bench():
-    if "csim_bench" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("csim_bench", BENCH)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules["csim_bench"] = mod
-    return sys.modules["csim_bench"]
 
 
 def _hls_model(project: Path, work: Path):
@@ -49,12 +38,12 @@ def _hls_model(project: Path, work: Path):
 
 @pytest.fixture(scope="module")
 def jet(tmp_path_factory) -> Path:
-    return _bench().convert_jet_mlp(tmp_path_factory.mktemp("jet"))
+    return csim_bench().convert_jet_mlp(tmp_path_factory.mktemp("jet"))
 
 
 @pytest.fixture(scope="module")
 def jet_x(jet) -> np.ndarray:
-    return np.concatenate([_bench().jet_inputs(3000), edge_inputs(jet)])
+    return np.concatenate([csim_bench().jet_inputs(3000), edge_inputs(jet)])
 
 
 def test_harness_source_calls_the_bridge():
@@ -110,7 +99,6 @@ def _conv1d_model():
     import keras
     from qkeras import QActivation, QConv1D, QDense, quantized_relu
 
-    qb = _bench_qb()
     inp = keras.Input((8, 2), name="x")
     h = QActivation(qb(8, 2), name="qin")(inp)
     h = QConv1D(3, 3, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="conv")(h)
@@ -121,12 +109,6 @@ def _conv1d_model():
     rng = np.random.default_rng(7)
     model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
     return model
-
-
-def _bench_qb():
-    from qkeras import quantized_bits
-
-    return lambda bits, integer=0: quantized_bits(bits, integer, alpha=1)
 
 
 def test_conv1d_batched_equals_predict(tmp_path):
@@ -151,7 +133,8 @@ def test_large_run_bit_exact(jet, tmp_path, engine):
     (every event through the harness; the traced ones with the kernel, which leaves the table
     head to hls4ml's trace)."""
     edges = edge_inputs(jet)
-    x = np.concatenate([np.tile(edges, (10, 1)), _bench().jet_inputs(N_LARGE - 10 * len(edges))])
+    x = csim_bench().jet_inputs(N_LARGE - 10 * len(edges))
+    x = np.concatenate([np.tile(edges, (10, 1)), x])
     npy = tmp_path / "x.npy"
     np.save(npy, x)
     res = verify_project(jet, npy, trace_events=2000, chunk_size=32_768, engine=engine)
@@ -172,7 +155,7 @@ def test_large_run_bit_exact(jet, tmp_path, engine):
 
 @pytest.mark.parametrize("engine", ["harness", "kernel"])
 def test_trace_all_compares_every_layer_of_every_event(jet, tmp_path, engine):
-    x = _bench().jet_inputs(6000)
+    x = csim_bench().jet_inputs(6000)
     res = verify_project(jet, x, batched=True, trace_all=True, trace_events=500, engine=engine)
     assert res.ok and res.engine == engine, res.to_dict()
     rows = {r["layer"]: r for r in res.layers}
@@ -191,7 +174,7 @@ def test_engines_and_their_errors(jet, tmp_path):
     from nanotrig.config import HlsConfig
     from nanotrig.errors import ConfigError, ConversionError
 
-    x = _bench().jet_inputs(300)
+    x = csim_bench().jet_inputs(300)
     assert verify_project(jet, x, batched=True, trace_events=50).engine == "kernel"
     with pytest.raises(ConfigError, match="unknown C-simulation engine 'gpu'"):
         verify_project(jet, x, batched=True, engine="gpu")
@@ -216,7 +199,7 @@ def test_batched_catches_a_changed_bias(jet, tmp_path, engine):
     bias += np.where(bias > 0, -(2.0**-5), 2.0**-5)  # one LSB of quantized_bits(6, 0)
     ref.get_layer("fc3").set_weights([kernel, bias])
     ref.save(work / "keras_model.h5")
-    x = _bench().jet_inputs(3000)
+    x = csim_bench().jet_inputs(3000)
     res = verify_project(work, x, batched=True, trace_events=100, chunk_size=1000, engine=engine)
     assert not res.ok and res.engine == engine
     rows = {r["layer"]: r for r in res.layers}
@@ -296,7 +279,7 @@ def test_cli_batched_from_h5(jet, tmp_path):
 
     path = tmp_path / "jets.h5"
     with h5py.File(path, "w") as f:
-        f["features"] = _bench().jet_inputs(4000)
+        f["features"] = csim_bench().jet_inputs(4000)
     args = ["verify", str(jet), "--inputs", str(path), "--events", "3000", "--trace-events", "300"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, (res.stdout, res.stderr)

@@ -9,16 +9,14 @@ value) by a small C++ program compiled against hls4ml's ap_types.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from qmodels import qb, seeded
+from qmodels import csim_bench, qb, seeded
 
 from hls import edge_inputs
 from hls.batch import build_batch_sim
@@ -29,17 +27,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("g++") is None, reason="the integer kernel needs g++"),
     pytest.mark.filterwarnings("ignore:The `keras.constraints.serialize:UserWarning"),
 ]
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "csim_bench.py"
-
-
-def _bench():
-    if "csim_bench" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("csim_bench", BENCH)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules["csim_bench"] = mod
-    return sys.modules["csim_bench"]
 
 
 def _convert(model, out: Path, overrides=None, io_type: str = "io_parallel"):
@@ -168,7 +155,7 @@ def jet(tmp_path_factory):
     from hls._capture import captured_stdout
 
     work = tmp_path_factory.mktemp("jet")
-    project = _bench().convert_jet_mlp(work)
+    project = csim_bench().convert_jet_mlp(work)
     with captured_stdout():
         model = deserialize_model(project / "hls_model.fml", output_dir=str(work / "d"))
     return project, model
@@ -184,7 +171,7 @@ def test_jet_mlp_kernel_equals_harness(jet, tmp_path):
     assert t == FixedType(16, 6, True, "RND_CONV", "SAT")
     rng = np.random.default_rng(5)
     x = np.concatenate([
-        _bench().jet_inputs(20_000).astype(np.float64),
+        csim_bench().jet_inputs(20_000).astype(np.float64),
         edge_inputs(project).astype(np.float64),
         _edges(t, 16, rng),
         rng.uniform(-1e4, 1e4, (500, 16)),
