@@ -423,8 +423,11 @@ def compare(
         Path | None, typer.Option("--out-root", help="Parent of the comparison directory.")
     ] = None,
 ) -> None:
-    """Run the jet taggers (MLP, CNN, GarNet) on one sample and compare them on the same test
-    jets: accuracy, AUC, C-sim checks, latency estimate, ROC per class."""
+    """Compare jet taggers (MLP, CNN, GarNet) trained and tested on the same jets.
+
+    One sample, one split; each tagger's whole chain; a side-by-side report (accuracy, AUC,
+    C-sim checks, latency estimate, ROC per class).
+    """
 
     def go():
         from nanotrig.compare import load_compare_config, run_compare
