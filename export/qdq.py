@@ -1,12 +1,19 @@
 """QKeras chain -> ONNX QDQ graph written with ``onnx.helper``, integer kernels where exact.
 
-Quantizers become ``Clip`` + ``QuantizeLinear`` (int8/uint8, int16 for > 8 bits: opset 21),
-weights int8 initializers. A QDense whose input is an unsigned <= 8-bit activation (the output
-of ``quantized_relu``) runs as ``MatMulInteger`` -> int32 -> Cast -> Mul(scale) -> Add(bias),
-which onnxruntime fuses into ``MatMulIntegerToFloat``; any other QDense/QConv2D runs in float on
-dequantized values (exact while the float32 partial sums stay below 2**24 quanta).
-Keras layouts are kept (NHWC); Conv/pooling are wrapped in Transposes that onnxruntime cancels.
-Layer handlers are registered one function per Keras class name (``@_handler``).
+Quantizers become ``QuantizeLinear`` (int8/uint8, int16 for > 8 bits: opset 21) plus a Clip to
+the format's range (on the 8-bit integers; in float before QuantizeLinear for 16 bits), weights
+int8 initializers. A QDense whose input is an unsigned <= 8-bit activation (the output of
+``quantized_relu``) is an onnxruntime ``com.microsoft`` ``QGemm``: uint8 x int8 (or uint8 with
+zero point 128, see ``_U8S8_LIMIT``) -> int32 sums plus the int32 bias (when the bias is on the
+accumulator's grid), requantized inside the kernel straight to the next quantizer's uint8/int8
+(or to float, (sum + bias) * scale, exact below 2**24 quanta). Any other QDense/QConv2D runs
+in float on the integer values (Cast), the input's power-of-two scale folded into the weights
+(exact while the float32 partial sums stay below 2**24 quanta). MaxPooling2D after a quantizer
+pools the float values and quantizes after it (rounding is monotonic: the same integers, and
+onnxruntime's float MaxPool is much faster than its uint8 one); nearest UpSampling2D copies
+8-bit integers. Keras layouts are kept (NHWC); Conv/pooling are wrapped in Transposes that
+onnxruntime cancels. Layer handlers are registered one function per Keras class name
+(``@_handler``).
 """
 
 from __future__ import annotations
@@ -26,15 +33,23 @@ __all__ = ["QDQ_OPSET", "build_qdq_proto", "qkeras_to_qdq", "supported_layers"]
 
 log = logging.getLogger(__name__)
 QDQ_OPSET = 21  # int16 QuantizeLinear/DequantizeLinear need opset 21
+MS = "com.microsoft"  # onnxruntime's contrib domain (QGemm)
 _U8S8_LIMIT = 32767  # u8*s8 pairs summed in int16 by VPMADDUBSW (AVX2) must not saturate
 
 
 @dataclass(frozen=True)
 class _T:
-    """A graph tensor: float if ``fp`` is None, else integers of ``fp`` (zero point 0)."""
+    """A graph tensor: float if ``fp`` is None, else integers of ``fp`` (zero point 0).
+
+    ``qgemm``: the float output of a ``QGemm`` with these inputs, which :meth:`_Builder.quantize`
+    re-emits with a quantized output (requantization inside the integer kernel). ``src``: the
+    float tensor that ``quantize`` rounded to these integers.
+    """
 
     name: str
     fp: FixedPoint | None = None
+    qgemm: tuple[str, ...] | None = None
+    src: str | None = None  # the float tensor these integers round (max pooling commutes)
 
 
 class _Builder:
@@ -81,15 +96,37 @@ class _Builder:
         x = self.op("Cast", [t.name], hint, to=1)
         return self.op("Mul", [x, self.const(f"{hint}/scale", np.float32(t.fp.scale))], hint)
 
-    def quantize(self, t: _T, fp: FixedPoint, hint: str) -> _T:
-        """Clip to the format's range (in float: exact, integers bounds) then QuantizeLinear."""
-        x = self.to_float(t, hint)
+    def quantize(self, t: _T, fp: FixedPoint, hint: str, float_clip: bool = False) -> _T:
+        """Round to ``fp`` (half to even) and saturate to its range.
+
+        8-bit formats: QuantizeLinear (or the QGemm producing ``t``, requantizing its int32
+        sums) saturates to the storage range, then an integer Clip to the format's range:
+        the same integers as clipping first in float, since the bounds are integers and
+        rounding is monotonic, at a quarter of the memory traffic. 16-bit formats (and
+        ``float_clip``): float Clip then QuantizeLinear (onnxruntime has no int16 Clip).
+        """
         info = np.iinfo(fp.storage)
-        if (fp.qmin, fp.qmax) != (info.min, info.max):
+        narrow = (fp.qmin, fp.qmax) != (info.min, info.max)
+        src = None if t.qgemm is not None and fp.bits <= 8 else self.to_float(t, hint)
+        if fp.bits <= 8 and not (float_clip and src is not None):
+            if src is None:
+                y = self.op("QGemm", [*t.qgemm, *self.qparams(fp, hint)], hint, domain=MS)
+            else:
+                y = self.op("QuantizeLinear", [src, *self.qparams(fp, hint)], hint)
+            if narrow:
+                lo = self.const(f"{hint}/lo", np.array(fp.qmin, dtype=fp.storage))
+                hi = self.const(f"{hint}/hi", np.array(fp.qmax, dtype=fp.storage))
+                y = self.op("Clip", [y, lo, hi], hint)
+            return _T(y, fp, src=src)
+        x = src
+        if narrow or float_clip:
+            # full range: saturation alone would do, but onnxruntime removes a Clip that
+            # QuantizeLinear makes redundant; (qmax - 1/4) quanta still round to qmax
+            top = fp.qmax if narrow else fp.qmax - 0.25
             lo = self.const(f"{hint}/lo", np.float32(fp.qmin * fp.scale))
-            hi = self.const(f"{hint}/hi", np.float32(fp.qmax * fp.scale))
+            hi = self.const(f"{hint}/hi", np.float32(top * fp.scale))
             x = self.op("Clip", [x, lo, hi], hint)
-        return _T(self.op("QuantizeLinear", [x, *self.qparams(fp, hint)], hint), fp)
+        return _T(self.op("QuantizeLinear", [x, *self.qparams(fp, hint)], hint), fp, src=src)
 
 
 _Handler = Callable[[_Builder, object, _T], _T]
@@ -144,14 +181,25 @@ def _weights(layer) -> tuple[FixedPoint, np.ndarray, FixedPoint | None, np.ndarr
     return fk, wq, fb, fb.quantize(layer.bias.numpy())
 
 
-def _dq_const(b: _Builder, ints: np.ndarray, fp: FixedPoint, hint: str) -> str:
-    """Integer initializer -> float by Cast + Mul(scale), which onnxruntime constant-folds.
+def _dq_const(b: _Builder, ints: np.ndarray, fp: FixedPoint, hint: str, times: float = 1.0) -> str:
+    """Integer initializer -> float by Cast + Mul(scale x ``times``), which onnxruntime
+    constant-folds (``times``: the power-of-two input scale folded into weights, see
+    :func:`_unscaled`).
 
     Not DequantizeLinear: onnxruntime (1.26) fuses DequantizeLinear(int8 weight) -> MatMul on a
     float input into MatMulNBits (accuracy level 4: int8 activations), which changed the logits
     of a test model by 0.011. For the same reason float layers get Gemm, not MatMul + Add.
     """
-    return b.to_float(_T(b.const(f"{hint}/q", ints), fp), hint)
+    x = b.op("Cast", [b.const(f"{hint}/q", ints)], hint, to=1)
+    return b.op("Mul", [x, b.const(f"{hint}/scale", np.float32(fp.scale * times))], hint)
+
+
+def _unscaled(b: _Builder, t: _T, hint: str) -> tuple[str, float]:
+    """``t`` as float integers and the scale to fold into the weights (powers of two: the
+    products and float sums are those of the dequantized values, scaled exactly)."""
+    if t.fp is None:
+        return t.name, 1.0
+    return b.op("Cast", [t.name], hint, to=1), t.fp.scale
 
 
 @_handler("QDense")
@@ -166,12 +214,30 @@ def _qdense(b: _Builder, layer, t: _T) -> _T:
         else:  # u8u8 kernels widen to int16 first: no saturation
             w, zp = b.const(f"{name}/kernel_q", (wq.astype(np.int16) + 128).astype(np.uint8)), 128
             zp = np.uint8(zp)
-        acc = b.op("MatMulInteger", [t.name, w, "", b.const(f"{name}/kernel_zp", zp)], name)
-        y = b.op("Cast", [acc], name, to=1)  # int32 -> float32: exact below 2**24
-        y = b.op("Mul", [y, b.const(f"{name}/acc_scale", np.float32(x_fp.scale * fk.scale))], name)
-        b.plan.append(f"{name}: MatMulInteger {x_fp} x {fk}")
+        acc_scale = x_fp.scale * fk.scale
+        inputs = [
+            t.name, *b.qparams(x_fp, f"{name}/x"),
+            w, b.const(f"{name}/kernel_scale", np.float32(fk.scale)),
+            b.const(f"{name}/kernel_zp", zp),
+        ]  # fmt: skip
+        ratio = fb.scale / acc_scale if fb is not None else 1.0
+        if fb is not None and ratio >= 1:  # bias on the accumulator's grid: int32 input C
+            inputs.append(
+                b.const(f"{name}/bias_acc", (bq.astype(np.int64) * int(ratio)).astype(np.int32))
+            )
+            fused_bias = True
+        else:
+            fused_bias = fb is None
+            inputs.append("")
+        y = b.op("QGemm", inputs, name, domain=MS)  # float out: (A.B + C) * scale, exact < 2**24
+        bias = "int32 bias" if fb is not None and fused_bias else "float bias" if fb else "no bias"
+        b.plan.append(f"{name}: QGemm {x_fp} x {fk}, {bias}")
+        if fused_bias:
+            return _activation(b, layer.activation, _T(y, qgemm=tuple(inputs)), name)
     elif len(layer.input_shape) == 2:  # Gemm, not MatMul + Add: see _dq_const
-        inputs = [b.to_float(t, name), _dq_const(b, wq, fk, f"{name}/kernel")]
+        # the input's scale goes into the weights (powers of two: the same float sums)
+        x_name, x_scale = _unscaled(b, t, name)
+        inputs = [x_name, _dq_const(b, wq, fk, f"{name}/kernel", x_scale)]
         if fb is not None:
             inputs.append(b.const(f"{name}/bias", (bq * fb.scale).astype(np.float32)))
         y = b.op("Gemm", inputs, name)
@@ -203,11 +269,16 @@ def _qconv2d(b: _Builder, layer, t: _T) -> _T:
     if layer.data_format != "channels_last" or layer.groups != 1:
         raise ModelError(f"layer {name}: only channels_last, groups=1 Conv2D is supported")
     fk, wq, fb, bq = _weights(layer)
-    w = _dq_const(b, wq.transpose(3, 2, 0, 1), fk, f"{name}/kernel")  # HWIO -> OIHW
-    inputs = [b.to_float(t, name), w]
+    x_name, x_scale = _unscaled(b, t, name)
+    w = _dq_const(b, wq.transpose(3, 2, 0, 1), fk, f"{name}/kernel", x_scale)  # HWIO -> OIHW
+    inputs = [x_name, w]
     if fb is not None:
         inputs.append(_dq_const(b, bq, fb, f"{name}/bias"))
-    x = _nchw(b, _T(inputs[0]), name)
+    if layer.input_shape[-1] == 1:  # one channel: NHWC -> NCHW is a Reshape
+        shape = b.const(f"{name}/nchw", np.array([-1, 1, *layer.input_shape[1:3]], np.int64))
+        x = b.op("Reshape", [inputs[0], shape], name)
+    else:
+        x = _nchw(b, _T(inputs[0]), name)
     y = b.op(
         "Conv", [x, *inputs[1:]], name, auto_pad=_pad(layer), strides=list(layer.strides),
         dilations=list(layer.dilation_rate), kernel_shape=list(wq.shape[:2]),
@@ -226,7 +297,14 @@ def _pool2d(b: _Builder, layer, t: _T) -> _T:
         "strides": list(layer.strides),
         "auto_pad": _pad(layer),
     }
-    if type(layer).__name__ == "MaxPooling2D":  # max of integers: stays integer
+    if type(layer).__name__ == "MaxPooling2D":
+        if t.src is not None and t.fp is not None:
+            # rounding/saturating is monotonic: max then quantize = quantize then max, and the
+            # float MaxPool kernel is much faster than the integer one
+            pooled = _nhwc(b, b.op("MaxPool", [_nchw(b, _T(t.src), name)], name, **attrs), name)
+            # float Clip before QuantizeLinear: onnxruntime would move a QuantizeLinear that
+            # follows the MaxPool above it (QDQ propagation), back onto the integer kernel
+            return b.quantize(pooled, t.fp, name, float_clip=True)
         return _nhwc(b, b.op("MaxPool", [_nchw(b, t, name)], name, **attrs), name, t.fp)
     x = _nchw(b, _T(b.to_float(t, name)), name)
     return _nhwc(b, b.op("AveragePool", [x], name, count_include_pad=0, **attrs), name)
@@ -239,13 +317,14 @@ def _upsampling2d(b: _Builder, layer, t: _T) -> _T:
     if layer.data_format != "channels_last" or layer.interpolation != "nearest":
         raise ModelError(f"layer {name}: only channels_last, nearest UpSampling2D is supported")
     scales = b.const(f"{name}/scales", np.array([1, 1, *layer.size], np.float32))
-    x = _nchw(b, _T(b.to_float(t, name)), name)
+    fp = t.fp if t.fp is not None and t.fp.bits <= 8 else None  # copies: 8-bit stays integer
+    x = _nchw(b, t if fp is not None else _T(b.to_float(t, name)), name)
     y = b.op(
         "Resize", [x, "", scales], name, mode="nearest", nearest_mode="floor",
         coordinate_transformation_mode="asymmetric",
     )  # fmt: skip
     b.plan.append(f"{name}: nearest Resize x{tuple(layer.size)} on {t.fp or 'float'} values")
-    return _nhwc(b, y, name)
+    return _nhwc(b, y, name, fp)
 
 
 @_handler("Flatten")
@@ -262,6 +341,15 @@ def _reshape(b: _Builder, layer, t: _T) -> _T:
 @_handler("Dropout", "InputLayer")
 def _identity(b: _Builder, layer, t: _T) -> _T:
     return t
+
+
+@_handler("Multiply")
+def _square(b: _Builder, layer, t: _T) -> _T:
+    """``Multiply()([x, x])`` (the anomaly score's ``mu**2``): a float32 Mul, the same operation
+    Keras computes (exact for formats of up to 12 bits)."""
+    x = b.to_float(t, layer.name)
+    b.plan.append(f"{layer.name}: float square of {t.fp or 'float'} values")
+    return _T(b.op("Mul", [x, x], layer.name))
 
 
 @_handler("QActivation")
@@ -290,6 +378,8 @@ def _chain(model) -> list:
     prev = model.layers[0]
     for layer in layers:
         inbound = layer.inbound_nodes[0].inbound_layers
+        if isinstance(inbound, list) and type(layer).__name__ == "Multiply":
+            inbound = prev if all(i is prev for i in inbound) else inbound  # x * x
         if isinstance(inbound, list) or inbound is not prev:
             raise ModelError(
                 f"layer {layer.name} does not take the previous layer's output: "
@@ -297,6 +387,17 @@ def _chain(model) -> list:
             )
         prev = layer
     return layers
+
+
+def _live(nodes: list, outputs: list[str]) -> list:
+    """``nodes`` that some output depends on (a QGemm whose float output was re-emitted with a
+    quantized one is left unused), in their order."""
+    needed, keep = set(outputs), []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(i for i in node.input if i)
+    return keep[::-1]
 
 
 def build_qdq_proto(model, trace: bool = False):
@@ -332,11 +433,16 @@ def build_qdq_proto(model, trace: bool = False):
     outputs = [vi(out_name, model.output_shape)]
     for name, layer in zip(trace_outputs, model.layers[1:], strict=False):
         outputs.append(vi(name, layer.output_shape))
+    nodes = _live(b.nodes, [o.name for o in outputs])
+    used = {i for n in nodes for i in n.input}
+    inits = [i for i in b.inits if i.name in used]
     graph = helper.make_graph(
-        b.nodes, f"{model.name}_qdq", [vi(in_name, model.input_shape)], outputs, b.inits
+        nodes, f"{model.name}_qdq", [vi(in_name, model.input_shape)], outputs, inits
     )
     proto = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", QDQ_OPSET)], producer_name="nanotrig"
+        graph,
+        opset_imports=[helper.make_opsetid("", QDQ_OPSET), helper.make_opsetid(MS, 1)],
+        producer_name="nanotrig",
     )
     proto.ir_version = 10
     helper.set_model_props(proto, {"nanotrig.layer_plan": "\n".join(b.plan)})

@@ -69,7 +69,8 @@ def test_integer_kernels_used(qmodel):
 
     proto = build_qdq_proto(qmodel)
     ops = [n.op_type for n in proto.graph.node]
-    assert ops.count("MatMulInteger") == 3  # fc2, fc3, output; fc1 has the 16-bit input
+    assert ops.count("QGemm") == 3  # fc2, fc3, output; fc1 has the 16-bit input
+    assert "MatMulInteger" not in ops and "Mul" not in ops[ops.index("Gemm") :]
     assert ops.count("Gemm") == 1
     assert "DequantizeLinear" not in ops  # see export.qdq._Builder.to_float
     assert 3 in {i.data_type for i in proto.graph.initializer}  # int8 weights
@@ -124,7 +125,7 @@ def test_export_quantized_stage(tmp_path):
     assert rec["agrees"] and rec["logits_exact"]
     assert (tmp_path / "out" / "qmodel.qdq.onnx").is_file()
     assert (tmp_path / "out" / "qdq_artifact.json").is_file()
-    assert any("MatMulInteger" in line for line in rec["layer_plan"])
+    assert any("QGemm" in line for line in rec["layer_plan"])
     with pytest.raises(DataError, match=r"expects \(N, 16\)"):
         OnnxModel(rec["onnx"]).predict(np.zeros((3, 4), np.float32))
 
@@ -177,3 +178,73 @@ def test_onnx_runtime_rejects_file(tmp_path):
     onnx.save_model(m, tmp_path / "odd.onnx")
     with pytest.raises(ModelError, match=r"onnxruntime cannot load .*re-export"):
         OnnxModel(tmp_path / "odd.onnx")
+
+
+def _optimized_ops(path, tmp_path) -> list[str]:
+    """Node types of the graph onnxruntime runs (after its graph optimisations)."""
+    import onnx
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(path), opts, ["CPUExecutionProvider"])
+    return [n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node]
+
+
+def test_file_logits_exact_and_integer_graph(qmodel, tmp_path):
+    """The file as onnxruntime optimises it (fused QGemm + requantization), up to the logits:
+    identical to QKeras, and the integer layers stay QGemm with uint8 activations."""
+    from tensorflow import keras
+
+    logits = keras.Model(qmodel.input, qmodel.get_layer("output").output)
+    path = qkeras_to_qdq(logits, tmp_path / "logits.onnx")
+    x = _inputs()
+    got = OnnxModel(path, ["CPUExecutionProvider"]).predict(x, progress=False)
+    np.testing.assert_array_equal(got, logits.predict(x, batch_size=4096, verbose=0))
+    ops = _optimized_ops(path, tmp_path)
+    assert ops.count("QGemm") == 3 and "MatMulInteger" not in ops and "Mul" not in ops
+
+
+def test_bias_finer_than_accumulator_exact(tmp_path):
+    """A bias with more fractional bits than x_scale * w_scale cannot be an int32 QGemm input:
+    float Add after a float-output QGemm, still exact."""
+    from qkeras import QActivation, QDense
+    from tensorflow import keras
+
+    q = "quantized_bits(6,0,alpha=1)"
+    inp = keras.Input((8,), name="x")
+    x = QActivation("quantized_bits(12,3,alpha=1)", name="input_quant")(inp)
+    x = QDense(6, kernel_quantizer=q, bias_quantizer=q, name="d1")(x)
+    x = QActivation("quantized_relu(4,1)", name="r1")(x)
+    fine = "quantized_bits(16,1,alpha=1)"  # 2**-14 < 2**-3 * 2**-5
+    x = QDense(3, kernel_quantizer=q, bias_quantizer=fine, name="d2")(x)
+    model = keras.Model(inp, x)
+    rng = np.random.default_rng(5)
+    model.get_layer("d2").set_weights([rng.uniform(-1, 1, (6, 3)), rng.uniform(-1, 1, 3)])
+    xs = rng.normal(scale=3, size=(500, 8)).astype(np.float32)
+    rec = compare_qdq(model, xs, qkeras_to_qdq(model, tmp_path / "b.onnx"))
+    assert all(la["max_abs_diff"] == 0.0 for la in rec["layers"].values()), rec["layers"]
+    assert rec["file_max_abs_diff_outputs"] == 0.0
+    from export import build_qdq_proto
+
+    ops = [n.op_type for n in build_qdq_proto(model).graph.node]
+    assert ops.count("QGemm") == 1 and "Add" in ops
+
+
+def test_anomaly_score_square_exact(tmp_path):
+    """The anomaly score model (``Multiply()([mu, mu])`` then the all-ones QDense) exports as a
+    chain; every layer identical to QKeras, QGemm on the uint8 hidden layer."""
+    from models.anomaly_vae import build_encoder
+    from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
+
+    cfg = QuantizeConfig()
+    qscore = build_qscore_model(build_qencoder(build_encoder(57), cfg, cfg.latent))
+    x = np.random.default_rng(2).normal(scale=3, size=(1000, 57)).astype(np.float32)
+    rec = compare_qdq(qscore, x, qkeras_to_qdq(qscore, tmp_path / "score.onnx"))
+    assert all(la["max_abs_diff"] == 0.0 for la in rec["layers"].values()), rec["layers"]
+    assert rec["file_max_abs_diff_outputs"] == 0.0
+    from export import build_qdq_proto
+
+    plan = build_qdq_proto(qscore).metadata_props[0].value
+    assert "fc2: QGemm" in plan and "mu_sq: float square" in plan
