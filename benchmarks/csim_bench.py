@@ -1,13 +1,15 @@
 """C-simulation throughput per model family: hls4ml ``predict()`` vs the batched harness.
 
     python benchmarks/csim_bench.py [--events 1000000] [--predict-events 20000] [--threads 1 2]
-                                    [--families jet_mlp jet_cnn dqm_ae] [--out DIR]
+                                    [--families jet_mlp jet_cnn dqm_ae anomaly_vae] [--out DIR]
 
 For each family a seeded QKeras model (6-bit; the autoencoder 8-bit) of the shipped
 architecture is converted (hls/): the 16-64-32-32-5 jet MLP (io_parallel; input
 quantized_bits(16,5), 6-bit weights, biases and quantized_relu(6,0), softmax head), the 16x16
 jet CNN of configs/jet_cnn.yml and the 32x64 DQM autoencoder of configs/dqm_ae.yml (both
-io_stream).
+io_stream), and the anomaly trigger's deployed encoder + score of configs/anomaly_vae.yml
+(io_parallel; the Multiply of its score keeps it on the harness: no integer kernel, no tap).
+GarNet's harness is checked against ``predict()`` in tests/hls/test_batch_csim.py, not timed.
 Timed in the same run: hls4ml's ``predict()`` (one ctypes call per event), the batch harness of
 hls/batch.py (with and without the logits tap, per thread count), the exact integer kernel of
 hls/int_kernel.py (io_parallel families; logits per thread count; listed under
@@ -123,11 +125,41 @@ def map_inputs(n: int, seed: int = 1):
     return np.where(hot, 40.0, x).astype(np.float32)
 
 
-#: family -> (QKeras model builder, inputs, io_type, events divisor)
+def anomaly_qmodel(seed: int = 0):
+    """The deployed QKeras anomaly model of configs/anomaly_vae.yml: the encoder up to mu
+    (quantized_bits(10,2)) and the score sum(mu^2) (Multiply + frozen all-ones QDense)."""
+    import numpy as np
+
+    from models.anomaly_vae import build_encoder
+    from nanotrig.config import load_config
+    from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "anomaly_vae.yml")
+    encoder = build_encoder(N_L1_FEATURES, cfg.model.vae_hidden, cfg.model.latent_dim)
+    rng = np.random.default_rng(seed)
+    encoder.set_weights([rng.normal(0, 0.3, w.shape) for w in encoder.get_weights()])
+    return build_qscore_model(build_qencoder(encoder, cfg.quantize, cfg.quantize.latent))
+
+
+def l1_inputs(n: int, seed: int = 1):
+    """L1-event-like float32 inputs (n, 57) after the power-of-two scaling: a few objects,
+    zero padding for the rest."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.5, (n, N_L1_FEATURES))
+    x[rng.random((n, N_L1_FEATURES)) < 0.5] = 0.0
+    return x.astype(np.float32)
+
+
+#: Features of an L1 event (MET, 4 e/gamma, 4 mu, 10 jets x pT, eta, phi).
+N_L1_FEATURES = 57
+#: family -> (QKeras model builder, inputs, io_type, events divisor, layer the harness taps)
 FAMILIES = {
-    "jet_mlp": (jet_mlp_qmodel, jet_inputs, "io_parallel", 1),
-    "jet_cnn": (jet_cnn_qmodel, image_inputs, "io_stream", 100),
-    "dqm_ae": (dqm_ae_qmodel, map_inputs, "io_stream", 1000),
+    "jet_mlp": (jet_mlp_qmodel, jet_inputs, "io_parallel", 1, "output"),
+    "jet_cnn": (jet_cnn_qmodel, image_inputs, "io_stream", 100, "output"),
+    "dqm_ae": (dqm_ae_qmodel, map_inputs, "io_stream", 1000, "output"),
+    "anomaly_vae": (anomaly_qmodel, l1_inputs, "io_parallel", 1, None),
 }
 
 
@@ -136,7 +168,7 @@ def convert_family(family: str, out_dir: Path, seed: int = 0) -> Path:
     from hls import convert_model
     from nanotrig.config import HlsConfig
 
-    build, _, io_type, _ = FAMILIES[family]
+    build, _, io_type, _, _ = FAMILIES[family]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{family}_q.h5"
     build(seed).save(path)
@@ -162,7 +194,7 @@ def run_benchmark(
     rows: list[dict[str, object]] = []
     kernel_rows: list[dict[str, object]] = []
     for family in families:
-        _, inputs, _, divisor = FAMILIES[family]
+        _, inputs, _, divisor, _ = FAMILIES[family]
         n = max(1, n_events // divisor)
         m = max(1, min(n_predict // divisor, n))
         family_rows, family_kernel = _family_rows(family, inputs(n), m, threads, work / family)
@@ -203,7 +235,7 @@ def _family_rows(
     dt = time.perf_counter() - t0
     rows.append(_row(family, "hls4ml predict()", 1, m, dt, compile_s))
     logits = None
-    for tap in (None, "output"):
+    for tap in dict.fromkeys((None, FAMILIES[family][4])):  # no tap, then the family's
         t0 = time.perf_counter()
         sim = build_batch_sim(hls_model, work / f"batch_{tap}", tap=tap, threads=max(threads))
         compile_s = time.perf_counter() - t0
@@ -222,8 +254,8 @@ def _family_rows(
         compile_s = time.perf_counter() - t0
         # the kernel's last layer against the harness: the tapped logits, or the output
         ref = logits if kernel.head is not None else y
-        if kernel.head is not None and kernel.last_layer != "output":
-            raise RuntimeError(f"{family}: the harness taps 'output', not {kernel.last_layer}")
+        if kernel.head is not None and kernel.last_layer != FAMILIES[family][4]:
+            raise RuntimeError(f"{family}: the harness taps another layer than {kernel.last_layer}")
         for k in threads:
             t0 = time.perf_counter()
             got = kernel.run(x64, threads=k)[kernel.last_layer]

@@ -19,14 +19,18 @@ def test_bench_has_every_row(tmp_path, capsys):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     argv = ["--events", "3000", "--predict-events", "500", "--threads", "1", "2"]
-    argv += ["--families", "jet_mlp", "jet_cnn", "dqm_ae"]
+    argv += ["--families", "jet_mlp", "jet_cnn", "dqm_ae", "anomaly_vae"]
     assert mod.main([*argv, "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
     result = json.loads((tmp_path / "csim_bench.json").read_text())
     expected = []
-    for family, n, m in (("jet_mlp", 3000, 500), ("jet_cnn", 30, 5), ("dqm_ae", 3, 1)):
+    sizes = (("jet_mlp", 3000, 500), ("jet_cnn", 30, 5), ("dqm_ae", 3, 1))
+    for family, n, m in (*sizes, ("anomaly_vae", 3000, 500)):
         expected.append((family, "hls4ml predict()", 1, m))
-        for path in ("batch harness", "batch harness + logits tap"):
+        paths = ["batch harness"] + (
+            ["batch harness + logits tap"] if family != "anomaly_vae" else []
+        )
+        for path in paths:
             expected += [(family, path, 1, n), (family, path, 2, n)]
         expected.append((family, "verify_project (batched, end to end)", 1, n))
     for family, path, threads, events in expected:
