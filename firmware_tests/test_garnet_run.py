@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +69,9 @@ def test_accuracy_above_chance_and_onnx_agrees(garnet_run):
         assert metrics["accuracy"] > 0.6  # two classes: chance is 0.5
         assert set(metrics["auc"]) == {"q", "t"} and metrics["auc"]["t"] > 0.6
     assert r["export"]["agrees"] and r["export"]["max_abs_diff"] <= 1e-5
+    q = r["export_quantized"]  # the QGarNet tagger through tf2onnx, within its tolerance
+    assert q["agrees"] and q["max_abs_diff"] <= q["atol"] and q["argmax_agreement"] >= 0.99
+    assert Path(q["onnx"]).is_file()
 
 
 def test_report_files_and_firmware_scope(garnet_run):

@@ -97,9 +97,22 @@ def render_garnet_markdown(r: dict) -> str:
         f"Float tagger: {e['onnx']} (inputs {', '.join(e['inputs'])}) on "
         f"{', '.join(e['providers'])}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} (tolerance "
         f"{e['atol']:g}), argmax agreement {_fmt(e['argmax_agreement'])} on {e['n_events']} "
-        f"test jets: **{'agrees' if e['agrees'] else 'DISAGREES'}**. No quantized (QDQ) ONNX "
-        "for GarNet.",
+        f"test jets: **{'agrees' if e['agrees'] else 'DISAGREES'}**.",
         "",
+    ]
+    eq = r.get("export_quantized")
+    if eq:
+        lines += [
+            f"Quantized tagger (tf2onnx of the QGarNet graph, its quantizers as float32 ops): "
+            f"{eq['onnx']}: max |ONNX - QKeras| = {eq['max_abs_diff']:.3g} (tolerance "
+            f"{eq['atol']:g}; not bit-identical: float32 round-off differs between TensorFlow's "
+            "and onnxruntime's kernels for the layer), "
+            f"argmax agreement {_fmt(eq['argmax_agreement'])}: "
+            f"**{'agrees' if eq['agrees'] else 'DISAGREES'}**. No QDQ form: the QDQ builder "
+            "(export/qdq.py) takes chains of standard layers, not GarNet.",
+            "",
+        ]
+    lines += [
         "## Plots",
         "",
     ]
