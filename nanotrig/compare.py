@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from nanotrig.config import (
@@ -35,8 +34,9 @@ from nanotrig.config import (
     validation_message,
 )
 from nanotrig.errors import ConfigError, DataError, VerificationError
-from nanotrig.fileio import package_versions, prepare_output_dir, write_json, write_text
+from nanotrig.fileio import package_versions, write_json, write_text
 from nanotrig.pipeline import JET_TAGGERS, run_pipeline
+from nanotrig.stages import open_run
 
 __all__ = ["CompareConfig", "load_compare_config", "run_compare"]
 
@@ -129,10 +129,10 @@ def run_compare(
     Raises VerificationError after the report is written if a tagger's chain failed its checks
     (C-simulation not bit-exact, ONNX disagreeing), and DataError if the taggers' test jets differ.
     """
+    from models.metrics import SCORES_FILE, read_test_scores
     from samples import generate_jets
 
-    run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
-    write_text(run_dir / "config.yml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    run_dir, _ = open_run(cfg, force)
     sample_path = run_dir / "data" / "jets.h5"
     sample = generate_jets(cfg.samples, cfg.seed, sample_path, progress=progress)
     reports, failures = {}, {}
@@ -144,8 +144,9 @@ def run_compare(
             failures[label] = str(err)
             reports[label] = _read_json(run_dir / label / "report.json")
     test_idx = _same_test_jets(run_dir, list(members))
-    rows = {label: tagger_row(run_dir / label, reports[label]) for label in members}
-    plot = _plot(run_dir, rows)
+    scores = {m: read_test_scores(run_dir / m / "qmodel" / SCORES_FILE) for m in members}
+    rows = {label: tagger_row(run_dir / label, reports[label], scores[label]) for label in members}
+    plot = _plot(run_dir, scores)
     report = {
         "name": cfg.name,
         "seed": cfg.seed,
@@ -169,12 +170,16 @@ def run_compare(
     return report
 
 
-def tagger_row(tagger_dir: Path, report: dict[str, Any]) -> dict[str, Any]:
-    """One tagger's figures on the test jets: metrics per model (from its ``test_scores.npz``),
-    parameters, C-simulation checks, latency/resource estimate and ONNX agreement."""
-    from models.metrics import SCORES_FILE, classification_metrics, read_test_scores
+def tagger_row(
+    tagger_dir: Path, report: dict[str, Any],
+    test_scores: tuple[np.ndarray, tuple[str, ...], dict[str, np.ndarray]],
+) -> dict[str, Any]:  # fmt: skip
+    """One tagger's figures on the test jets: metrics per model (from its ``test_scores.npz``,
+    read by ``read_test_scores``), parameters, C-simulation checks, latency/resource estimate
+    and ONNX agreement."""
+    from models.metrics import SCORES_FILE, classification_metrics
 
-    labels, names, scores = read_test_scores(tagger_dir / "qmodel" / SCORES_FILE)
+    labels, names, scores = test_scores
     hls = report.get("hls", {})
     est = hls.get("estimate") or {}
     return {
@@ -229,14 +234,14 @@ def _same_test_jets(run_dir: Path, labels: list[str]) -> np.ndarray:
     return splits[first]
 
 
-def _plot(run_dir: Path, rows: dict[str, dict[str, Any]]) -> str:
-    from models.metrics import SCORES_FILE, read_test_scores, roc_curves
+def _plot(run_dir: Path, test_scores: dict[str, tuple]) -> str:
+    from models.metrics import roc_curves
     from models.plots import plot_roc_panels
 
-    curves = {}
-    for label in rows:
-        labels, names, scores = read_test_scores(run_dir / label / "qmodel" / SCORES_FILE)
-        curves[label] = roc_curves(labels, scores["quantized"], names)
+    curves = {
+        label: roc_curves(labels, scores["quantized"], names)
+        for label, (labels, names, scores) in test_scores.items()
+    }
     plot_roc_panels(
         curves, run_dir / "roc_compare.png", title="Quantized jet taggers on the same test jets"
     )

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -18,6 +18,9 @@ from nanotrig.fileio import package_versions, prepare_output_dir, write_json, wr
 __all__ = [
     "StageTimer", "all_bit_exact", "jet_sample_stage", "open_run", "report_header", "verify_stage",
 ]  # fmt: skip
+
+if TYPE_CHECKING:
+    from nanotrig.compare import CompareConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class StageTimer:
         return out
 
 
-def open_run(cfg: RunConfig, force: bool) -> tuple[Path, StageTimer]:
+def open_run(cfg: RunConfig | CompareConfig, force: bool) -> tuple[Path, StageTimer]:
     """Create ``<out_root>/<name>/`` (refused if it exists, unless ``force``), write the resolved
     config.yml into it; return it and a fresh :class:`StageTimer`."""
     run_dir = prepare_output_dir(Path(cfg.out_root) / cfg.name, force)
