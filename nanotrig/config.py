@@ -80,6 +80,11 @@ class JetSampleConfig(_Strict):
         32, ge=1, le=512, description="Constituent lists keep the n_constituents hardest "
         "particles (pT-ordered, zero-padded).",
     )  # fmt: skip
+    feature_backend: Literal["numba", "fastjet"] = Field(
+        "numba", description="Grooming + energy correlators: 'numba' (samples.substructure, "
+        "one compiled pass per jet) or 'fastjet' (fjcontrib's SoftDrop/EnergyCorrelator, the "
+        "reference; about 10x slower). Both give the same features to 1e-12.",
+    )  # fmt: skip
     workers: int = Field(2, ge=1, description="Processes generating in parallel.")
     chunk_size: int = Field(250, gt=0, description="Events per Pythia batch (one task each).")
 

@@ -65,7 +65,7 @@ def run_chunk(cfg: JetSampleConfig, cls: str, seed: int, n_events: int) -> dict[
     match_dr = cfg.match_dr if hard_id is not None else None
     sel = leading_jets(batch.particles, batch.hard, cfg.jet_r, cfg.jet_pt_range_gev, match_dr)
     cons = sel["constituents"]
-    feats = jet_features(cons, cfg.jet_r)
+    feats = jet_features(cons, cfg.jet_r, cfg.feature_backend)
     finite = np.isfinite(feats).all(axis=1)
     t2 = time.perf_counter()
     cons = cons[finite]
@@ -183,6 +183,10 @@ def generate_jets(
             "or choose another output path"
         )
     t0 = time.perf_counter()
+    if cfg.feature_backend == "numba":
+        from samples.substructure import load_kernels
+
+        load_kernels()  # compiled (or loaded from numba's cache) once, before the workers fork
     results = run_streams(_streams(cfg), seed, cfg.workers, progress, desc="pythia jets")
     rows: dict[str, list[np.ndarray]] = {k: [] for k in _ROWS}
     labels, stats = [], {}

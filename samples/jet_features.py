@@ -12,6 +12,7 @@ import awkward as ak
 import numpy as np
 
 __all__ = [
+    "FEATURE_BACKENDS",
     "FEATURE_NAMES",
     "JET_ABS_ETA_MAX",
     "SOFTDROP_BETA",
@@ -129,16 +130,20 @@ def leading_jets(
     }
 
 
-def jet_features(constituents: ak.Array, jet_r: float) -> np.ndarray:
-    """The 16 features (``FEATURE_NAMES`` order) of jets given as jets x constituents."""
-    import fastjet
+#: Feature backends: ``numba`` (:mod:`samples.substructure`, one compiled pass per jet, the
+#: default) and ``fastjet`` (fjcontrib's SoftDrop and EnergyCorrelator, the reference).
+FEATURE_BACKENDS: tuple[str, ...] = ("numba", "fastjet")
 
+
+def jet_features(constituents: ak.Array, jet_r: float, backend: str = "numba") -> np.ndarray:
+    """The 16 features (``FEATURE_NAMES`` order) of jets given as jets x constituents."""
+    if backend not in FEATURE_BACKENDS:
+        raise ValueError(f"unknown feature backend {backend!r}: choose from {FEATURE_BACKENDS}")
     n = len(constituents)
     out = np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float64)
     if n == 0:
         return out
     col = {name: i for i, name in enumerate(FEATURE_NAMES)}
-    ca = fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
 
     # Ungroomed: multiplicity and zlogz with z = E_i / E_jet.
     energy = constituents.E
@@ -146,14 +151,49 @@ def jet_features(constituents: ak.Array, jet_r: float) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out[:, col["j_zlogz"]] = _np(ak.sum(z * np.log(z), axis=1))
     out[:, col["j_multiplicity"]] = ak.to_numpy(ak.num(constituents, axis=1))
+    groomed = _groomed_numba if backend == "numba" else _groomed_fastjet
+    for name, values in groomed(constituents, jet_r).items():
+        out[:, col[name]] = values
+    return out
 
-    # mMDT-groomed jet.
+
+def _groomed_fastjet(constituents: ak.Array, jet_r: float) -> dict[str, np.ndarray]:
+    """mMDT mass and correlator ratios with fjcontrib (SoftDrop, EnergyCorrelator)."""
+    import fastjet
+
+    ca = fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
     sd = fastjet.ClusterSequence(constituents, ca).exclusive_jets_softdrop_grooming(
         njets=1, beta=SOFTDROP_BETA, symmetry_cut=SOFTDROP_ZCUT, R0=jet_r
     )
-    out[:, col["j_mass_mmdt"]] = _np(sd.msoftdrop)
+    out = {"j_mass_mmdt": _np(sd.msoftdrop)}
     groomed = fastjet.ClusterSequence(_records(sd.constituents), ca)
     for name, kwargs in _ECF_ARGS.items():
-        ecf = groomed.exclusive_jets_energy_correlator(njets=1, **kwargs)
-        out[:, col[name]] = _np(ecf)
+        out[name] = _np(groomed.exclusive_jets_energy_correlator(njets=1, **kwargs))
+    return out
+
+
+def _groomed_numba(constituents: ak.Array, jet_r: float) -> dict[str, np.ndarray]:
+    """The same observables from :func:`samples.substructure.groomed_sums` (beta = 0, so the
+    soft-drop condition does not depend on ``jet_r``)."""
+    from samples.substructure import SUM_NAMES, groomed_sums
+
+    del jet_r  # mMDT (beta = 0): z > z_cut whatever the opening angle
+    flat = {k: _np(ak.flatten(constituents[k], axis=1)) for k in ("px", "py", "pz", "E")}
+    offsets = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(constituents, axis=1)))])
+    sums = groomed_sums(flat["px"], flat["py"], flat["pz"], flat["E"], offsets, SOFTDROP_ZCUT)
+    s = {name: sums[:, i] for i, name in enumerate(SUM_NAMES)}
+    s1 = s["s1"]
+    out = {"j_mass_mmdt": s["mass"]}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for b in (0, 1, 2):  # C1 = ECF(2)/ECF(1)^2
+            out[f"j_c1_b{b}_mmdt"] = s[f"e2_b{b}"] / s1**2
+        for b in (1, 2):
+            e2, e3 = s[f"e2_b{b}"], s[f"e3_b{b}"]
+            out[f"j_c2_b{b}_mmdt"] = e3 * s1 / e2**2  # ECF(3) ECF(1) / ECF(2)^2
+            out[f"j_d2_b{b}_mmdt"] = e3 * s1**3 / e2**3  # ECF(3) ECF(1)^3 / ECF(2)^3
+            # normalized generalized correlators e_N^(v) = sum / ECF(1)^N
+            e2n = e2 / s1**2
+            out[f"j_d2_a1_b{b}_mmdt"] = (s["e3_b1"] / s1**3) / e2n ** (3.0 / b)
+            out[f"j_m2_b{b}_mmdt"] = (s[f"g1_b{b}"] / s1**3) / e2n
+            out[f"j_n2_b{b}_mmdt"] = (s[f"g2_b{b}"] / s1**3) / e2n**2
     return out
