@@ -1,6 +1,6 @@
 """Throughput of every model family: Keras predict, TF model(x), onnxruntime float and
-quantized (QDQ; for the anomaly score model also tf2onnx of the QKeras graph, the export its
-run chain makes), CPU and GPU if present.
+quantized (QDQ, the graph ``nanotrig run`` writes to ``onnx_q/``; for the anomaly score model
+also tf2onnx of the QKeras graph, for comparison), CPU and GPU if present.
 
 Every figure is also given as a fraction of one core's peak, estimated from /proc/cpuinfo:
 

@@ -1,9 +1,12 @@
 """Quantized model -> ONNX through tf2onnx, for graphs the QDQ builder does not take.
 
-The QDQ path (:mod:`export.qdq`) handles chains of layers; the anomaly VAE's deployed model
-branches (``Multiply()([mu, mu])``). tf2onnx converts the QKeras graph as TensorFlow runs it:
-each quantizer becomes ``Mul``/``Round``/``Min``/``Max`` in float32, so the ONNX model computes
-the same float32 operations as QKeras and its outputs are compared for exact equality.
+The QDQ path (:mod:`export.qdq`) handles chains of layers, ``Multiply()([x, x])`` included:
+``nanotrig run`` writes the anomaly score model as QDQ (:func:`nanotrig.run_anomaly.
+export_quantized_score`). This module stays for other graphs, the anomaly notebook and the
+benchmark's comparison row. tf2onnx converts the QKeras graph as TensorFlow runs it: each
+quantizer becomes ``Mul``/``Round``/``Min``/``Max`` in float32, so the ONNX model computes the
+same float32 operations as QKeras and its outputs are compared for exact equality (several
+times slower than the QDQ graph in onnxruntime).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nanotrig.report import _fmt, _table, _verify_section, hls_section
+from nanotrig.report import _table, _verify_section, hls_section
 
 __all__ = ["render_anomaly_markdown"]
 
@@ -24,6 +24,24 @@ def _no_argmax(v: dict) -> dict:
     """A verify record without argmax agreement (meaningless for a single score)."""
     out = {k: val for k, val in v.get("output", {}).items() if k != "argmax_agreement"}
     return {**v, "output": out}
+
+
+def _quantized_onnx_lines(eq: dict) -> list[str]:
+    """The QDQ score model and its check against QKeras (``export.qcheck``, tolerance 0)."""
+    if "error" in eq:
+        return [f"QKeras score model, QDQ ONNX: **NOT identical**: {eq['error']}", ""]
+    n = eq["n_events"]
+    lines = [
+        f"QKeras score model as a QDQ ONNX graph {eq['onnx']} ({eq['method']}): score max "
+        f"|ONNX - QKeras| {eq['max_abs_diff_outputs']:.3g} in the traced graph "
+        f"({round(eq['frac_events_logits_differ'] * n)} of {n} test events differ), "
+        f"{eq['file_max_abs_diff_outputs']:.3g} for the file as onnxruntime optimises "
+        f"it: **{'identical' if eq['exact'] else 'NOT identical'}**.",
+        "",
+    ]
+    if eq.get("layer_plan"):
+        lines += ["Layer plan: " + "; ".join(eq["layer_plan"]) + ".", ""]
+    return lines
 
 
 def render_anomaly_markdown(r: dict) -> str:
@@ -79,11 +97,8 @@ def render_anomaly_markdown(r: dict) -> str:
         f"(tolerance {e['atol']:g}) on {e['n_events']} events: "
         f"**{'agrees' if e['agrees'] else 'DISAGREES'}**.",
         "",
-        f"QKeras score model {eq['onnx']} ({eq['method']}): {eq['n_mismatch']} of "
-        f"{eq['n_events']} events differ (max |diff| {_fmt(eq['max_abs_diff'], 3)}): "
-        f"**{'identical' if eq['exact'] else 'NOT identical'}**.",
-        "",
     ]
+    lines += _quantized_onnx_lines(eq)
     lines += ["## Plots", ""]
     lines += [f"![{k}]({v})" for k, v in r["plots"].items()]
     return "\n".join(lines) + "\n"

@@ -8,13 +8,19 @@ Layout of ``<out_root>/<name>/``::
     qmodel/               QKeras encoder + score (QAT), test inputs, metrics, plots
     hls/                  hls4ml project of the deployed model (score in firmware), verify.json
     onnx/                 float score model in ONNX (tf2onnx) and its agreement
-    onnx_q/               QKeras score model in ONNX (tf2onnx) and its agreement
+    onnx_q/               QKeras score model as a QDQ ONNX graph (export/qdq.py: integer QGemm for
+                          the hidden layers), checked layer by layer against QKeras on the test
+                          inputs (export/qcheck.py, qdq_artifact.json); the score must be identical
     report.json, report.md
+
+Raises VerificationError after the report is written if the C-simulation is not bit-exact or the
+quantized ONNX score differs from QKeras on any test event.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -23,9 +29,10 @@ from nanotrig.errors import VerificationError
 from nanotrig.fileio import write_json, write_text
 from nanotrig.stages import all_bit_exact, open_run, report_header, verify_stage
 
-__all__ = ["run_anomaly"]
+__all__ = ["export_quantized_score", "run_anomaly"]
 
 log = logging.getLogger(__name__)
+QDQ_METHOD = "QDQ graph (export/qdq.py), checked by export/qcheck.py with tolerance 0"
 
 
 def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
@@ -50,7 +57,6 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
         cfg.seed, run_dir / "qmodel",
     )  # fmt: skip
     from export import export_model
-    from export.tf_quantized import export_quantized_tf2onnx
     from hls import convert_model
 
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
@@ -63,9 +69,8 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
     verify_record = verify_stage(run_dir, cfg, x_verify, x_test, timed, progress)
     exported = timed("export", export_model, run_dir / "model" / "model.h5", x_test, cfg.export,
                      run_dir / "onnx")  # fmt: skip
-    exported_q = timed("export_quantized", export_quantized_tf2onnx,
-                       run_dir / "qmodel" / "qmodel.h5", x_test, run_dir / "onnx_q",
-                       opset=cfg.export.opset)  # fmt: skip
+    exported_q = timed("export_quantized", export_quantized_score,
+                       run_dir / "qmodel" / "qmodel.h5", x_test, run_dir / "onnx_q")  # fmt: skip
     report = {
         **report_header(cfg, timed),
         "samples": sample,
@@ -95,9 +100,26 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
         )
     if not exported_q["exact"]:
         raise VerificationError(
-            f"the quantized ONNX model differs from QKeras (see {run_dir / 'report.md'})"
+            f"the quantized ONNX model differs from QKeras (see {run_dir / 'report.md'} and "
+            f"{run_dir / 'onnx_q' / 'qdq_artifact.json'} for the layer that diverges)"
         )
     return report
+
+
+def export_quantized_score(qmodel_path: Path, inputs: np.ndarray, out_dir: Path) -> dict:
+    """The jet pipeline's quantized export (:func:`export.export_quantized`: QDQ ONNX written to
+    ``out_dir/<stem>.qdq.onnx``, compared with QKeras layer by layer and as onnxruntime runs the
+    file) with tolerance 0: the score is a sum of integers on a power-of-two grid, so it must
+    be identical. Adds ``exact`` (both comparisons identical) and ``method``; a disagreement is
+    recorded (``error``), not raised, so that the report is still written."""
+    from export import export_quantized
+
+    try:
+        record = export_quantized(qmodel_path, inputs, out_dir, atol=0.0)
+    except VerificationError as err:
+        return {"stage": "export_quantized", "method": QDQ_METHOD, "exact": False,
+                "error": str(err)}  # fmt: skip
+    return {**record, "method": QDQ_METHOD, "exact": bool(record["agrees"])}
 
 
 def _summary(report: dict) -> str:

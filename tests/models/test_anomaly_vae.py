@@ -68,6 +68,37 @@ def test_quantized_score_is_exactly_sum_mu_squared(encoder, grid_inputs):
     np.testing.assert_array_equal(score, (mu.astype(np.float64) ** 2).sum(1))
 
 
+def test_run_writes_exact_qdq_score_model(encoder, grid_inputs, tmp_path):
+    """What ``nanotrig run`` writes to ``onnx_q/`` (:func:`export_quantized_score`): a QDQ graph
+    (integer QGemm hidden layers) whose score is identical to QKeras on every input, including
+    zeros and saturating ones, and the report section that states it."""
+    import onnx
+
+    from conftest import REPO
+    from export import OnnxModel
+    from nanotrig.anomaly_report import _quantized_onnx_lines
+    from nanotrig.run_anomaly import export_quantized_score
+    from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
+
+    q = load_config(REPO / "configs" / "anomaly_vae.yml").quantize  # the shipped precisions
+    qmodel = build_qscore_model(build_qencoder(encoder, q, q.latent))
+    qmodel.save(tmp_path / "qmodel.h5", save_format="h5")
+    edge = np.stack([np.zeros(57), np.full(57, 1e4), np.full(57, -1e4), np.full(57, 31.99)])
+    x = np.concatenate([grid_inputs, edge]).astype(np.float32)
+    rec = export_quantized_score(tmp_path / "qmodel.h5", x, tmp_path / "onnx_q")
+    assert rec["exact"] and "error" not in rec, rec
+    assert rec["max_abs_diff_outputs"] == rec["file_max_abs_diff_outputs"] == 0.0
+    assert all(la["max_abs_diff"] == 0.0 for la in rec["layers"].values()), rec["layers"]
+    path = tmp_path / "onnx_q" / "qmodel.qdq.onnx"
+    assert rec["onnx"] == str(path) and (tmp_path / "onnx_q" / "qdq_artifact.json").is_file()
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"QuantizeLinear", "QGemm"} <= ops
+    got = OnnxModel(path, ["CPUExecutionProvider"]).predict(x, progress=False)
+    np.testing.assert_array_equal(got, qmodel.predict(x, verbose=0))
+    text = "\n".join(_quantized_onnx_lines(rec))
+    assert "QDQ ONNX graph" in text and "**identical**" in text
+
+
 def test_unsupported_encoder_layer_is_refused():
     from tensorflow import keras
 
