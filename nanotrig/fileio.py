@@ -38,6 +38,7 @@ TRACKED_PACKAGES = (
     "tf2onnx",
     "pythia8mc",
     "fastjet",
+    "numba",
     "awkward",
     "h5py",
 )

@@ -106,7 +106,9 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
     return report
 
 
-def export_quantized_score(qmodel_path: Path, inputs: np.ndarray, out_dir: Path) -> dict:
+def export_quantized_score(
+    qmodel_path: Path, inputs: np.ndarray, out_dir: Path, force: bool = False
+) -> dict:
     """The jet pipeline's quantized export (:func:`export.export_quantized`: QDQ ONNX written to
     ``out_dir/<stem>.qdq.onnx``, compared with QKeras layer by layer and as onnxruntime runs the
     file) with tolerance 0: the score is a sum of integers on a power-of-two grid, so it must
@@ -115,7 +117,7 @@ def export_quantized_score(qmodel_path: Path, inputs: np.ndarray, out_dir: Path)
     from export import export_quantized
 
     try:
-        record = export_quantized(qmodel_path, inputs, out_dir, atol=0.0)
+        record = export_quantized(qmodel_path, inputs, out_dir, force=force, atol=0.0)
     except VerificationError as err:
         return {"stage": "export_quantized", "method": QDQ_METHOD, "exact": False,
                 "error": str(err)}  # fmt: skip
