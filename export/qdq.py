@@ -6,14 +6,15 @@ int8 initializers. A QDense whose input is an unsigned <= 8-bit activation (the 
 ``quantized_relu``) is an onnxruntime ``com.microsoft`` ``QGemm``: uint8 x int8 (or uint8 with
 zero point 128, see ``_U8S8_LIMIT``) -> int32 sums plus the int32 bias (when the bias is on the
 accumulator's grid), requantized inside the kernel straight to the next quantizer's uint8/int8
-(or to float, (sum + bias) * scale, exact below 2**24 quanta). Any other QDense/QConv2D runs
-in float on the integer values (Cast), the input's power-of-two scale folded into the weights
-(exact while the float32 partial sums stay below 2**24 quanta). MaxPooling2D after a quantizer
-pools the float values and quantizes after it (rounding is monotonic: the same integers, and
-onnxruntime's float MaxPool is much faster than its uint8 one); nearest UpSampling2D copies
-8-bit integers. Keras layouts are kept (NHWC); Conv/pooling are wrapped in Transposes that
-onnxruntime cancels. Layer handlers are registered one function per Keras class name
-(``@_handler``).
+(or to float, (sum + bias) * scale, exact below 2**24 quanta). A QConv2D on such an input is a
+``QLinearConv`` (the same rules) or a ``ConvInteger`` where those measured faster (see
+:func:`_qconv2d`). Any other QDense/QConv2D runs in float on the integer values (Cast), the
+input's power-of-two scale folded into the weights (exact while the float32 partial sums stay
+below 2**24 quanta). MaxPooling2D after a quantizer pools the float values and quantizes after
+it (rounding is monotonic: the same integers, and onnxruntime's float MaxPool is much faster
+than its uint8 one); nearest UpSampling2D copies 8-bit integers. Keras layouts are kept (NHWC);
+Conv/pooling are wrapped in Transposes that onnxruntime cancels. Layer handlers are registered
+one function per Keras class name (``@_handler``).
 """
 
 from __future__ import annotations
@@ -42,14 +43,18 @@ class _T:
     """A graph tensor: float if ``fp`` is None, else integers of ``fp`` (zero point 0).
 
     ``qgemm``: the float output of a ``QGemm`` with these inputs, which :meth:`_Builder.quantize`
-    re-emits with a quantized output (requantization inside the integer kernel). ``src``: the
-    float tensor that ``quantize`` rounded to these integers.
+    re-emits with a quantized output (requantization inside the integer kernel). ``qconv``: the
+    same for a convolution (``name``: its NHWC float output), re-emitted as an NCHW
+    ``QLinearConv``: its inputs up to w_zero_point, the int32 bias ("" if none), attributes,
+    and the index and text of its plan line. ``src``: the float tensor that ``quantize``
+    rounded to these integers.
     """
 
     name: str
     fp: FixedPoint | None = None
     qgemm: tuple[str, ...] | None = None
     src: str | None = None  # the float tensor these integers round (max pooling commutes)
+    qconv: tuple[tuple[str, ...], str, dict, tuple[int, str]] | None = None
 
 
 class _Builder:
@@ -107,6 +112,16 @@ class _Builder:
         """
         info = np.iinfo(fp.storage)
         narrow = (fp.qmin, fp.qmax) != (info.min, info.max)
+        if t.qconv is not None and not fp.signed and fp.bits <= 8 and not float_clip:
+            xw, bias, attrs, (line, plan) = t.qconv
+            inputs = [*xw, *self.qparams(fp, hint), *([bias] if bias else [])]
+            y = self.op("QLinearConv", inputs, hint, **attrs)
+            self.plan[line] = f"{plan} -> {fp} ({hint})"
+            if narrow:
+                lo = self.const(f"{hint}/lo", np.array(fp.qmin, dtype=fp.storage))
+                hi = self.const(f"{hint}/hi", np.array(fp.qmax, dtype=fp.storage))
+                y = self.op("Clip", [y, lo, hi], hint)
+            return _nhwc(self, y, hint, fp)
         src = None if t.qgemm is not None and fp.bits <= 8 else self.to_float(t, hint)
         if fp.bits <= 8 and not (float_clip and src is not None):
             if src is None:
@@ -263,28 +278,84 @@ def _pad(layer) -> str:
     return {"valid": "VALID", "same": "SAME_UPPER"}[layer.padding]
 
 
+def _to_nchw(b: _Builder, layer, x: str, hint: str) -> str:
+    """An NHWC tensor -> NCHW: a Reshape for one channel, else a Transpose."""
+    if layer.input_shape[-1] == 1:
+        shape = b.const(f"{hint}/nchw", np.array([-1, 1, *layer.input_shape[1:3]], np.int64))
+        return b.op("Reshape", [x, shape], hint)
+    return _nchw(b, _T(x), hint)
+
+
 @_handler("QConv2D")
 def _qconv2d(b: _Builder, layer, t: _T) -> _T:
+    """A convolution on integers, whichever kernel measured fastest (one intra-op thread).
+
+    Input an unsigned <= 8-bit activation (uint8), the kernel and bias fitting the QGemm rules
+    of :func:`_qdense` (no u8*s8 int16 saturation, ``_U8S8_LIMIT``; bias on the accumulator's
+    grid or none) and at least 8 input channels: recorded as ``qconv``, so that a following
+    unsigned <= 8-bit quantizer makes it a uint8 x int8 ``QLinearConv`` with an int32 bias
+    that requantizes to that quantizer's uint8 in the kernel (onnxruntime runs it
+    channels-last, the Transposes cancel; it has no uint8 -> int8 QLinearConv, and its uint8 x
+    uint8 one and the one with < 8 input channels ran slower than the float Conv).
+
+    Otherwise (float output): ``ConvInteger`` uint8 x uint8 (weights at zero point 128: no
+    saturation) -> int32 -> Cast, Mul by the power-of-two scale, float bias Add, where the
+    input is uint8, there are fewer than 8 output channels and at least 256 output positions
+    per image (there the float NCHWc Conv wastes most of its vector lanes: 0.7-0.8x its time;
+    with smaller images ConvInteger's per-image cost makes it slower, and its uint8 x int8
+    kernel is 2-4x slower than uint8 x uint8). Else a float Conv on the Cast integers, the
+    input's power-of-two scale folded into the weights. All exact while the sums stay below
+    2**24 quanta (float32 integers, as in the float path).
+    """
     name = layer.name
     if layer.data_format != "channels_last" or layer.groups != 1:
         raise ModelError(f"layer {name}: only channels_last, groups=1 Conv2D is supported")
     fk, wq, fb, bq = _weights(layer)
-    x_name, x_scale = _unscaled(b, t, name)
-    w = _dq_const(b, wq.transpose(3, 2, 0, 1), fk, f"{name}/kernel", x_scale)  # HWIO -> OIHW
-    inputs = [x_name, w]
-    if fb is not None:
-        inputs.append(_dq_const(b, bq, fb, f"{name}/bias"))
-    if layer.input_shape[-1] == 1:  # one channel: NHWC -> NCHW is a Reshape
-        shape = b.const(f"{name}/nchw", np.array([-1, 1, *layer.input_shape[1:3]], np.int64))
-        x = b.op("Reshape", [inputs[0], shape], name)
+    w_oihw = wq.transpose(3, 2, 0, 1)  # HWIO -> OIHW
+    attrs = {
+        "auto_pad": _pad(layer), "strides": list(layer.strides),
+        "dilations": list(layer.dilation_rate), "kernel_shape": list(wq.shape[:2]),
+    }  # fmt: skip
+    x_fp = t.fp
+    u8 = x_fp is not None and not x_fp.signed and x_fp.bits <= 8
+    u8 = u8 and fk.bits <= 8 and fk.qmin >= -128 and fk.qmax <= 127  # int8 weights
+    c_in, c_out = wq.shape[2], wq.shape[3]
+    positions = int(np.prod(layer.output_shape[1:3]))
+    if u8 and c_out < 8 and positions >= 256:
+        w_u8 = b.const(f"{name}/kernel_u8", (w_oihw.astype(np.int16) + 128).astype(np.uint8))
+        zps = [b.const(f"{name}/x_zp", np.uint8(0)), b.const(f"{name}/kernel_zp", np.uint8(128))]
+        acc = b.op("ConvInteger", [_to_nchw(b, layer, t.name, name), w_u8, *zps], name, **attrs)
+        y = b.op("Cast", [acc], name, to=1)
+        y = b.op("Mul", [y, b.const(f"{name}/scale", np.float32(x_fp.scale * fk.scale))], name)
+        if fb is not None:
+            bias = (bq * fb.scale).astype(np.float32).reshape(-1, 1, 1)
+            y = b.op("Add", [y, b.const(f"{name}/bias", bias)], name)
+        b.plan.append(f"{name}: ConvInteger {x_fp} x {fk} (uint8 at zero point 128), float out")
     else:
-        x = _nchw(b, _T(inputs[0]), name)
-    y = b.op(
-        "Conv", [x, *inputs[1:]], name, auto_pad=_pad(layer), strides=list(layer.strides),
-        dilations=list(layer.dilation_rate), kernel_shape=list(wq.shape[:2]),
-    )  # fmt: skip
-    b.plan.append(f"{name}: float Conv on dequantized {t.fp or 'float'} x {fk}")
-    return _activation(b, layer.activation, _nhwc(b, y, name), name)
+        x_name, x_scale = _unscaled(b, t, name)
+        inputs = [
+            _to_nchw(b, layer, x_name, name),
+            _dq_const(b, w_oihw, fk, f"{name}/kernel", x_scale),
+        ]
+        if fb is not None:
+            inputs.append(_dq_const(b, bq, fb, f"{name}/bias"))
+        y = b.op("Conv", inputs, name, **attrs)
+        b.plan.append(f"{name}: float Conv on dequantized {x_fp or 'float'} x {fk}")
+    qconv = None
+    ratio = fb.scale / (x_fp.scale * fk.scale) if u8 and fb is not None else 1.0
+    if u8 and c_in >= 8 and x_fp.qmax * max(-fk.qmin, fk.qmax) * 2 <= _U8S8_LIMIT and ratio >= 1:
+        bias = ""
+        if fb is not None:  # on the accumulator's grid: int32 input B
+            bias = b.const(f"{name}/bias_acc", (bq.astype(np.int64) * int(ratio)).astype(np.int32))
+        xw = (
+            _to_nchw(b, layer, t.name, name), *b.qparams(x_fp, f"{name}/x"),
+            b.const(f"{name}/kernel_q", w_oihw.astype(np.int8)),
+            b.const(f"{name}/kernel_scale", np.float32(fk.scale)),
+            b.const(f"{name}/kernel_zp", np.int8(0)),
+        )  # fmt: skip
+        kind = "int32 bias" if fb is not None else "no bias"
+        qconv = (xw, bias, attrs, (len(b.plan) - 1, f"{name}: QLinearConv {x_fp} x {fk}, {kind}"))
+    return _activation(b, layer.activation, _T(_nhwc(b, y, name).name, qconv=qconv), name)
 
 
 @_handler("MaxPooling2D", "AveragePooling2D")

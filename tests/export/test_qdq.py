@@ -248,3 +248,147 @@ def test_anomaly_score_square_exact(tmp_path):
 
     plan = build_qdq_proto(qscore).metadata_props[0].value
     assert "fc2: QGemm" in plan and "mu_sq: float square" in plan
+
+
+def _conv_chain(seed: int, padding: str, strides: int, bias: str, w_bits: int = 6):
+    """input -> signed 8-bit -> c1 (float Conv: signed input) -> relu(6,1) -> c2 -> relu(5,1)
+    -> max pool -> c3 -> relu(8,2) -> c4 (1x1) -> signed 8-bit -> flatten -> QDense. c2-c4:
+    uint8 inputs (8 channels for c2/c3, 3 for c4); ``bias``: "grid" (6-bit, on the
+    accumulator's grid), "fine" (16-bit, finer: float Conv) or "none"."""
+    from qkeras import QActivation, QConv2D, QDense
+    from tensorflow import keras
+
+    q = "quantized_bits(6,0,alpha=1)"
+    wq = f"quantized_bits({w_bits},0,alpha=1)"
+    bq = {"grid": q, "fine": "quantized_bits(16,1,alpha=1)", "none": None}[bias]
+    conv = {"padding": padding, "kernel_quantizer": wq, "bias_quantizer": bq}
+    conv["use_bias"] = bias != "none"
+    inp = keras.Input((12, 10, 2), name="img")
+    x = QActivation("quantized_bits(8,3,alpha=1)", name="input_quant")(inp)
+    x = QConv2D(8, 3, kernel_quantizer=q, bias_quantizer=q, padding="same", name="c1")(x)
+    x = QActivation("quantized_relu(6,1)", name="r1")(x)
+    x = QConv2D(8, 3, strides=strides, name="c2", **conv)(x)
+    x = QActivation("quantized_relu(5,1)", name="r2")(x)
+    x = keras.layers.MaxPooling2D(2, padding="same", name="p2")(x)
+    x = QConv2D(3, 2, name="c3", **conv)(x)
+    x = QActivation("quantized_relu(8,2)", name="r3")(x)
+    x = QConv2D(2, 1, name="c4", **conv)(x)
+    x = QActivation("quantized_bits(8,2,alpha=1)", name="q4")(x)  # signed: float Conv
+    x = keras.layers.Flatten(name="flat")(x)
+    x = QDense(4, kernel_quantizer=q, bias_quantizer=q, name="out")(x)
+    model = keras.Model(inp, x)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws:
+            layer.set_weights([rng.uniform(-1.2, 1.2, w.shape) for w in ws])
+    xs = rng.normal(scale=3, size=(400, 12, 10, 2)).astype(np.float32)
+    return model, xs
+
+
+@pytest.mark.parametrize(
+    ("seed", "padding", "strides", "bias"),
+    [
+        (0, "same", 1, "grid"),
+        (1, "valid", 1, "grid"),
+        (2, "same", 2, "none"),
+        (3, "valid", 2, "grid"),
+        (4, "same", 1, "fine"),
+    ],
+)
+def test_qlinearconv_exact(tmp_path, seed, padding, strides, bias):
+    """A QConv2D on an unsigned <= 8-bit activation followed by an 8-bit quantizer is one
+    QLinearConv (uint8 x int8, int32 bias, requantized in the kernel): every layer identical to
+    QKeras, traced and as onnxruntime optimises the file (channels-last QLinearConv)."""
+    from export import build_qdq_proto
+
+    model, xs = _conv_chain(seed, padding, strides, bias)
+    path = qkeras_to_qdq(model, tmp_path / "qc.onnx")
+    rec = compare_qdq(model, xs, path)
+    assert all(la["max_abs_diff"] == 0.0 for la in rec["layers"].values()), rec["layers"]
+    assert rec["file_max_abs_diff_outputs"] == 0.0
+    proto = build_qdq_proto(model)
+    plan = proto.metadata_props[0].value.splitlines()
+    ops = [n.op_type for n in proto.graph.node]
+    assert plan[0].startswith("c1: float Conv")  # signed input: float path
+    assert plan[3].startswith("c4: float Conv")  # signed output quantizer: float path
+    if bias == "fine":  # bias finer than the accumulator: float Conv, still exact
+        assert ops.count("QLinearConv") == 0 and ops.count("Conv") == 4
+        assert plan[1].startswith("c2: float Conv") and plan[2].startswith("c3: float Conv")
+    else:
+        assert ops.count("QLinearConv") == 2 and ops.count("Conv") == 2
+        kind = "int32 bias" if bias == "grid" else "no bias"
+        assert plan[1].startswith("c2: QLinearConv uint6 (scale 2^-5, range [0, 63]) x int6")
+        assert plan[1].endswith(f"{kind} -> uint5 (scale 2^-4, range [0, 31]) (r2)"), plan[1]
+        assert plan[2].startswith("c3: QLinearConv uint5") and plan[2].endswith("(r3)"), plan[2]
+        assert "-> uint8 (scale 2^-6, range [0, 255])" in plan[2]
+        assert _optimized_ops(path, tmp_path).count("QLinearConv") == 2  # channels-last
+
+
+def test_qlinearconv_near_saturation_limit(tmp_path):
+    """uint8 (255) x 7-bit weights (-64, 63): pair sums up to 255 * 128 = 32640, just inside the
+    int16 range of the u8*s8 kernels (``_U8S8_LIMIT``): QLinearConv, exact. 8-bit weights
+    (-128) could saturate: float Conv, exact."""
+    from qkeras import QActivation, QConv2D
+    from tensorflow import keras
+
+    from export import build_qdq_proto
+
+    rng = np.random.default_rng(7)
+    xs = rng.uniform(-1, 12, (64, 6, 6, 16)).astype(np.float32)
+    xs[:4] = 10.0  # saturates relu(8,3) at 255 quanta
+    signs = np.array([1, -1, 1, -1, 1, -1, 1, -1, 1], float).reshape(3, 3, 1)
+    w = np.stack([signs, -signs, rng.uniform(-1, 1, (3, 3, 1))], -1)  # whole taps +-1
+    w = np.broadcast_to(w, (3, 3, 16, 3)).copy()  # +1: saturates to 63 (127) quanta
+    for w_bits, integer in ((7, True), (8, False)):
+        q = f"quantized_bits({w_bits},0,alpha=1)"
+        inp = keras.Input((6, 6, 16), name="img")
+        x = QActivation("quantized_relu(8,3)", name="r0")(inp)
+        x = QConv2D(3, 3, padding="same", kernel_quantizer=q, bias_quantizer=q, name="c")(x)
+        model = keras.Model(inp, QActivation("quantized_relu(8,7)", name="r1")(x))
+        model.get_layer("c").set_weights([w, np.array([0.5, -0.25, 0.0])])
+        rec = compare_qdq(model, xs, qkeras_to_qdq(model, tmp_path / f"sat{w_bits}.onnx"))
+        assert all(la["max_abs_diff"] == 0.0 for la in rec["layers"].values()), rec["layers"]
+        assert rec["file_max_abs_diff_outputs"] == 0.0
+        out = model.predict(xs, verbose=0)
+        assert ((out > 0) & (out < 127.5)).mean() > 0.2  # mostly neither clipped nor zero
+        plan = build_qdq_proto(model).metadata_props[0].value
+        assert ("c: QLinearConv uint8" in plan) is integer, plan
+        assert ("c: float Conv" in plan) is not integer, plan
+
+
+@pytest.mark.parametrize("bias", ["grid", "fine", "none"])
+def test_convinteger_exact(tmp_path, bias):
+    """uint8 input, fewer than 8 output channels, >= 256 output positions: ConvInteger (uint8 x
+    uint8 at zero point 128) -> Cast, Mul, float bias Add; 'same' and 'valid' with stride 2, a
+    float output (the DQM autoencoder's last layer) and a requantized one; exact."""
+    from qkeras import QActivation, QConv2D
+    from tensorflow import keras
+
+    from export import build_qdq_proto
+
+    q = "quantized_bits(8,1,alpha=1)"
+    bq = {"grid": "quantized_bits(8,2,alpha=1)", "fine": "quantized_bits(16,1,alpha=1)"}
+    conv = {"kernel_quantizer": q, "bias_quantizer": bq.get(bias), "use_bias": bias != "none"}
+    inp = keras.Input((34, 34, 3), name="img")
+    x = QActivation("quantized_relu(8,3)", name="r0")(inp)
+    x = QConv2D(4, 3, padding="same", name="a", **conv)(x)
+    x = QActivation("quantized_relu(8,3)", name="r1")(x)
+    x = QConv2D(2, 3, strides=2, name="b", **conv)(x)  # valid: 16x16 positions
+    x = QActivation("quantized_relu(8,3)", name="r2")(x)
+    x = QConv2D(1, 3, padding="same", name="c", **conv)(x)  # linear float output
+    model = keras.Model(inp, x)
+    rng = np.random.default_rng(11)
+    for layer in model.layers:
+        if layer.get_weights():
+            layer.set_weights([rng.uniform(-1.5, 1.5, w.shape) for w in layer.get_weights()])
+    xs = rng.uniform(-2, 10, (100, 34, 34, 3)).astype(np.float32)
+    xs[:2] = 10.0  # relu(8,3) saturates at 255 quanta
+    path = qkeras_to_qdq(model, tmp_path / "ci.onnx")
+    rec = compare_qdq(model, xs, path)
+    assert all(la["max_abs_diff"] == 0.0 for la in rec["layers"].values()), rec["layers"]
+    assert rec["file_max_abs_diff_outputs"] == 0.0
+    plan = build_qdq_proto(model).metadata_props[0].value.splitlines()
+    assert [line.split(":")[1].split()[0] for line in plan] == ["ConvInteger"] * 3, plan
+    assert plan[0].startswith("a: ConvInteger uint8 (scale 2^-5, range [0, 255]) x int8")
+    assert _optimized_ops(path, tmp_path).count("ConvInteger") == 3
