@@ -217,14 +217,29 @@ def _unscaled(b: _Builder, t: _T, hint: str) -> tuple[str, float]:
     return b.op("Cast", [t.name], hint, to=1), t.fp.scale
 
 
+def _u8s8_fits(x_fp: FixedPoint, fk: FixedPoint) -> bool:
+    """uint8 activations x int8 weights cannot saturate MLAS's int16 pair sums (``_U8S8_LIMIT``)."""
+    return x_fp.qmax * max(-fk.qmin, fk.qmax) * 2 <= _U8S8_LIMIT
+
+
+def _acc_bias(
+    b: _Builder, name: str, bq: np.ndarray, fb: FixedPoint, acc_scale: float
+) -> str | None:
+    """The bias as an int32 initializer on the accumulator's grid (scale ``acc_scale``), or None
+    when its quanta are finer than the accumulator's."""
+    ratio = fb.scale / acc_scale
+    if ratio < 1:
+        return None
+    return b.const(f"{name}/bias_acc", (bq.astype(np.int64) * int(ratio)).astype(np.int32))
+
+
 @_handler("QDense")
 def _qdense(b: _Builder, layer, t: _T) -> _T:
     name = layer.name
     fk, wq, fb, bq = _weights(layer)
     x_fp = t.fp
     if x_fp is not None and not x_fp.signed and x_fp.bits <= 8 and fk.bits <= 8:
-        wmax = max(-fk.qmin, fk.qmax)
-        if x_fp.qmax * wmax * 2 <= _U8S8_LIMIT:
+        if _u8s8_fits(x_fp, fk):
             w, zp = b.const(f"{name}/kernel_q", wq.astype(np.int8)), np.int8(0)
         else:  # u8u8 kernels widen to int16 first: no saturation
             w, zp = b.const(f"{name}/kernel_q", (wq.astype(np.int16) + 128).astype(np.uint8)), 128
@@ -235,15 +250,9 @@ def _qdense(b: _Builder, layer, t: _T) -> _T:
             w, b.const(f"{name}/kernel_scale", np.float32(fk.scale)),
             b.const(f"{name}/kernel_zp", zp),
         ]  # fmt: skip
-        ratio = fb.scale / acc_scale if fb is not None else 1.0
-        if fb is not None and ratio >= 1:  # bias on the accumulator's grid: int32 input C
-            inputs.append(
-                b.const(f"{name}/bias_acc", (bq.astype(np.int64) * int(ratio)).astype(np.int32))
-            )
-            fused_bias = True
-        else:
-            fused_bias = fb is None
-            inputs.append("")
+        bias_acc = _acc_bias(b, name, bq, fb, acc_scale) if fb is not None else None
+        fused_bias = fb is None or bias_acc is not None  # bias on the grid: int32 input C
+        inputs.append(bias_acc or "")
         y = b.op("QGemm", inputs, name, domain=MS)  # float out: (A.B + C) * scale, exact < 2**24
         bias = "int32 bias" if fb is not None and fused_bias else "float bias" if fb else "no bias"
         b.plan.append(f"{name}: QGemm {x_fp} x {fk}, {bias}")
@@ -342,11 +351,10 @@ def _qconv2d(b: _Builder, layer, t: _T) -> _T:
         y = b.op("Conv", inputs, name, **attrs)
         b.plan.append(f"{name}: float Conv on dequantized {x_fp or 'float'} x {fk}")
     qconv = None
-    ratio = fb.scale / (x_fp.scale * fk.scale) if u8 and fb is not None else 1.0
-    if u8 and c_in >= 8 and x_fp.qmax * max(-fk.qmin, fk.qmax) * 2 <= _U8S8_LIMIT and ratio >= 1:
-        bias = ""
-        if fb is not None:  # on the accumulator's grid: int32 input B
-            bias = b.const(f"{name}/bias_acc", (bq.astype(np.int64) * int(ratio)).astype(np.int32))
+    bias = None
+    if u8 and fb is not None:  # on the accumulator's grid: int32 input B
+        bias = _acc_bias(b, name, bq, fb, x_fp.scale * fk.scale)
+    if u8 and c_in >= 8 and _u8s8_fits(x_fp, fk) and (fb is None or bias is not None):
         xw = (
             _to_nchw(b, layer, t.name, name), *b.qparams(x_fp, f"{name}/x"),
             b.const(f"{name}/kernel_q", w_oihw.astype(np.int8)),
@@ -354,7 +362,8 @@ def _qconv2d(b: _Builder, layer, t: _T) -> _T:
             b.const(f"{name}/kernel_zp", np.int8(0)),
         )  # fmt: skip
         kind = "int32 bias" if fb is not None else "no bias"
-        qconv = (xw, bias, attrs, (len(b.plan) - 1, f"{name}: QLinearConv {x_fp} x {fk}, {kind}"))
+        plan = (len(b.plan) - 1, f"{name}: QLinearConv {x_fp} x {fk}, {kind}")
+        qconv = (xw, bias or "", attrs, plan)
     return _activation(b, layer.activation, _T(_nhwc(b, y, name).name, qconv=qconv), name)
 
 
