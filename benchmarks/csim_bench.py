@@ -75,10 +75,10 @@ def jet_inputs(n: int, seed: int = 1):
 def jet_cnn_qmodel(seed: int = 0):
     """The 6-bit QKeras jet CNN of configs/jet_cnn.yml (16x16x1, conv 8-8, dense 16)."""
     import numpy as np
+    from nanotrig.models import build_jet_cnn
+    from nanotrig.quantize.qmodel import build_qmodel
 
-    from models import build_jet_cnn
     from nanotrig.config import QuantBits, QuantizeConfig
-    from quantize.qmodel import build_qmodel
 
     six = QuantBits(bits=6, integer=0)
     cfg = QuantizeConfig(input=QuantBits(bits=16, integer=1), weights=six, bias=six, activation=six)
@@ -100,10 +100,10 @@ def image_inputs(n: int, seed: int = 1):
 def dqm_ae_qmodel(seed: int = 0):
     """The 8-bit QKeras DQM autoencoder of configs/dqm_ae.yml (32x64 maps, filters 8-4)."""
     import numpy as np
+    from nanotrig.models.dqm_ae import build_dqm_ae
+    from nanotrig.quantize.qmodel import build_qmodel
 
-    from models.dqm_ae import build_dqm_ae
     from nanotrig.config import QuantBits, QuantizeConfig
-    from quantize.qmodel import build_qmodel
 
     cfg = QuantizeConfig(
         input=QuantBits(bits=16, integer=7), weights=QuantBits(bits=8, integer=1),
@@ -129,10 +129,10 @@ def anomaly_qmodel(seed: int = 0):
     """The deployed QKeras anomaly model of configs/anomaly_vae.yml: the encoder up to mu
     (quantized_bits(10,2)) and the score sum(mu^2) (Multiply + frozen all-ones QDense)."""
     import numpy as np
+    from nanotrig.models.anomaly_vae import build_encoder
+    from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
-    from models.anomaly_vae import build_encoder
     from nanotrig.config import load_config
-    from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "anomaly_vae.yml")
     encoder = build_encoder(N_L1_FEATURES, cfg.model.vae_hidden, cfg.model.latent_dim)
@@ -165,7 +165,8 @@ FAMILIES = {
 
 def convert_family(family: str, out_dir: Path, seed: int = 0) -> Path:
     """Save ``family``'s benchmark model and convert it into ``out_dir``; return the project."""
-    from hls import convert_model
+    from nanotrig.hls import convert_model
+
     from nanotrig.config import HlsConfig
 
     build, _, io_type, _, _ = FAMILIES[family]
@@ -211,11 +212,10 @@ def _family_rows(
     """``(rows, integer kernel rows)`` of one family."""
     import numpy as np
     from hls4ml.utils.serialization import deserialize_model
-
-    from hls import verify_project
-    from hls._capture import captured_stdout
-    from hls.batch import build_batch_sim
-    from hls.int_kernel import build_int_kernel, supports
+    from nanotrig.hls import verify_project
+    from nanotrig.hls._capture import captured_stdout
+    from nanotrig.hls.batch import build_batch_sim
+    from nanotrig.hls.int_kernel import build_int_kernel, supports
 
     project = convert_family(family, work / "model")
     n = len(x)

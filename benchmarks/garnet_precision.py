@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import hls4ml
     import numpy as np
+    from nanotrig.hls._capture import captured_stdout
+    from nanotrig.hls.garnet_convert import garnet_hls_config, garnet_submodel
+    from nanotrig.hls.garnet_emulator import FixedType, GarnetEmulator, distance_saturated_events
+    from nanotrig.models.garnet import garnet_inputs, train_garnet_tagger
+    from nanotrig.samples import generate_jets, load_jets
 
-    from hls._capture import captured_stdout
-    from hls.garnet_convert import garnet_hls_config, garnet_submodel
-    from hls.garnet_emulator import FixedType, GarnetEmulator, distance_saturated_events
-    from models.garnet import garnet_inputs, train_garnet_tagger
     from nanotrig.config import JetSampleConfig
-    from samples import generate_jets, load_jets
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.sample

@@ -19,7 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from export.bench import BATCH_SIZES, FAMILIES, format_markdown, run_benchmark
+    from nanotrig.export.bench import BATCH_SIZES, FAMILIES, format_markdown, run_benchmark
+
     from nanotrig.fileio import write_json, write_text
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -16,7 +16,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from samples.throughput import format_table, measure
+    from nanotrig.samples.throughput import format_table, measure
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--classes", nargs="+", default=["W", "t"], help="jet classes to time")

@@ -29,9 +29,10 @@ RUN_CONFIG = REPO / "configs" / "jet_mlp.yml"
 
 def make_run(root: Path, n_per_class: int) -> Path:
     """A small jet-MLP run directory: config.yml, data/jets.h5 (Pythia), model/ (float)."""
-    from models import train_model
+    from nanotrig.models import train_model
+    from nanotrig.samples import generate_jets
+
     from nanotrig.config import parse_config
-    from samples import generate_jets
 
     data = yaml.safe_load(RUN_CONFIG.read_text())
     data.update(name="scan_bench", out_root=str(root))
@@ -47,8 +48,8 @@ def make_run(root: Path, n_per_class: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hls.scan_run import TABLE_FILE, run_scan
-    from quantize.scan_spec import parse_scan_config
+    from nanotrig.hls.scan_run import TABLE_FILE, run_scan
+    from nanotrig.quantize.scan_spec import parse_scan_config
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", type=Path, help="existing 'nanotrig run' directory")

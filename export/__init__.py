@@ -1,11 +1,11 @@
 """ONNX export and onnxruntime inference (stage 5): float (tf2onnx) and quantized (QDQ)."""
 
-from export.infer import infer, load_inputs
-from export.onnx_export import keras_to_onnx
-from export.qcheck import compare_qdq, export_quantized
-from export.qdq import build_qdq_proto, qkeras_to_qdq, supported_layers
-from export.runtime import OnnxModel
-from export.stage import export_model
+from nanotrig.export.infer import infer, load_inputs
+from nanotrig.export.onnx_export import keras_to_onnx
+from nanotrig.export.qcheck import compare_qdq, export_quantized
+from nanotrig.export.qdq import build_qdq_proto, qkeras_to_qdq, supported_layers
+from nanotrig.export.runtime import OnnxModel
+from nanotrig.export.stage import export_model
 
 __all__ = [
     "OnnxModel",

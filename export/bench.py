@@ -129,9 +129,9 @@ def _seeded(model, rng: np.random.Generator):
 def build_family(name: str, seed: int = 0, config_dir: Path | None = None) -> Family:
     """The shipped architecture ``name`` (settings from configs/<name>.yml), seeded weights."""
     import tensorflow as tf
+    from nanotrig.quantize import build_qmodel
 
     from nanotrig.config import load_config
-    from quantize import build_qmodel
 
     cfg_dir = config_dir or Path(__file__).resolve().parents[1] / "configs"
     cfg = load_config(cfg_dir / f"{CONFIG_FILES[name]}.yml")
@@ -139,12 +139,12 @@ def build_family(name: str, seed: int = 0, config_dir: Path | None = None) -> Fa
     tf.keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     if name == "jet_mlp":
-        from models import build_jet_mlp
+        from nanotrig.models import build_jet_mlp
 
         model = _seeded(build_jet_mlp(16, 5, m.hidden), rng)
         return Family(name, model, build_qmodel(model, q), ("QDQ",))
     if name == "jet_cnn":
-        from models import build_jet_cnn
+        from nanotrig.models import build_jet_cnn
 
         model = build_jet_cnn(
             cfg.samples.image_size, len(cfg.samples.classes), m.conv_filters, m.dense,
@@ -153,19 +153,19 @@ def build_family(name: str, seed: int = 0, config_dir: Path | None = None) -> Fa
         model = _seeded(model, rng)
         return Family(name, model, build_qmodel(model, q), ("QDQ",))
     if name == "dqm_ae":
-        from models.dqm_ae import build_dqm_ae
+        from nanotrig.models.dqm_ae import build_dqm_ae
 
         model = _seeded(build_dqm_ae(cfg.samples.shape, m.conv_filters, m.kernel_size), rng)
         return Family(name, model, build_qmodel(model, q), ("QDQ",), max_batch=1024)
     if name == "anomaly_vae":
-        from models.anomaly_vae import build_encoder, build_score_model
-        from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
+        from nanotrig.models.anomaly_vae import build_encoder, build_score_model
+        from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
         encoder = _seeded(build_encoder(ANOMALY_FEATURES, m.vae_hidden, m.latent_dim), rng)
         qscore = build_qscore_model(build_qencoder(encoder, q, q.latent))
         return Family(name, build_score_model(encoder), qscore, ("QDQ", "tf2onnx"))
     if name == "garnet":
-        from models.garnet import build_garnet_tagger
+        from nanotrig.models.garnet import build_garnet_tagger
 
         n_vert = cfg.samples.n_constituents
         model = _seeded(build_garnet_tagger(n_vert, 4, len(cfg.samples.classes)), rng)
@@ -219,8 +219,8 @@ def _one(x: list[np.ndarray]):
 
 
 def _bench_family(fam: Family, batch_sizes, min_seconds, min_calls, peak, providers, rng, tmp):
-    from export.onnx_export import keras_to_onnx
-    from export.qdq import qkeras_to_qdq
+    from nanotrig.export.onnx_export import keras_to_onnx
+    from nanotrig.export.qdq import qkeras_to_qdq
 
     model = fam.model
     macs = model_macs(model)

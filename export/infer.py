@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nanotrig.export.runtime import OnnxModel
 
-from export.runtime import OnnxModel
 from nanotrig.errors import DataError
 from nanotrig.fileio import atomic_path, file_sha256
 from nanotrig.inputs import load_inputs

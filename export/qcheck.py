@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nanotrig.export.qdq import QDQ_OPSET, build_qdq_proto, qkeras_to_qdq
+from nanotrig.export.runtime import OnnxModel
 
-from export.qdq import QDQ_OPSET, build_qdq_proto, qkeras_to_qdq
-from export.runtime import OnnxModel
 from nanotrig.errors import VerificationError
 from nanotrig.fileio import file_sha256, prepare_output_dir, write_json
 
@@ -85,7 +85,7 @@ def export_quantized(
     Writes ``qdq_artifact.json``. Raises VerificationError if the outputs differ by more than
     ``atol`` (the logits are expected to be identical; the softmax differs by float round-off).
     """
-    from quantize import load_keras_model
+    from nanotrig.quantize import load_keras_model
 
     qmodel = load_keras_model(qmodel_path)
     proto = build_qdq_proto(qmodel)  # fails early (ModelError) on unsupported layers

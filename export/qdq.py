@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from nanotrig.export.fixedpoint import FixedPoint, fixed_point_of
 
-from export.fixedpoint import FixedPoint, fixed_point_of
 from nanotrig.errors import ModelError
 from nanotrig.fileio import atomic_path
 

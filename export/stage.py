@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nanotrig.export.onnx_export import keras_to_onnx
+from nanotrig.export.runtime import OnnxModel
 
-from export.onnx_export import keras_to_onnx
-from export.runtime import OnnxModel
 from nanotrig.config import ExportConfig
 from nanotrig.errors import VerificationError
 from nanotrig.fileio import file_sha256, prepare_output_dir, write_json
@@ -23,7 +23,7 @@ def export_model(
 
     Raises VerificationError if max |ONNX - Keras| exceeds ``cfg.atol``.
     """
-    from quantize import load_keras_model
+    from nanotrig.quantize import load_keras_model
 
     model = load_keras_model(model_path)
     out_dir = prepare_output_dir(out_dir, force)

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nanotrig.export.onnx_export import keras_to_onnx
+from nanotrig.export.runtime import OnnxModel
 
-from export.onnx_export import keras_to_onnx
-from export.runtime import OnnxModel
 from nanotrig.fileio import file_sha256, prepare_output_dir, write_json
 
 __all__ = ["export_quantized_tf2onnx"]
@@ -28,7 +28,7 @@ def export_quantized_tf2onnx(
 ) -> dict:
     """Export the QKeras model ``model_path`` to ``out_dir/<stem>.onnx``; compare it with
     QKeras on ``inputs`` event by event (``exact``: every output identical)."""
-    from quantize import load_keras_model
+    from nanotrig.quantize import load_keras_model
 
     model = load_keras_model(model_path)
     out_dir = prepare_output_dir(out_dir, force)

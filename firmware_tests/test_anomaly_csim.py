@@ -79,8 +79,8 @@ def test_edge_inputs_bit_exact(anomaly_run):
 
 def test_score_is_sum_of_mu_squared_in_csim(anomaly_run):
     """The C-simulated score equals sum(mu_quant**2) recomputed from QKeras' mu."""
-    from hls import keras_layer_outputs, load_qkeras_model
-    from hls.verify import _load_hls_model, _trace
+    from nanotrig.hls import keras_layer_outputs, load_qkeras_model
+    from nanotrig.hls.verify import _load_hls_model, _trace
 
     run_dir = anomaly_run["run_dir"]
     x = np.load(run_dir / "qmodel" / "test_inputs.npy")[:200]

@@ -28,7 +28,7 @@ CNN_LAYERS = ["conv1", "relu_c1", "pool1", "conv2", "relu_c2", "pool2", "flatten
 @pytest.fixture(scope="module")
 def all_images(mini_cnn_run) -> np.ndarray:
     """Every generated jet image of the run (train + val + test), as the model takes them."""
-    from models.data import load_sample_dataset
+    from nanotrig.models.data import load_sample_dataset
 
     run_dir = mini_cnn_run["run_dir"]
     d = load_sample_dataset(run_dir / "data" / "jets.h5", run_dir / "model")
@@ -37,7 +37,7 @@ def all_images(mini_cnn_run) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def images_result(mini_cnn_run, all_images):
-    from hls import verify_project
+    from nanotrig.hls import verify_project
 
     return verify_project(mini_cnn_run["run_dir"] / "hls", all_images)
 
@@ -85,7 +85,7 @@ def test_softmax_argmax_agreement(images_result, capsys):
 def test_batched_harness_streams_the_cnn(mini_cnn_run, all_images):
     """The batch harness (``<project>_double`` over the io_stream bridge) gives every image's
     logits bit-exact, and equals ``trace()`` on the traced subset (checked inside)."""
-    from hls import verify_project
+    from nanotrig.hls import verify_project
 
     result = verify_project(
         mini_cnn_run["run_dir"] / "hls", all_images, batched=True, trace_events=100
@@ -103,7 +103,7 @@ def test_batched_harness_streams_the_cnn(mini_cnn_run, all_images):
 def test_pipeline_checks_test_set_and_edges(mini_cnn_run):
     """The run itself verified every test image and the edge inputs (zeros, maxima,
     saturation) of ap_fixed<16,2> layer by layer, with no mismatch."""
-    from hls import edge_inputs
+    from nanotrig.hls import edge_inputs
 
     v = mini_cnn_run["verify"]
     n_test = mini_cnn_run["train"]["sizes"]["test"]

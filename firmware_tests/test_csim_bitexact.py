@@ -21,8 +21,8 @@ pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulatio
 @pytest.fixture(scope="module")
 def all_jets(mini_run) -> np.ndarray:
     """Every generated jet of the mini run, standardised with the model's scaler."""
-    from models.data import SCALER_FILE, Scaler
-    from samples import load_jets
+    from nanotrig.models.data import SCALER_FILE, Scaler
+    from nanotrig.samples import load_jets
 
     run_dir = mini_run["run_dir"]
     sample = load_jets(run_dir / "data" / "jets.h5")
@@ -32,14 +32,14 @@ def all_jets(mini_run) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def jets_result(mini_run, all_jets):
-    from hls import verify_project
+    from nanotrig.hls import verify_project
 
     return verify_project(mini_run["run_dir"] / "hls", all_jets)
 
 
 @pytest.fixture(scope="module")
 def edge_result(mini_run):
-    from hls import edge_inputs, verify_project
+    from nanotrig.hls import edge_inputs, verify_project
 
     return verify_project(mini_run["run_dir"] / "hls", edge_inputs(mini_run["run_dir"] / "hls"))
 
@@ -71,7 +71,7 @@ def test_every_layer_compared(jets_result, mini_run):
 
 
 def test_logits_bit_exact_on_edge_inputs(edge_result, mini_run):
-    from hls import edge_inputs
+    from nanotrig.hls import edge_inputs
 
     x = edge_inputs(mini_run["run_dir"] / "hls")
     record = json.loads((mini_run["run_dir"] / "hls" / "conversion.json").read_text())
@@ -103,9 +103,8 @@ def test_softmax_compared_separately(jets_result, capsys):
 def test_a_wrong_precision_is_caught(mini_run, all_jets, tmp_path):
     """The check can fail: narrowing the first layer's result type breaks bit-exactness."""
     from hls4ml.utils.serialization import deserialize_model, serialize_model
-
-    from hls import verify_project
-    from hls.convert import HLS_MODEL_FILE
+    from nanotrig.hls import verify_project
+    from nanotrig.hls.convert import HLS_MODEL_FILE
 
     src = mini_run["run_dir"] / "hls"
     bad = tmp_path / "bad"

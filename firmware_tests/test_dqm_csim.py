@@ -75,7 +75,7 @@ def test_real_maps_bit_exact_layer_by_layer(mini_dqm_run):
 
 
 def test_edge_inputs_bit_exact(mini_dqm_run):
-    from hls import edge_inputs
+    from nanotrig.hls import edge_inputs
 
     edges = mini_dqm_run["verify"]["edge_inputs"]
     x = edge_inputs(mini_dqm_run["run_dir"] / "hls")

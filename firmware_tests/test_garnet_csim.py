@@ -36,11 +36,12 @@ KERAS_REL_MEAN_TOL = 0.01
 @pytest.fixture(scope="module")
 def garnet_setup(tmp_path_factory) -> dict:
     """Generate jets, train the tagger, convert its GarNet layer; everything the tests need."""
-    from hls.garnet_convert import convert_garnet, garnet_submodel
-    from hls.garnet_emulator import GarnetEmulator
-    from models.garnet import garnet_inputs, train_garnet_tagger
+    from nanotrig.hls.garnet_convert import convert_garnet, garnet_submodel
+    from nanotrig.hls.garnet_emulator import GarnetEmulator
+    from nanotrig.models.garnet import garnet_inputs, train_garnet_tagger
+    from nanotrig.samples import generate_jets, load_jets
+
     from nanotrig.config import JetSampleConfig
-    from samples import generate_jets, load_jets
 
     tmp = tmp_path_factory.mktemp("garnet")
     cfg = JetSampleConfig(n_per_class=N_PER_CLASS, chunk_size=125, workers=2)
@@ -63,7 +64,7 @@ def garnet_setup(tmp_path_factory) -> dict:
 
 def _assert_bit_exact(setup: dict, x: np.ndarray, n: np.ndarray, what: str) -> None:
     """C-sim == emulator on every value; on failure the mismatching events go to a .npz file."""
-    from hls.garnet_convert import validate_garnet_inputs
+    from nanotrig.hls.garnet_convert import validate_garnet_inputs
 
     x, n = validate_garnet_inputs(x, n, x.shape[1], x.shape[2])
     csim = np.asarray(setup["hls"].predict([x, n]), dtype=np.float64).reshape(len(x), -1)
@@ -88,7 +89,7 @@ def test_csim_bit_exact_on_real_jets(garnet_setup):
 
 def test_batched_harness_equals_predict(garnet_setup):
     """hls/batch.py on a two-input project (features and vertex count side by side)."""
-    from hls.batch import build_batch_sim
+    from nanotrig.hls.batch import build_batch_sim
 
     x, n = garnet_setup["x"], garnet_setup["n"]
     hls_model = garnet_setup["hls"]
@@ -139,7 +140,7 @@ def test_a_wrong_type_is_caught(garnet_setup, field, wrong):
     """The comparison is not vacuous: an emulator with one type off disagrees with the C-sim."""
     import dataclasses
 
-    from hls.garnet_emulator import FixedType
+    from nanotrig.hls.garnet_emulator import FixedType
 
     x, n = garnet_setup["x"].astype(np.float64), garnet_setup["n"].astype(np.float64)
     csim = np.asarray(garnet_setup["hls"].predict([x, n]), dtype=np.float64).reshape(len(x), -1)
@@ -149,8 +150,8 @@ def test_a_wrong_type_is_caught(garnet_setup, field, wrong):
 
 def test_csim_bit_exact_with_reuse_factor_4(garnet_setup):
     """Vertices in 4 blocks of 8: block sums shifted by 3 bits, then by 2 (nnet_garnet.h)."""
-    from hls.garnet_convert import convert_garnet
-    from hls.garnet_emulator import GarnetEmulator
+    from nanotrig.hls.garnet_convert import convert_garnet
+    from nanotrig.hls.garnet_emulator import GarnetEmulator
 
     hls_model = convert_garnet(
         garnet_setup["tagger"].model, garnet_setup["tmp"] / "hls_rf4", reuse_factor=4
@@ -164,7 +165,7 @@ def test_csim_bit_exact_with_reuse_factor_4(garnet_setup):
 
 def _keras_comparison(setup: dict, what: str, capsys, extra: str = "") -> np.ndarray:
     """Emulator vs the Keras layer on the real jets, jets with a saturated distance apart."""
-    from hls.garnet_emulator import distance_saturated_events
+    from nanotrig.hls.garnet_emulator import distance_saturated_events
 
     x, n = setup["x"], setup["n"]
     emu = setup["emulator"].predict(x, n)
@@ -206,7 +207,8 @@ def test_emulator_close_to_keras(garnet_setup, capsys):
 
 @pytest.mark.parametrize("count", [33, -1, 2.5])
 def test_vertex_count_out_of_range_is_a_data_error(garnet_setup, count):
-    from hls.garnet_convert import validate_garnet_inputs
+    from nanotrig.hls.garnet_convert import validate_garnet_inputs
+
     from nanotrig.errors import DataError
 
     x = garnet_setup["x"][:3]
@@ -222,11 +224,10 @@ def qgarnet_setup(garnet_setup) -> dict:
     converted through the ``QGarNet`` handler of ``hls.garnet_convert``. Four integer bits: the
     Keras layer also clips every vertex's output to the quantizer's range (+-16 here), which the
     firmware never does (with (8,2), +-4, trained weights put vertices past it)."""
+    from nanotrig.hls.garnet_convert import convert_garnet
+    from nanotrig.hls.garnet_emulator import GarnetEmulator
+    from nanotrig.quantize.garnet import QGarNet
     from tensorflow import keras
-
-    from hls.garnet_convert import convert_garnet
-    from hls.garnet_emulator import GarnetEmulator
-    from quantize.garnet import QGarNet
 
     float_layer = garnet_setup["tagger"].garnet_layer
     cfg = float_layer.get_config()

@@ -17,12 +17,12 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def head_setup(tmp_path_factory) -> dict:
-    from hls.garnet_convert import convert_garnet
-    from hls.garnet_emulator import GarnetEmulator
-    from hls.garnet_head import GarnetTaggerEmulator
-    from models.garnet import build_garnet_tagger
-    from models.train import seed_everything
-    from quantize.garnet_stage import (
+    from nanotrig.hls.garnet_convert import convert_garnet
+    from nanotrig.hls.garnet_emulator import GarnetEmulator
+    from nanotrig.hls.garnet_head import GarnetTaggerEmulator
+    from nanotrig.models.garnet import build_garnet_tagger
+    from nanotrig.models.train import seed_everything
+    from nanotrig.quantize.garnet_stage import (
         DEFAULT_GARNET_BITS,
         build_qgarnet_tagger,
         round_head_weights,
@@ -64,7 +64,7 @@ def test_head_weights_on_the_grid_and_close_to_keras(head_setup):
 
 def test_a_missing_product_truncation_is_caught(head_setup, monkeypatch):
     """Exact sums (no truncation of the products to 28 fractional bits) disagree."""
-    import hls.garnet_head as head
+    import nanotrig.hls.garnet_head as head
 
     s = head_setup
     original = head._dense

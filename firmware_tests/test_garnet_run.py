@@ -123,7 +123,8 @@ def test_jet_garnet_refuses_other_family_keys_and_bad_counts(tmp_path):
 
 
 def test_jet_garnet_has_no_separate_train_stage(tmp_path):
-    from models.stage import train_model
+    from nanotrig.models.stage import train_model
+
     from nanotrig.config import ModelConfig
 
     with pytest.raises(ConfigError, match="jet_garnet has no separate train stage"):

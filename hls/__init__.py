@@ -9,14 +9,14 @@ budget by ``check_budget``); ``synth_project`` runs vendor C synthesis where ins
 ``parse_csynth_xml`` reads its report.
 """
 
-from hls.batch import BatchSim, build_batch_sim
-from hls.budget import check_budget
-from hls.convert import convert_model, layer_precisions
-from hls.estimate import Estimate, LayerEstimate, estimate_model
-from hls.inputs import edge_inputs, load_inputs, stress_inputs, validate_inputs
-from hls.model_io import SUPPORTED_LAYERS, load_qkeras_model, prepare_reference
-from hls.synth import parse_csynth_xml, synth_project
-from hls.verify import VerifyResult, keras_layer_outputs, verify_project
+from nanotrig.hls.batch import BatchSim, build_batch_sim
+from nanotrig.hls.budget import check_budget
+from nanotrig.hls.convert import convert_model, layer_precisions
+from nanotrig.hls.estimate import Estimate, LayerEstimate, estimate_model
+from nanotrig.hls.inputs import edge_inputs, load_inputs, stress_inputs, validate_inputs
+from nanotrig.hls.model_io import SUPPORTED_LAYERS, load_qkeras_model, prepare_reference
+from nanotrig.hls.synth import parse_csynth_xml, synth_project
+from nanotrig.hls.verify import VerifyResult, keras_layer_outputs, verify_project
 
 __all__ = [
     "SUPPORTED_LAYERS",

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nanotrig.hls._capture import captured_stdout
+from nanotrig.hls.inputs import validate_inputs
 
-from hls._capture import captured_stdout
-from hls.inputs import validate_inputs
 from nanotrig.errors import ConversionError, DataError, ToolMissingError
 
 __all__ = ["BatchSim", "EventSource", "build_batch_sim", "harness_source"]

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hls.estimate import Estimate, estimate_model
+from nanotrig.hls.estimate import Estimate, estimate_model
+
 from nanotrig.config import HlsConfig
 from nanotrig.errors import BudgetExceededError, ConversionError
 

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nanotrig.hls._capture import captured_stdout
+from nanotrig.hls.budget import ESTIMATE_PLOT, check_budget, estimate_for, plot_budget
+from nanotrig.hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_settings
+from nanotrig.hls.inputs import validate_inputs
+from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
+from nanotrig.hls.resize_kif import register_resize_kif
 
-from hls._capture import captured_stdout
-from hls.budget import ESTIMATE_PLOT, check_budget, estimate_for, plot_budget
-from hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_settings
-from hls.inputs import validate_inputs
-from hls.model_io import check_supported, load_qkeras_model, prepare_reference
-from hls.resize_kif import register_resize_kif
 from nanotrig.config import HlsConfig, QuantBits
 from nanotrig.errors import ConfigError, ConversionError
 from nanotrig.fileio import (

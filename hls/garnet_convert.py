@@ -79,8 +79,7 @@ HEAD_PRECISIONS: dict[str, str] = {
 
 def _parse_qgarnet(keras_layer, input_names, input_shapes, data_reader):
     from hls4ml.converters.keras.graph import parse_garnet_layer
-
-    from quantize.garnet import transform_quantizer
+    from nanotrig.quantize.garnet import transform_quantizer
 
     cfg = keras_layer["config"]
     plain = {**keras_layer, "class_name": "GarNet", "config": {**cfg, "quantize_transforms": False}}
@@ -147,9 +146,8 @@ def convert_garnet(model, output_dir: str | Path, reuse_factor: int = 1, head: b
     ``head``: convert the tagger up to its logits (GarNet, fc1, ReLU, output; the softmax stays
     outside), with ``HEAD_PRECISIONS`` for the Dense layers."""
     import hls4ml
+    from nanotrig.hls._capture import captured_stdout
     from tensorflow import keras
-
-    from hls._capture import captured_stdout
 
     if head:
         sub = keras.Model(model.inputs, model.get_layer("output").output, name="garnet_head")

@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from quantize.garnet_stage import HEAD_LAYERS
-from quantize.garnet_stage import HEAD_WEIGHT_FRAC as _W_FRAC
+from nanotrig.quantize.garnet_stage import HEAD_LAYERS
+from nanotrig.quantize.garnet_stage import HEAD_WEIGHT_FRAC as _W_FRAC
 
 __all__ = ["GarnetTaggerEmulator"]
 

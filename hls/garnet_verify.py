@@ -54,7 +54,7 @@ def compare_csim_emulator(
     hls_model, emulator, x: np.ndarray, n: np.ndarray, mismatch_path: Path | None = None
 ) -> dict:
     """C-sim vs emulator on every output value; mismatching events go to ``mismatch_path``."""
-    from hls.garnet_convert import validate_garnet_inputs
+    from nanotrig.hls.garnet_convert import validate_garnet_inputs
 
     x, n = validate_garnet_inputs(x, n, x.shape[1], x.shape[2])
     csim = np.asarray(hls_model.predict([x, n]), dtype=np.float64).reshape(len(x), -1)
@@ -75,7 +75,7 @@ def compare_csim_emulator(
 
 def emulator_vs_keras(emulator, keras_garnet, x: np.ndarray, n: np.ndarray) -> dict:
     """|emulator - Keras GarNet layer| on real jets, saturated-distance jets counted apart."""
-    from hls.garnet_emulator import distance_saturated_events
+    from nanotrig.hls.garnet_emulator import distance_saturated_events
 
     emu = emulator.predict(x, n)
     ref = keras_garnet.predict([x, n], batch_size=1024, verbose=0)

@@ -33,8 +33,8 @@ PointJob = dict[str, Any]
 @lru_cache(maxsize=2)
 def _inputs(model_dir: str, sample_path: str, max_train: int | None):
     """Float model and dataset, loaded once per worker process."""
-    from models import MODEL_FILE, load_sample_dataset
-    from quantize.stage import load_keras_model
+    from nanotrig.models import MODEL_FILE, load_sample_dataset
+    from nanotrig.quantize.stage import load_keras_model
 
     model = load_keras_model(Path(model_dir) / MODEL_FILE)
     data = load_sample_dataset(Path(sample_path), Path(model_dir))
@@ -46,7 +46,7 @@ def _inputs(model_dir: str, sample_path: str, max_train: int | None):
 
 def float_reference(model_dir: str, sample_path: str) -> float:
     """Test accuracy of the float model (the scan's reference)."""
-    from quantize.scan_train import single_thread_tf
+    from nanotrig.quantize.scan_train import single_thread_tf
 
     single_thread_tf()
     model, _, _, x_te, y_te = _inputs(str(model_dir), str(sample_path), None)
@@ -61,7 +61,7 @@ def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
 def evaluate_point(job: PointJob) -> dict[str, Any]:
     """Train, convert and estimate one point; return its record (never raises a
     :class:`NanotrigError`: a point hls4ml cannot convert is recorded with ``error``)."""
-    from quantize.scan_train import single_thread_tf, weight_sparsity
+    from nanotrig.quantize.scan_train import single_thread_tf, weight_sparsity
 
     t0 = time.perf_counter()
     single_thread_tf()
@@ -91,7 +91,7 @@ def evaluate_point(job: PointJob) -> dict[str, Any]:
 
 
 def _finetune(job: PointJob, qcfg: QuantizeConfig, model, x_tr, y_tr):
-    from quantize.scan_train import finetune
+    from nanotrig.quantize.scan_train import finetune
 
     return finetune(
         model, qcfg, x_tr, y_tr, sparsity=job["sparsity"], epochs=job["epochs"],
@@ -101,11 +101,10 @@ def _finetune(job: PointJob, qcfg: QuantizeConfig, model, x_tr, y_tr):
 
 def _estimate(qmodel, hcfg: HlsConfig, qcfg: QuantizeConfig) -> dict[str, Any]:
     import hls4ml
-
-    from hls._capture import captured_stdout
-    from hls.estimate import estimate_model
-    from hls.hls_config import hls4ml_settings
-    from hls.model_io import check_supported, prepare_reference
+    from nanotrig.hls._capture import captured_stdout
+    from nanotrig.hls.estimate import estimate_model
+    from nanotrig.hls.hls_config import hls4ml_settings
+    from nanotrig.hls.model_io import check_supported, prepare_reference
 
     check_supported(qmodel)
     reference, _ = prepare_reference(qmodel, qcfg.input)
@@ -134,8 +133,8 @@ def _estimate(qmodel, hcfg: HlsConfig, qcfg: QuantizeConfig) -> dict[str, Any]:
 
 def _csim(qmodel, hcfg: HlsConfig, qcfg: QuantizeConfig, x: np.ndarray) -> dict[str, Any]:
     """Convert to a project in a temporary folder and compare its C-simulation with QKeras."""
-    from hls.convert import convert_model
-    from hls.verify import verify_project
+    from nanotrig.hls.convert import convert_model
+    from nanotrig.hls.verify import verify_project
 
     hcfg = hcfg.model_copy(update={"latency_budget_ns": None, "ii_budget_ns": None})
     with tempfile.TemporaryDirectory(prefix="nanotrig-scan-csim-") as tmp:

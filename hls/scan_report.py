@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from nanotrig.quantize.scan_spec import ChooseConfig, ScanConfig, point_configs
 
 from nanotrig.config import RunConfig, parse_config
 from nanotrig.fileio import atomic_path, write_text
-from quantize.scan_spec import ChooseConfig, ScanConfig, point_configs
 
 __all__ = [
     "METRIC_COLUMNS",

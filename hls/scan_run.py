@@ -27,10 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nanotrig.config import load_config
-from nanotrig.errors import ConfigError, DataError, NanotrigError, OutputExistsError
-from nanotrig.fileio import file_sha256, package_versions, write_json
-from quantize.scan_spec import (
+from nanotrig.quantize.scan_spec import (
     ScanConfig,
     check_space,
     enumerate_points,
@@ -38,6 +35,10 @@ from quantize.scan_spec import (
     point_id,
     point_seed,
 )
+
+from nanotrig.config import load_config
+from nanotrig.errors import ConfigError, DataError, NanotrigError, OutputExistsError
+from nanotrig.fileio import file_sha256, package_versions, write_json
 
 __all__ = ["SCAN_FILE", "TABLE_FILE", "model_layer_kinds", "run_scan", "scan_client"]
 
@@ -132,7 +133,7 @@ def run_scan(
     """
     run_dir = Path(cfg.run_dir)
     model_dir, sample = run_dir / "model", run_dir / "data" / "jets.h5"
-    from models import MODEL_FILE
+    from nanotrig.models import MODEL_FILE
 
     for need in (model_dir / MODEL_FILE, sample, run_dir / "config.yml"):
         if not need.is_file():
@@ -232,9 +233,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _compute(client, todo, points_dir, digest, model_dir, sample, float_acc, progress,
              on_result):  # fmt: skip
     from dask.distributed import as_completed
+    from nanotrig.hls.scan_point import evaluate_point, float_reference
     from tqdm import tqdm
-
-    from hls.scan_point import evaluate_point, float_reference
 
     futures = [
         client.submit(
@@ -276,7 +276,7 @@ def _compute(client, todo, points_dir, digest, model_dir, sample, float_acc, pro
 
 def _report(cfg, base, out, dims, records, float_acc, failed, n_new, elapsed, n_workers,
             summary):  # fmt: skip
-    from hls.scan_report import (
+    from nanotrig.hls.scan_report import (
         add_derived,
         choose_point,
         chosen_run_config,

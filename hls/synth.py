@@ -139,9 +139,8 @@ def synth_project(out_dir: Path) -> dict[str, Any]:
     conversion = json.loads(record_path.read_text())
     project_dir = out_dir / conversion["project_dir"]
     from hls4ml.utils.serialization import deserialize_model
-
-    from hls._capture import captured_stdout
-    from hls.convert import HLS_MODEL_FILE
+    from nanotrig.hls._capture import captured_stdout
+    from nanotrig.hls.convert import HLS_MODEL_FILE
 
     t0 = time.perf_counter()
     with captured_stdout():

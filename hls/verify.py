@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nanotrig.hls._capture import captured_stdout
+from nanotrig.hls.batch import BatchSim, EventSource, build_batch_sim
+from nanotrig.hls.convert import CONVERSION_FILE, HLS_MODEL_FILE, REFERENCE_FILE, layer_kind
+from nanotrig.hls.inputs import reference_exact_limit
+from nanotrig.hls.model_io import load_qkeras_model
 
-from hls._capture import captured_stdout
-from hls.batch import BatchSim, EventSource, build_batch_sim
-from hls.convert import CONVERSION_FILE, HLS_MODEL_FILE, REFERENCE_FILE, layer_kind
-from hls.inputs import reference_exact_limit
-from hls.model_io import load_qkeras_model
 from nanotrig.errors import ConfigError, ConversionError, DataError, ToolMissingError
 
 __all__ = [
@@ -430,7 +430,7 @@ class _KernelSim:
 def _batched_engine(hls_model, tmp: Path, out_name: str, taps: dict[str, str], threads: int,
                     engine: str):  # fmt: skip
     """The batch harness, or the integer kernel (``engine`` kernel, or auto where supported)."""
-    from hls.int_kernel import build_int_kernel, supports
+    from nanotrig.hls.int_kernel import build_int_kernel, supports
 
     reason = supports(hls_model) if engine != "harness" else "harness requested"
     if engine == "kernel" and reason is not None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from models.plots import _save, plt
+from nanotrig.models.plots import _save, plt
 
 __all__ = ["plot_anomaly_roc", "plot_scores"]
 

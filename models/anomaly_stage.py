@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from nanotrig.models.anomaly_metrics import anomaly_metrics, anomaly_roc_curves
+from nanotrig.models.anomaly_plots import plot_anomaly_roc, plot_scores
+from nanotrig.models.l1_inputs import SCALING_FILE, PowerOfTwoScaling
 
-from models.anomaly_metrics import anomaly_metrics, anomaly_roc_curves
-from models.anomaly_plots import plot_anomaly_roc, plot_scores
-from models.l1_inputs import SCALING_FILE, PowerOfTwoScaling
 from nanotrig.config import L1_BACKGROUNDS, ModelConfig, QuantBits
 from nanotrig.errors import DataError
 from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
@@ -91,7 +91,7 @@ def load_anomaly_data(
     """Read an L1 sample; the split and scaling come from ``model_dir`` when it holds them
     (later stages), else they are made from ``cfg``/``seed`` and fitted on the training
     background (training stage)."""
-    from samples.l1_sample import load_l1
+    from nanotrig.samples.l1_sample import load_l1
 
     sample = load_l1(sample_path)
     bits = input_bits or QuantBits(bits=16, integer=5)
@@ -131,9 +131,8 @@ def fit_vae(encoder, decoder, data: AnomalyData, *, beta: float, epochs: int, ba
     """Train encoder + decoder as a VAE on the background train split (early stopping on the
     validation loss, best weights restored); return the history."""
     import tensorflow as tf
-
-    from models.anomaly_vae import make_vae_trainer
-    from models.train import seed_everything
+    from nanotrig.models.anomaly_vae import make_vae_trainer
+    from nanotrig.models.train import seed_everything
 
     seed_everything(seed)
     vae = make_vae_trainer(encoder, decoder, beta)
@@ -151,7 +150,7 @@ def fit_vae(encoder, decoder, data: AnomalyData, *, beta: float, epochs: int, ba
 
 
 def plot_vae_loss(history: dict, dest: Path, title: str) -> Path:
-    from models.plots import _save, plt
+    from nanotrig.models.plots import _save, plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in ("loss", "val_loss", "reco_loss", "kl_loss"):
@@ -178,8 +177,8 @@ def train_anomaly(
     input_bits: QuantBits | None = None, force: bool = False,
 ) -> dict:  # fmt: skip
     """Train the float VAE of ``cfg`` on the background of an L1 sample; write ``out_dir``."""
-    from models.anomaly_vae import build_decoder, build_encoder, build_score_model
-    from models.train import seed_everything
+    from nanotrig.models.anomaly_vae import build_decoder, build_encoder, build_score_model
+    from nanotrig.models.train import seed_everything
 
     data = load_anomaly_data(sample_path, None, cfg, seed, input_bits)
     out_dir = prepare_output_dir(out_dir, force)

@@ -190,7 +190,7 @@ def load_dataset(x: np.ndarray, labels: np.ndarray, class_names, model_dir: Path
 def load_sample_dataset(sample_path: Path, model_dir: Path) -> Dataset:
     """:func:`load_dataset` from a jet-sample file: reads the parts the model in ``model_dir``
     takes (images only when it is an image model)."""
-    from samples import load_jets
+    from nanotrig.samples import load_jets
 
     kind = input_record(model_dir)["kind"]
     sample = load_jets(sample_path, parts=("images",) if kind == "images" else ())

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from nanotrig.models.dqm_ae import build_dqm_ae
+from nanotrig.models.dqm_metrics import fault_metrics, fault_roc_curves, reconstruction_losses
+from nanotrig.models.dqm_plots import plot_ae_loss, plot_fault_example, plot_fault_roc
+from nanotrig.models.train import _LogEpoch, seed_everything
 
-from models.dqm_ae import build_dqm_ae
-from models.dqm_metrics import fault_metrics, fault_roc_curves, reconstruction_losses
-from models.dqm_plots import plot_ae_loss, plot_fault_example, plot_fault_roc
-from models.train import _LogEpoch, seed_everything
 from nanotrig.config import ModelConfig
 from nanotrig.errors import DataError
 from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
@@ -79,7 +79,7 @@ def load_dqm_data(sample_path: Path, split: dict[str, np.ndarray] | None = None,
                   val_fraction: float = 0.2, test_fraction: float = 0.2,
                   seed: int = 0) -> DQMData:  # fmt: skip
     """Load a DQM sample; split it by run unless ``split`` is given."""
-    from samples import load_dqm
+    from nanotrig.samples import load_dqm
 
     s = load_dqm(sample_path)
     if split is None:

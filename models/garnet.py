@@ -136,7 +136,7 @@ def train_garnet_tagger(
     patience: int = 6,
 ) -> GarnetTagger:
     """Train on a 60/20/20 split (seeded); return the model and its accuracy on the last 20%."""
-    from models.train import fit, seed_everything
+    from nanotrig.models.train import fit, seed_everything
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(labels))

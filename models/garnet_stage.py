@@ -39,9 +39,9 @@ def load_garnet_data(data_path: Path, model_cfg: ModelConfig, seed: int) -> Garn
     """Load the constituents and split them with ``val_fraction``/``test_fraction``: the seeded,
     stratified split of the MLP and CNN taggers (``models.data.make_split``), so the same sample
     and seed give all three the same test jets."""
-    from models.data import make_split
-    from models.garnet import garnet_inputs
-    from samples import load_jets
+    from nanotrig.models.data import make_split
+    from nanotrig.models.garnet import garnet_inputs
+    from nanotrig.samples import load_jets
 
     sample = load_jets(data_path, parts=("constituents",))
     x, n = garnet_inputs(sample.constituents, sample.n_constituents)
@@ -54,10 +54,10 @@ def train_garnet_stage(
     data: GarnetData, model_cfg: ModelConfig, seed: int, out_dir: Path, force: bool = False
 ):
     """Train the float tagger on ``data``; return ``(model, record)``."""
-    from models.garnet import build_garnet_tagger
-    from models.metrics import classification_metrics
-    from models.plots import plot_loss
-    from models.train import fit, seed_everything
+    from nanotrig.models.garnet import build_garnet_tagger
+    from nanotrig.models.metrics import classification_metrics
+    from nanotrig.models.plots import plot_loss
+    from nanotrig.models.train import fit, seed_everything
 
     out_dir = prepare_output_dir(out_dir, force)
     seed_everything(seed)  # before the model exists: its initial weights are drawn here

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nanotrig.models.data import Scaler, make_split, sample_inputs, save_split
+from nanotrig.models.jet_cnn import build_jet_cnn
+from nanotrig.models.jet_mlp import build_jet_mlp
+from nanotrig.models.metrics import classification_metrics, roc_curves
+from nanotrig.models.plots import plot_loss, plot_roc
+from nanotrig.models.train import fit, seed_everything
 
-from models.data import Scaler, make_split, sample_inputs, save_split
-from models.jet_cnn import build_jet_cnn
-from models.jet_mlp import build_jet_mlp
-from models.metrics import classification_metrics, roc_curves
-from models.plots import plot_loss, plot_roc
-from models.train import fit, seed_everything
 from nanotrig.config import ModelConfig
 from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
 
@@ -46,7 +46,7 @@ def train_model(
     Writes model.h5, split.npz, inputs.json, scaler.json (features only), history.json,
     metrics.json, roc.png, loss.png and returns the artifact record (also artifact.json).
     """
-    from samples import load_jets
+    from nanotrig.samples import load_jets
 
     if cfg.family == "jet_garnet":
         from nanotrig.errors import ConfigError

@@ -90,8 +90,8 @@ def generate(
             if n_per_class <= 0:
                 raise ConfigError(f"--n-per-class must be positive, got {n_per_class}")
             scfg = scfg.model_copy(update={"n_per_class": n_per_class})
-        from samples import generate_sample
-        from samples.pool import dask_scheduler
+        from nanotrig.samples import generate_sample
+        from nanotrig.samples.pool import dask_scheduler
 
         with dask_scheduler(scheduler):
             _emit(generate_sample(scfg, cfg.seed, out, force=force))
@@ -113,7 +113,7 @@ def samples_validate(
     """Check a sample file and write its validation plots (per class, process or fault)."""
 
     def go():
-        from samples import validate_sample
+        from nanotrig.samples import validate_sample
 
         _emit(validate_sample(sample, out or sample.with_name(f"{sample.stem}_plots")))
 
@@ -130,11 +130,11 @@ def train(
     """Train the float model of CONFIG on a sample."""
 
     def go():
-        from models import train_model
+        from nanotrig.models import train_model
 
         cfg = load_config(config)
         if cfg.model.family == "anomaly_vae":  # L1 VAE: its own stage (models/anomaly_stage.py)
-            from models.anomaly_stage import train_anomaly
+            from nanotrig.models.anomaly_stage import train_anomaly
 
             bits = cfg.quantize.input
             _emit(train_anomaly(data, cfg.model, cfg.seed, out, input_bits=bits, force=force))
@@ -155,11 +155,11 @@ def quantize(
     """Build the QKeras model with CONFIG's bit widths and train it (QAT)."""
 
     def go():
-        from quantize import quantize_model
+        from nanotrig.quantize import quantize_model
 
         cfg = load_config(config)
         if cfg.model.family == "anomaly_vae":  # QKeras encoder + score (quantize/anomaly_stage)
-            from quantize.anomaly_stage import quantize_anomaly
+            from nanotrig.quantize.anomaly_stage import quantize_anomaly
 
             q, m = cfg.quantize, cfg.model
             _emit(quantize_anomaly(model, data, q, m, cfg.seed, out, force=force))
@@ -212,7 +212,7 @@ def convert(
             if v is not None
         }  # fmt: skip
         hcfg = _validated_hls(base.hls, overrides)
-        from hls import convert_model, load_inputs
+        from nanotrig.hls import convert_model, load_inputs
 
         x = load_inputs(inputs) if inputs else None
         rec = convert_model(
@@ -246,7 +246,7 @@ def synth(
     """
 
     def go():
-        from hls.synth import synth_project
+        from nanotrig.hls.synth import synth_project
 
         _emit(synth_project(project))
 
@@ -297,7 +297,7 @@ def verify(
     """
 
     def go():
-        from hls import verify_project
+        from nanotrig.hls import verify_project
 
         if events is not None and events <= 0:
             raise ConfigError(f"--events must be positive, got {events}")
@@ -343,8 +343,8 @@ def export(
     """Export a float Keras model to ONNX and check onnxruntime against Keras."""
 
     def go():
-        from export import export_model
         from nanotrig.config import ExportConfig
+        from nanotrig.export import export_model
         from nanotrig.inputs import load_inputs
 
         _emit(export_model(model, load_inputs(inputs), ExportConfig(), out, force=force))
@@ -368,8 +368,8 @@ def infer(
     """Run an ONNX model with onnxruntime (CUDA when present, else CPU) and save predictions."""
 
     def go():
-        from export import infer as run_infer
         from nanotrig.errors import OutputExistsError
+        from nanotrig.export import infer as run_infer
 
         if out.exists() and not force:
             raise OutputExistsError(f"{out} exists: pass --force to overwrite it")
@@ -466,12 +466,12 @@ def scan(
     """
 
     def go():
-        from quantize.scan_spec import load_scan_config
+        from nanotrig.quantize.scan_spec import load_scan_config
 
         if workers is not None and workers <= 0:
             raise ConfigError(f"--workers must be positive, got {workers}")
         cfg = load_scan_config(config)
-        from hls.scan_run import run_scan
+        from nanotrig.hls.scan_run import run_scan
 
         return run_scan(cfg, scheduler=scheduler, workers=workers, force=force)
 

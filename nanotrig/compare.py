@@ -129,8 +129,8 @@ def run_compare(
     Raises VerificationError after the report is written if a tagger's chain failed its checks
     (C-simulation not bit-exact, ONNX disagreeing), and DataError if the taggers' test jets differ.
     """
-    from models.metrics import SCORES_FILE, read_test_scores
-    from samples import generate_jets
+    from nanotrig.models.metrics import SCORES_FILE, read_test_scores
+    from nanotrig.samples import generate_jets
 
     run_dir, _ = open_run(cfg, force)
     sample_path = run_dir / "data" / "jets.h5"
@@ -177,7 +177,7 @@ def tagger_row(
     """One tagger's figures on the test jets: metrics per model (from its ``test_scores.npz``,
     read by ``read_test_scores``), parameters, C-simulation checks, latency/resource estimate
     and ONNX agreement."""
-    from models.metrics import SCORES_FILE, classification_metrics
+    from nanotrig.models.metrics import SCORES_FILE, classification_metrics
 
     labels, names, scores = test_scores
     hls = report.get("hls", {})
@@ -235,8 +235,8 @@ def _same_test_jets(run_dir: Path, labels: list[str]) -> np.ndarray:
 
 
 def _plot(run_dir: Path, test_scores: dict[str, tuple]) -> str:
-    from models.metrics import roc_curves
-    from models.plots import plot_roc_panels
+    from nanotrig.models.metrics import roc_curves
+    from nanotrig.models.plots import plot_roc_panels
 
     curves = {
         label: roc_curves(labels, scores["quantized"], names)

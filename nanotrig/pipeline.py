@@ -78,16 +78,16 @@ def run_pipeline(
     # TensorFlow is loaded, and a config error costs no import time.
     data_path = run_dir / "data" / "jets.h5"
     sample_record = jet_sample_stage(cfg, data_path, timed, progress, sample)
-    from models import train_model
-    from quantize import quantize_model
+    from nanotrig.models import train_model
+    from nanotrig.quantize import quantize_model
 
     trained = timed("train", train_model, data_path, cfg.model, cfg.seed, run_dir / "model")
     quantized = timed(
         "quantize", quantize_model, run_dir / "model", data_path, cfg.quantize, cfg.seed,
         run_dir / "qmodel",
     )  # fmt: skip
-    from export import export_model, export_quantized
-    from hls import convert_model
+    from nanotrig.export import export_model, export_quantized
+    from nanotrig.hls import convert_model
 
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
     converted = timed(

@@ -43,12 +43,12 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
 
     run_dir, timed = open_run(cfg, force)
 
-    from samples.l1_sample import generate_l1  # forks its workers before TF is loaded
+    from nanotrig.samples.l1_sample import generate_l1  # forks its workers before TF is loaded
 
     data_path = run_dir / "data" / "l1.h5"
     sample = timed("generate", generate_l1, cfg.samples, cfg.seed, data_path, progress=progress)
-    from models.anomaly_stage import train_anomaly
-    from quantize.anomaly_stage import quantize_anomaly
+    from nanotrig.models.anomaly_stage import train_anomaly
+    from nanotrig.quantize.anomaly_stage import quantize_anomaly
 
     trained = timed("train", train_anomaly, data_path, cfg.model, cfg.seed, run_dir / "model",
                     input_bits=cfg.quantize.input)  # fmt: skip
@@ -56,8 +56,8 @@ def run_anomaly(cfg: RunConfig, force: bool = False, progress: bool = True) -> d
         "quantize", quantize_anomaly, run_dir / "model", data_path, cfg.quantize, cfg.model,
         cfg.seed, run_dir / "qmodel",
     )  # fmt: skip
-    from export import export_model
-    from hls import convert_model
+    from nanotrig.export import export_model
+    from nanotrig.hls import convert_model
 
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
     converted = timed(
@@ -114,7 +114,7 @@ def export_quantized_score(
     file) with tolerance 0: the score is a sum of integers on a power-of-two grid, so it must
     be identical. Adds ``exact`` (both comparisons identical) and ``method``; a disagreement is
     recorded (``error``), not raised, so that the report is still written."""
-    from export import export_quantized
+    from nanotrig.export import export_quantized
 
     try:
         record = export_quantized(qmodel_path, inputs, out_dir, force=force, atol=0.0)

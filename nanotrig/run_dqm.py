@@ -40,10 +40,10 @@ def export_float_ae(
     model_path: Path, x: np.ndarray, cfg: ExportConfig, out_dir: Path, force: bool = False
 ) -> dict:
     """Float autoencoder -> ONNX (tf2onnx); reconstructions and per-map losses vs Keras."""
-    from export import OnnxModel, keras_to_onnx
-    from models.dqm_metrics import reconstruction_losses
+    from nanotrig.export import OnnxModel, keras_to_onnx
     from nanotrig.fileio import file_sha256
-    from quantize import load_keras_model
+    from nanotrig.models.dqm_metrics import reconstruction_losses
+    from nanotrig.quantize import load_keras_model
 
     model = load_keras_model(model_path)
     out_dir = prepare_output_dir(out_dir, force)
@@ -83,20 +83,20 @@ def run_dqm(cfg: RunConfig, force: bool = False, progress: bool = True) -> dict:
         )
     run_dir, timed = open_run(cfg, force)
 
-    from samples import generate_dqm
+    from nanotrig.samples import generate_dqm
 
     data_path = run_dir / "data" / "dqm.h5"
     sample = timed("generate", generate_dqm, cfg.samples, cfg.seed, data_path, progress=progress)
-    from models.dqm_stage import train_dqm_ae
-    from quantize.dqm import quantize_dqm_ae
+    from nanotrig.models.dqm_stage import train_dqm_ae
+    from nanotrig.quantize.dqm import quantize_dqm_ae
 
     trained = timed("train", train_dqm_ae, data_path, cfg.model, cfg.seed, run_dir / "model")
     quantized = timed(
         "quantize", quantize_dqm_ae, run_dir / "model", data_path, cfg.quantize, cfg.seed,
         run_dir / "qmodel", batch_size=cfg.model.batch_size,
     )  # fmt: skip
-    from export import export_quantized
-    from hls import convert_model
+    from nanotrig.export import export_quantized
+    from nanotrig.hls import convert_model
 
     x_test = np.load(run_dir / "qmodel" / "test_inputs.npy")
     converted = timed(

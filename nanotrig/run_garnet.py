@@ -52,7 +52,7 @@ def export_garnet(
     ``x`` (constituents, counts), within ``atol``."""
     import onnxruntime as ort
 
-    from export import keras_to_onnx
+    from nanotrig.export import keras_to_onnx
     from nanotrig.fileio import file_sha256
 
     dest = keras_to_onnx(model, out_dir / name, opset)
@@ -121,8 +121,8 @@ def run_garnet(
     run_dir, timed = open_run(cfg, force)
     data_path = run_dir / "data" / "jets.h5"
     sample_record = jet_sample_stage(cfg, data_path, timed, progress, sample)
-    from models.garnet_stage import load_garnet_data, train_garnet_stage
-    from quantize.garnet_stage import quantize_garnet_stage
+    from nanotrig.models.garnet_stage import load_garnet_data, train_garnet_stage
+    from nanotrig.quantize.garnet_stage import quantize_garnet_stage
 
     data = load_garnet_data(data_path, cfg.model, cfg.seed)
     model, trained = timed(
@@ -133,21 +133,25 @@ def run_garnet(
         cfg.seed, run_dir / "qmodel",
     )  # fmt: skip
 
-    from hls.garnet_convert import (
+    from nanotrig.hls.garnet_convert import (
         GARNET_PRECISIONS,
         HEAD_PRECISIONS,
         convert_garnet,
         garnet_submodel,
     )
-    from hls.garnet_emulator import GarnetEmulator
-    from hls.garnet_head import GarnetTaggerEmulator
-    from hls.garnet_verify import compare_csim_emulator, emulator_vs_keras, garnet_edge_inputs
+    from nanotrig.hls.garnet_emulator import GarnetEmulator
+    from nanotrig.hls.garnet_head import GarnetTaggerEmulator
+    from nanotrig.hls.garnet_verify import (
+        compare_csim_emulator,
+        emulator_vs_keras,
+        garnet_edge_inputs,
+    )
 
     hls_model = timed(
         "convert", convert_garnet, qmodel, run_dir / "hls", reuse_factor=cfg.hls.reuse_factor,
         head=True,
     )  # fmt: skip
-    from hls.budget import check_budget, estimate_for
+    from nanotrig.hls.budget import check_budget, estimate_for
 
     estimate = estimate_for(hls_model, cfg.hls)  # raises BudgetExceededError over budget
     budget = check_budget(estimate, cfg.hls)
@@ -185,8 +189,8 @@ def run_garnet(
     )
     write_json(run_dir / "hls" / "verify.json", verify_record)
 
-    from models.metrics import classification_metrics, roc_curves, write_test_scores
-    from models.plots import plot_roc
+    from nanotrig.models.metrics import classification_metrics, roc_curves, write_test_scores
+    from nanotrig.models.plots import plot_roc
 
     x_te, y_te = data.part("test")
     scores = {

@@ -54,7 +54,7 @@ def jet_sample_stage(
 ) -> dict[str, Any]:  # fmt: skip
     """The ``generate`` stage of a jet run: Pythia jets into ``data_path``, or ``sample`` (an
     existing jet sample) linked there instead."""
-    from samples import generate_jets, share_jets
+    from nanotrig.samples import generate_jets, share_jets
 
     if sample is not None:
         return timed("generate", share_jets, sample, data_path)
@@ -67,7 +67,7 @@ def verify_stage(
 ) -> dict[str, Any]:  # fmt: skip
     """C-sim vs QKeras on ``x_verify``, on the edge inputs and (``verify.stress_events``) on
     events resampled from ``x_pool`` through the batched harness; writes hls/verify.json."""
-    from hls import edge_inputs, stress_inputs, verify_project
+    from nanotrig.hls import edge_inputs, stress_inputs, verify_project
 
     hls_dir = run_dir / "hls"
     record = timed("verify", verify_project, hls_dir, x_verify).to_dict()

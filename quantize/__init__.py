@@ -1,7 +1,7 @@
 """QKeras counterparts of the float models and quantization-aware training (stage 3)."""
 
-from quantize.qmodel import INPUT_QUANT_NAME, build_qmodel, layer_bits, quantizer_strings
-from quantize.stage import QMODEL_FILE, load_keras_model, quantize_model
+from nanotrig.quantize.qmodel import INPUT_QUANT_NAME, build_qmodel, layer_bits, quantizer_strings
+from nanotrig.quantize.stage import QMODEL_FILE, load_keras_model, quantize_model
 
 __all__ = [
     "INPUT_QUANT_NAME",

@@ -11,9 +11,10 @@ so the QKeras reference, the C-simulation and ONNX compute the same integers.
 
 from __future__ import annotations
 
+from nanotrig.quantize.qmodel import INPUT_QUANT_NAME, layer_bits
+
 from nanotrig.config import QuantBits, QuantizeConfig
 from nanotrig.errors import ModelError
-from quantize.qmodel import INPUT_QUANT_NAME, layer_bits
 
 __all__ = ["MU_QUANT_NAME", "ONES_QUANTIZER", "build_qencoder", "build_qscore_model"]
 
@@ -70,9 +71,8 @@ def build_qencoder(encoder, cfg: QuantizeConfig, latent: QuantBits):
 
 def build_qscore_model(qencoder):
     """The deployed QKeras model: ``qencoder`` up to ``mu_quant``, then ``sum(mu_quant**2)``."""
+    from nanotrig.models.anomaly_vae import build_score_model
     from qkeras import QDense
-
-    from models.anomaly_vae import build_score_model
 
     return build_score_model(
         qencoder, mu_name=MU_QUANT_NAME, dense_cls=QDense, kernel_quantizer=ONES_QUANTIZER

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from models.anomaly_metrics import anomaly_roc_curves
-from models.anomaly_plots import plot_anomaly_roc, plot_scores
-from models.anomaly_stage import (
+from nanotrig.models.anomaly_metrics import anomaly_roc_curves
+from nanotrig.models.anomaly_plots import plot_anomaly_roc, plot_scores
+from nanotrig.models.anomaly_stage import (
     DECODER_FILE,
     ENCODER_FILE,
     MODEL_FILE,
@@ -28,11 +27,12 @@ from models.anomaly_stage import (
     load_anomaly_data,
     plot_vae_loss,
 )
+from nanotrig.quantize.anomaly_qmodel import ONES_QUANTIZER, build_qencoder, build_qscore_model
+from nanotrig.quantize.qmodel import quantizer_strings
+from nanotrig.quantize.stage import QMODEL_FILE, load_keras_model, quantize_record
+
 from nanotrig.config import ModelConfig, QuantizeConfig
 from nanotrig.fileio import atomic_path, prepare_output_dir, write_json
-from quantize.anomaly_qmodel import ONES_QUANTIZER, build_qencoder, build_qscore_model
-from quantize.qmodel import quantizer_strings
-from quantize.stage import QMODEL_FILE, load_keras_model, quantize_record
 
 __all__ = ["quantize_anomaly"]
 
@@ -44,7 +44,7 @@ def quantize_anomaly(
     out_dir: Path, force: bool = False,
 ) -> dict:  # fmt: skip
     """Build the QKeras encoder + score from ``model_dir`` and train it with QAT."""
-    from models.train import seed_everything
+    from nanotrig.models.train import seed_everything
 
     model_dir = Path(model_dir)
     encoder = load_keras_model(model_dir / ENCODER_FILE)

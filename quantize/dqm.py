@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from models.dqm_metrics import fault_roc_curves
-from models.dqm_plots import plot_ae_loss, plot_fault_roc
-from models.dqm_stage import (
+from nanotrig.models.dqm_metrics import fault_roc_curves
+from nanotrig.models.dqm_plots import plot_ae_loss, plot_fault_roc
+from nanotrig.models.dqm_stage import (
     MODEL_FILE,
     SPLIT_FILE,
     evaluate_ae,
@@ -29,12 +28,13 @@ from models.dqm_stage import (
     load_dqm_data,
     plot_examples,
 )
-from models.train import seed_everything
+from nanotrig.models.train import seed_everything
+from nanotrig.quantize.qmodel import build_qmodel, check_overrides
+from nanotrig.quantize.stage import QMODEL_FILE, load_keras_model, quantize_record
+
 from nanotrig.config import QuantizeConfig
 from nanotrig.errors import ModelError
 from nanotrig.fileio import atomic_path, prepare_output_dir, write_json
-from quantize.qmodel import build_qmodel, check_overrides
-from quantize.stage import QMODEL_FILE, load_keras_model, quantize_record
 
 __all__ = ["quantize_dqm_ae"]
 

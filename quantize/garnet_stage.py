@@ -59,9 +59,8 @@ def garnet_bits(cfg: QuantizeConfig) -> QuantBits:
 
 def build_qgarnet_tagger(float_model, bits: QuantBits):
     """The float tagger with its GarNet layer replaced by a ``QGarNet``; weights copied."""
+    from nanotrig.quantize.garnet import QGarNet
     from tensorflow import keras
-
-    from quantize.garnet import QGarNet
 
     g = float_model.get_layer("garnet").get_config()
     x_in = keras.Input(shape=float_model.inputs[0].shape[1:], name="constituents")
@@ -86,9 +85,9 @@ def quantize_garnet_stage(
     force: bool = False,
 ):  # fmt: skip
     """``QGarNet`` tagger from the float weights, QAT for ``cfg.epochs``; ``(model, record)``."""
-    from models.metrics import classification_metrics
-    from models.plots import plot_loss
-    from models.train import fit
+    from nanotrig.models.metrics import classification_metrics
+    from nanotrig.models.plots import plot_loss
+    from nanotrig.models.train import fit
 
     out_dir = prepare_output_dir(out_dir, force)
     bits = garnet_bits(cfg)

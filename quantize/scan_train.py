@@ -7,10 +7,10 @@ import logging
 from typing import Any
 
 import numpy as np
+from nanotrig.models.train import seed_everything
+from nanotrig.quantize.qmodel import build_qmodel
 
-from models.train import seed_everything
 from nanotrig.config import QuantizeConfig
-from quantize.qmodel import build_qmodel
 
 __all__ = [
     "PRUNABLE",

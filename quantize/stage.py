@@ -7,16 +7,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nanotrig.models import MODEL_FILE, classification_metrics, load_sample_dataset, roc_curves
+from nanotrig.models.metrics import write_test_scores
+from nanotrig.models.plots import plot_loss, plot_roc
+from nanotrig.models.train import fit, seed_everything
+from nanotrig.quantize.qmodel import build_qmodel, check_overrides, quantizer_strings
+from nanotrig.quantize.scan_train import stripped_qmodel, weight_sparsity, with_pruning
 
-from models import MODEL_FILE, classification_metrics, load_sample_dataset, roc_curves
-from models.metrics import write_test_scores
-from models.plots import plot_loss, plot_roc
-from models.train import fit, seed_everything
 from nanotrig.config import QuantizeConfig
 from nanotrig.errors import ModelError
 from nanotrig.fileio import atomic_path, file_sha256, prepare_output_dir, write_json
-from quantize.qmodel import build_qmodel, check_overrides, quantizer_strings
-from quantize.scan_train import stripped_qmodel, weight_sparsity, with_pruning
 
 __all__ = [
     "QMODEL_FILE",

@@ -6,15 +6,15 @@ Entry points: :func:`generate_sample` (dispatches on the config's ``kind``), the
 :func:`validate_sample` (plots).
 """
 
-from samples.api import generate_sample, load_sample, sample_kind
-from samples.dqm_sample import DQMSample, generate_dqm, load_dqm
-from samples.generate import generate_jets, share_jets
-from samples.jet_features import FEATURE_NAMES
-from samples.jet_images import CONSTITUENT_FEATURES
-from samples.l1_detector import FEATURE_NAMES_L1
-from samples.l1_sample import L1Sample, generate_l1, load_l1
-from samples.store import JetSample, load_jets
-from samples.validate import validate_sample
+from nanotrig.samples.api import generate_sample, load_sample, sample_kind
+from nanotrig.samples.dqm_sample import DQMSample, generate_dqm, load_dqm
+from nanotrig.samples.generate import generate_jets, share_jets
+from nanotrig.samples.jet_features import FEATURE_NAMES
+from nanotrig.samples.jet_images import CONSTITUENT_FEATURES
+from nanotrig.samples.l1_detector import FEATURE_NAMES_L1
+from nanotrig.samples.l1_sample import L1Sample, generate_l1, load_l1
+from nanotrig.samples.store import JetSample, load_jets
+from nanotrig.samples.validate import validate_sample
 
 __all__ = [
     "CONSTITUENT_FEATURES",

@@ -22,15 +22,15 @@ def generate_sample(
     artifact record (path, sha256, counts, seconds). Same ``cfg`` and ``seed``: same bytes."""
     out = Path(out_path)
     if isinstance(cfg, JetSampleConfig):
-        from samples.generate import generate_jets
+        from nanotrig.samples.generate import generate_jets
 
         return generate_jets(cfg, seed, out, force=force, progress=progress)
     if isinstance(cfg, L1EventConfig):
-        from samples.l1_sample import generate_l1
+        from nanotrig.samples.l1_sample import generate_l1
 
         return generate_l1(cfg, seed, out, force=force, progress=progress)
     if isinstance(cfg, DQMConfig):
-        from samples.dqm_sample import generate_dqm
+        from nanotrig.samples.dqm_sample import generate_dqm
 
         return generate_dqm(cfg, seed, out, force=force, progress=progress)
     raise ConfigError(
@@ -42,7 +42,7 @@ def sample_kind(path: str | Path) -> str:
     """``jets``, ``l1`` or ``dqm``: the kind recorded in a sample file's manifest."""
     import json
 
-    from samples.store import open_sample
+    from nanotrig.samples.store import open_sample
 
     with open_sample(path, "sample", "generate_sample") as f:
         try:
@@ -60,13 +60,13 @@ def load_sample(path: str | Path, **kwargs: Any):
     """Load any sample file (``JetSample``, ``L1Sample`` or ``DQMSample``) by its manifest kind."""
     kind = sample_kind(path)
     if kind == "jets":
-        from samples.store import load_jets
+        from nanotrig.samples.store import load_jets
 
         return load_jets(path, **kwargs)
     if kind == "l1":
-        from samples.l1_sample import load_l1
+        from nanotrig.samples.l1_sample import load_l1
 
         return load_l1(path, **kwargs)
-    from samples.dqm_sample import load_dqm
+    from nanotrig.samples.dqm_sample import load_dqm
 
     return load_dqm(path, **kwargs)

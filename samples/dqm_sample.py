@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nanotrig.samples.dqm import FAULT_NAMES, channel_gains, simulate_runs
+from nanotrig.samples.pool import Stream, run_streams, take_first
+from nanotrig.samples.store import check_output, open_sample, strings, write_array
 
 from nanotrig.config import DQMConfig
 from nanotrig.errors import DataError
 from nanotrig.fileio import atomic_path, file_sha256, package_versions
-from samples.dqm import FAULT_NAMES, channel_gains, simulate_runs
-from samples.pool import Stream, run_streams, take_first
-from samples.store import check_output, open_sample, strings, write_array
 
 __all__ = ["DQM_FORMAT_VERSION", "DQMSample", "generate_dqm", "load_dqm"]
 

@@ -19,11 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from nanotrig.config import JetSampleConfig
-from nanotrig.errors import OutputExistsError
-from nanotrig.fileio import atomic_path, file_sha256, package_versions
-from samples.jet_features import (
+from nanotrig.samples.jet_features import (
     FEATURE_NAMES,
     JET_ABS_ETA_MAX,
     SOFTDROP_BETA,
@@ -31,10 +27,14 @@ from samples.jet_features import (
     jet_features,
     leading_jets,
 )
-from samples.jet_images import CONSTITUENT_FEATURES, constituent_arrays, jet_images
-from samples.pool import Stream, run_streams, stream_seed, take_first
-from samples.pythia_jets import HARD_PARTON_IDS, generate_batch, pythia_settings
-from samples.store import FORMAT_VERSION, write_jets
+from nanotrig.samples.jet_images import CONSTITUENT_FEATURES, constituent_arrays, jet_images
+from nanotrig.samples.pool import Stream, run_streams, stream_seed, take_first
+from nanotrig.samples.pythia_jets import HARD_PARTON_IDS, generate_batch, pythia_settings
+from nanotrig.samples.store import FORMAT_VERSION, write_jets
+
+from nanotrig.config import JetSampleConfig
+from nanotrig.errors import OutputExistsError
+from nanotrig.fileio import atomic_path, file_sha256, package_versions
 
 __all__ = ["chunk_seed", "generate_jets", "run_chunk", "share_jets"]
 
@@ -184,7 +184,7 @@ def generate_jets(
         )
     t0 = time.perf_counter()
     if cfg.feature_backend == "numba":
-        from samples.substructure import load_kernels
+        from nanotrig.samples.substructure import load_kernels
 
         load_kernels()  # compiled (or loaded from numba's cache) once, before the workers fork
     results = run_streams(_streams(cfg), seed, cfg.workers, progress, desc="pythia jets")
@@ -240,7 +240,7 @@ def share_jets(src: Path, dst: Path) -> dict:
     """Give a run an existing jet sample: ``src`` (validated by ``load_jets``) is hard-linked,
     or copied atomically, to ``dst``. Returns the record :func:`generate_jets` gives, with
     ``shared_from``; used by ``nanotrig compare`` to train every tagger on one sample."""
-    from samples.store import load_jets
+    from nanotrig.samples.store import load_jets
 
     src, dst = Path(src), Path(dst)
     sample = load_jets(src)

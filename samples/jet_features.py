@@ -175,7 +175,7 @@ def _groomed_fastjet(constituents: ak.Array, jet_r: float) -> dict[str, np.ndarr
 def _groomed_numba(constituents: ak.Array, jet_r: float) -> dict[str, np.ndarray]:
     """The same observables from :func:`samples.substructure.groomed_sums` (beta = 0, so the
     soft-drop condition does not depend on ``jet_r``)."""
-    from samples.substructure import SUM_NAMES, groomed_sums
+    from nanotrig.samples.substructure import SUM_NAMES, groomed_sums
 
     del jet_r  # mMDT (beta = 0): z > z_cut whatever the opening angle
     flat = {k: _np(ak.flatten(constituents[k], axis=1)) for k in ("px", "py", "pz", "E")}

@@ -12,9 +12,10 @@ whose semi-leptonic decays give the real leptons the trigger needs (see ``genera
 
 from __future__ import annotations
 
+from nanotrig.samples.pool import SEED_MAX
+
 from nanotrig.config import L1_BACKGROUNDS, L1_SIGNALS, L1EventConfig
 from nanotrig.errors import ConfigError
-from samples.pool import SEED_MAX
 
 __all__ = ["PROCESS_KEYS", "PROCESS_SETTINGS", "l1_settings"]
 

@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nanotrig.samples.l1_detector import FEATURE_NAMES_L1, emulate
+from nanotrig.samples.l1_pythia import PROCESS_KEYS, l1_settings
+from nanotrig.samples.pool import Stream, run_streams, take_first
+from nanotrig.samples.store import check_output, open_sample, strings
 
 from nanotrig.config import L1_BACKGROUNDS, L1EventConfig
 from nanotrig.errors import ConfigError, DataError
 from nanotrig.fileio import atomic_path, file_sha256, package_versions
-from samples.l1_detector import FEATURE_NAMES_L1, emulate
-from samples.l1_pythia import PROCESS_KEYS, l1_settings
-from samples.pool import Stream, run_streams, take_first
-from samples.store import check_output, open_sample, strings
 
 __all__ = ["L1_FORMAT_VERSION", "L1Sample", "generate_l1", "load_l1", "process_counts"]
 

@@ -77,8 +77,7 @@ def write_jets(
 ) -> None:
     """Write the datasets and attributes; byte-identical for identical inputs (no timestamps)."""
     import h5py
-
-    from samples.jet_images import CONSTITUENT_FEATURES
+    from nanotrig.samples.jet_images import CONSTITUENT_FEATURES
 
     str_dt = h5py.string_dtype()
     with h5py.File(path, "w", libver="earliest", track_order=False) as f:

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nanotrig.samples.pool import Stream, run_streams
+from nanotrig.samples.pythia_jets import pythia_settings
+
 from nanotrig.config import JetSampleConfig
-from samples.pool import Stream, run_streams
-from samples.pythia_jets import pythia_settings
 
 __all__ = ["format_table", "measure", "raw_pythia_chunk"]
 
@@ -49,7 +50,7 @@ def _raw(cfg: JetSampleConfig, n_events: int, seed: int) -> float:
 
 
 def _full(cfg: JetSampleConfig, seed: int) -> tuple[float, dict]:
-    from samples.generate import generate_jets
+    from nanotrig.samples.generate import generate_jets
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

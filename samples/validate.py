@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nanotrig.samples.api import load_sample, sample_kind
 
 from nanotrig.fileio import atomic_path, write_json
-from samples.api import load_sample, sample_kind
 
 __all__ = ["validate_sample"]
 
@@ -66,7 +66,7 @@ def image_radius(images: np.ndarray, extent: float) -> np.ndarray:
 
 
 def _jets(path: Path, out: Path) -> dict:
-    from samples.store import load_jets
+    from nanotrig.samples.store import load_jets
 
     s = load_jets(path, parts=("images",))
     col = {n: i for i, n in enumerate(s.feature_names)}
@@ -108,7 +108,7 @@ def _jets(path: Path, out: Path) -> dict:
 
 
 def _l1(path: Path, out: Path) -> dict:
-    from samples.l1_sample import load_l1
+    from nanotrig.samples.l1_sample import load_l1
 
     s = load_l1(path)
     f = s.features
@@ -137,7 +137,7 @@ def _l1(path: Path, out: Path) -> dict:
 
 
 def _dqm(path: Path, out: Path) -> dict:
-    from samples.dqm_sample import load_dqm
+    from nanotrig.samples.dqm_sample import load_dqm
 
     s = load_dqm(path)
     fig, ax = _figure(len(s.fault_names), 3.6)

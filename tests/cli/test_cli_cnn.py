@@ -40,9 +40,10 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def qcnn_path(tmp_path_factory) -> Path:
     """A small QKeras jet CNN (models + quantize code, seeded weights), saved as .h5."""
-    from models import build_jet_cnn
+    from nanotrig.models import build_jet_cnn
+    from nanotrig.quantize import build_qmodel
+
     from nanotrig.config import QuantBits, QuantizeConfig
-    from quantize import build_qmodel
 
     model = build_jet_cnn(SIDE, 5, (4, 4), (8,))
     rng = np.random.default_rng(1)
@@ -104,7 +105,8 @@ def test_verify_wrong_image_shape(project, tmp_path, shape):
 
 
 def test_verify_wrong_image_shape_library(project):
-    from hls import verify_project
+    from nanotrig.hls import verify_project
+
     from nanotrig.errors import DataError
 
     with pytest.raises(DataError, match=r"shape \(3, 16, 16\).*\(n, 16, 16, 1\)"):

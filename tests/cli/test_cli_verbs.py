@@ -38,7 +38,7 @@ def test_verify_ok_prints_layers(run_dir):
 @pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")
 def test_verify_mismatch_exits_1(run_dir, tmp_path):
     """One weight of the reference moved by one step: verify must notice and exit 1."""
-    from hls.model_io import load_qkeras_model
+    from nanotrig.hls.model_io import load_qkeras_model
 
     bad = tmp_path / "hls"
     shutil.copytree(run_dir / "hls", bad)

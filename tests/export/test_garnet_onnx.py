@@ -7,9 +7,8 @@ import numpy as np
 
 def test_garnet_tagger_to_onnx(tmp_path):
     import onnxruntime as ort
-
-    from export.onnx_export import keras_to_onnx
-    from models.garnet import build_garnet_tagger
+    from nanotrig.export.onnx_export import keras_to_onnx
+    from nanotrig.models.garnet import build_garnet_tagger
 
     model = build_garnet_tagger(32, 4, 5)
     rng = np.random.default_rng(1)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.export import infer, keras_to_onnx
+from nanotrig.models import build_jet_mlp
 
-from export import infer, keras_to_onnx
-from models import build_jet_mlp
 from nanotrig.errors import DataError, ModelError
 
 

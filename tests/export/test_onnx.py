@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.export import OnnxModel, export_model
+from nanotrig.models import build_jet_mlp
 
-from export import OnnxModel, export_model
-from models import build_jet_mlp
 from nanotrig.config import ExportConfig
 from nanotrig.errors import DataError, ModelError, OutputExistsError
 

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from export.bench import BATCH_SIZES, FAMILIES, cpu_peak
+from nanotrig.export.bench import BATCH_SIZES, FAMILIES, cpu_peak
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "onnx_bench.py"
 

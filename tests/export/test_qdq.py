@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.export import OnnxModel, compare_qdq, export_quantized, qkeras_to_qdq
+from nanotrig.export.fixedpoint import FixedPoint
+from nanotrig.models import build_jet_mlp
+from nanotrig.quantize import build_qmodel
 
-from export import OnnxModel, compare_qdq, export_quantized, qkeras_to_qdq
-from export.fixedpoint import FixedPoint
-from models import build_jet_mlp
 from nanotrig.config import LayerBits, QuantBits, QuantizeConfig
 from nanotrig.errors import DataError, ModelError
-from quantize import build_qmodel
 
 # fc2 with 8-bit weights after an 8-bit relu: the u8*s8 pair sum could saturate int16 in
 # VPMADDUBSW, so that layer takes the u8u8 path (weights shifted by zero point 128).
@@ -65,7 +65,7 @@ def test_qdq_exact_on_every_layer(qmodel, tmp_path):
 
 
 def test_integer_kernels_used(qmodel):
-    from export import build_qdq_proto
+    from nanotrig.export import build_qdq_proto
 
     proto = build_qdq_proto(qmodel)
     ops = [n.op_type for n in proto.graph.node]
@@ -83,8 +83,7 @@ def test_huge_inputs_documented_difference(tmp_path):
     x = np.array([[1e30] * 16, [2e4] * 16, [-1e5] * 16, [16000.0] * 16], np.float32)
     rec = compare_qdq(qmodel, x)
     import onnxruntime as ort
-
-    from export import build_qdq_proto
+    from nanotrig.export import build_qdq_proto
 
     sess = ort.InferenceSession(build_qdq_proto(qmodel, trace=True).SerializeToString())
     got = sess.run(["trace/input_quant"], {"input": x})[0]
@@ -226,7 +225,7 @@ def test_bias_finer_than_accumulator_exact(tmp_path):
     rec = compare_qdq(model, xs, qkeras_to_qdq(model, tmp_path / "b.onnx"))
     assert all(la["max_abs_diff"] == 0.0 for la in rec["layers"].values()), rec["layers"]
     assert rec["file_max_abs_diff_outputs"] == 0.0
-    from export import build_qdq_proto
+    from nanotrig.export import build_qdq_proto
 
     ops = [n.op_type for n in build_qdq_proto(model).graph.node]
     assert ops.count("QGemm") == 1 and "Add" in ops
@@ -235,8 +234,8 @@ def test_bias_finer_than_accumulator_exact(tmp_path):
 def test_anomaly_score_square_exact(tmp_path):
     """The anomaly score model (``Multiply()([mu, mu])`` then the all-ones QDense) exports as a
     chain; every layer identical to QKeras, QGemm on the uint8 hidden layer."""
-    from models.anomaly_vae import build_encoder
-    from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
+    from nanotrig.models.anomaly_vae import build_encoder
+    from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
     cfg = QuantizeConfig()
     qscore = build_qscore_model(build_qencoder(build_encoder(57), cfg, cfg.latent))
@@ -244,7 +243,7 @@ def test_anomaly_score_square_exact(tmp_path):
     rec = compare_qdq(qscore, x, qkeras_to_qdq(qscore, tmp_path / "score.onnx"))
     assert all(la["max_abs_diff"] == 0.0 for la in rec["layers"].values()), rec["layers"]
     assert rec["file_max_abs_diff_outputs"] == 0.0
-    from export import build_qdq_proto
+    from nanotrig.export import build_qdq_proto
 
     plan = build_qdq_proto(qscore).metadata_props[0].value
     assert "fc2: QGemm" in plan and "mu_sq: float square" in plan
@@ -300,7 +299,7 @@ def test_qlinearconv_exact(tmp_path, seed, padding, strides, bias):
     """A QConv2D on an unsigned <= 8-bit activation followed by an 8-bit quantizer is one
     QLinearConv (uint8 x int8, int32 bias, requantized in the kernel): every layer identical to
     QKeras, traced and as onnxruntime optimises the file (channels-last QLinearConv)."""
-    from export import build_qdq_proto
+    from nanotrig.export import build_qdq_proto
 
     model, xs = _conv_chain(seed, padding, strides, bias)
     path = qkeras_to_qdq(model, tmp_path / "qc.onnx")
@@ -329,10 +328,9 @@ def test_qlinearconv_near_saturation_limit(tmp_path):
     """uint8 (255) x 7-bit weights (-64, 63): pair sums up to 255 * 128 = 32640, just inside the
     int16 range of the u8*s8 kernels (``_U8S8_LIMIT``): QLinearConv, exact. 8-bit weights
     (-128) could saturate: float Conv, exact."""
+    from nanotrig.export import build_qdq_proto
     from qkeras import QActivation, QConv2D
     from tensorflow import keras
-
-    from export import build_qdq_proto
 
     rng = np.random.default_rng(7)
     xs = rng.uniform(-1, 12, (64, 6, 6, 16)).astype(np.float32)
@@ -362,10 +360,9 @@ def test_convinteger_exact(tmp_path, bias):
     """uint8 input, fewer than 8 output channels, >= 256 output positions: ConvInteger (uint8 x
     uint8 at zero point 128) -> Cast, Mul, float bias Add; 'same' and 'valid' with stride 2, a
     float output (the DQM autoencoder's last layer) and a requantized one; exact."""
+    from nanotrig.export import build_qdq_proto
     from qkeras import QActivation, QConv2D
     from tensorflow import keras
-
-    from export import build_qdq_proto
 
     q = "quantized_bits(8,1,alpha=1)"
     bq = {"grid": "quantized_bits(8,2,alpha=1)", "fine": "quantized_bits(16,1,alpha=1)"}

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nanotrig.hls import edge_inputs, verify_project
+from nanotrig.hls.batch import EventSource, build_batch_sim, harness_source
 from qmodels import csim_bench, qb
 from typer.testing import CliRunner
 
-from hls import edge_inputs, verify_project
-from hls.batch import EventSource, build_batch_sim, harness_source
 from nanotrig.errors import DataError
 
 pytestmark = [
@@ -112,7 +112,8 @@ def _conv1d_model():
 
 
 def test_conv1d_batched_equals_predict(tmp_path):
-    from hls import convert_model
+    from nanotrig.hls import convert_model
+
     from nanotrig.config import HlsConfig
 
     path = tmp_path / "conv.h5"
@@ -170,7 +171,8 @@ def test_trace_all_compares_every_layer_of_every_event(jet, tmp_path, engine):
 def test_engines_and_their_errors(jet, tmp_path):
     """auto picks the kernel for the jet MLP; an unknown engine, or the kernel forced on a
     project it cannot emulate, is a one-line error; auto falls back to the harness there."""
-    from hls import convert_model
+    from nanotrig.hls import convert_model
+
     from nanotrig.config import HlsConfig
     from nanotrig.errors import ConfigError, ConversionError
 
@@ -190,7 +192,7 @@ def test_engines_and_their_errors(jet, tmp_path):
 
 @pytest.mark.parametrize("engine", ["harness", "kernel"])
 def test_batched_catches_a_changed_bias(jet, tmp_path, engine):
-    from hls import load_qkeras_model
+    from nanotrig.hls import load_qkeras_model
 
     work = tmp_path / "tampered"
     shutil.copytree(jet, work)

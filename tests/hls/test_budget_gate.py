@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from nanotrig.hls import convert_model
 from qmodels import qb, seeded
 from typer.testing import CliRunner
 
-from hls import convert_model
 from nanotrig.cli import app
 from nanotrig.config import HlsConfig, load_config
 from nanotrig.errors import BudgetExceededError, ConfigError

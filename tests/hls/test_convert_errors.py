@@ -9,9 +9,9 @@ import re
 import h5py
 import numpy as np
 import pytest
+from nanotrig.hls import convert_model, edge_inputs, load_inputs, validate_inputs, verify_project
 from qmodels import qb, seeded
 
-from hls import convert_model, edge_inputs, load_inputs, validate_inputs, verify_project
 from nanotrig.config import HlsConfig
 from nanotrig.errors import (
     ConfigError,

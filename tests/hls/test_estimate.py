@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.hls.estimate import Estimate, estimate_model, load_calibration
 from qmodels import qb
-
-from hls.estimate import Estimate, estimate_model, load_calibration
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The `keras.constraints.serialize:UserWarning",
@@ -230,8 +229,7 @@ def test_zero_power_of_two_and_wide_weights(tmp_path):
     significant bits (16-bit input) a DSP, 3 digits over 4 bits the border share of one; the
     adder tree spans the nonzero terms."""
     import keras
-
-    from hls.estimate import load_calibration
+    from nanotrig.hls.estimate import load_calibration
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False, name="d")])
     # 0, 0.5 = 2^-1, 0.75 = 2^0 - 2^-2, 0.65625 = 0b0.10101 (3 CSD digits, 5 significant bits)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-
-from hls.estimate import Estimate, estimate_model
+from nanotrig.hls.estimate import Estimate, estimate_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:The `keras.initializers.serialize:UserWarning")
 
@@ -25,17 +24,16 @@ def _estimate(tmp_path_factory, n_vertices: int, reuse_factor: int) -> Estimate:
     key = (n_vertices, reuse_factor)
     if key not in _CONVERTED:
         import hls4ml
-        from tensorflow import keras
-
-        from hls._capture import captured_stdout
-        from hls.garnet_convert import garnet_hls_config
-        from models.garnet import build_garnet_tagger
-        from models.train import seed_everything
-        from quantize.garnet_stage import (
+        from nanotrig.hls._capture import captured_stdout
+        from nanotrig.hls.garnet_convert import garnet_hls_config
+        from nanotrig.models.garnet import build_garnet_tagger
+        from nanotrig.models.train import seed_everything
+        from nanotrig.quantize.garnet_stage import (
             DEFAULT_GARNET_BITS,
             build_qgarnet_tagger,
             round_head_weights,
         )
+        from tensorflow import keras
 
         seed_everything(5)  # same GarNet weights at every vertex count (shapes do not depend on it)
         qmodel = build_qgarnet_tagger(build_garnet_tagger(n_vertices, 4, 5), DEFAULT_GARNET_BITS)

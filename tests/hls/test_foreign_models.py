@@ -13,10 +13,10 @@ import hashlib
 import keras
 import numpy as np
 import pytest
+from nanotrig.hls import convert_model, edge_inputs, verify_project
 from qkeras import QActivation, QDense, quantized_relu
 from qmodels import qb, seeded
 
-from hls import convert_model, edge_inputs, verify_project
 from nanotrig.config import HlsConfig, QuantBits
 
 pytestmark = pytest.mark.filterwarnings("ignore:The `keras.constraints.serialize:UserWarning")
@@ -138,7 +138,7 @@ def test_sequential_gets_input_quantizer(seq):
     # the input type is the inserted quantizer's: ap_fixed<10,4> (QKeras integer + sign bit)
     (in_row,) = [r for r in rec["precisions"].values() if r["class"] == "Input"]
     assert in_row["result"].startswith("fixed<10,4,")
-    from hls import load_qkeras_model
+    from nanotrig.hls import load_qkeras_model
 
     ref = load_qkeras_model(seq["out"] / "keras_model.h5")
     tb_x, tb_y = np.load(seq["out"] / "tb_input.npy"), np.load(seq["out"] / "tb_output.npy")
@@ -203,7 +203,7 @@ def test_verify_detects_a_changed_weight(seq, tmp_path):
     """The comparison can fail: a reference differing by one bias LSB is caught in that layer."""
     import shutil
 
-    from hls import load_qkeras_model
+    from nanotrig.hls import load_qkeras_model
 
     work = tmp_path / "tampered"
     shutil.copytree(seq["out"], work)
@@ -237,7 +237,7 @@ def test_input_named_input_bit_exact(named_input):
     rec = named_input["record"]
     assert rec["input_quantizer"] == {"source": "model", "bits": 8, "integer": 2}
     assert "input" not in rec["precisions"]
-    from hls import load_qkeras_model
+    from nanotrig.hls import load_qkeras_model
 
     ref = load_qkeras_model(named_input["out"] / "keras_model.h5")
     names = [layer.name for layer in ref.layers]

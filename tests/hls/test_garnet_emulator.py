@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from nanotrig.hls.garnet_emulator import DISTANCE_T, FixedType, edge_weight_table
 
-from hls.garnet_emulator import DISTANCE_T, FixedType, edge_weight_table
 from nanotrig.errors import ConversionError
 
 
@@ -51,10 +51,9 @@ def test_emulator_matches_float_layer_within_tolerance(tmp_path):
     """A random-weight GarNet converted (not compiled): emulator vs Keras within 5 %."""
     import hls4ml
     from hls4ml.contrib.garnet import GarNet
+    from nanotrig.hls.garnet_convert import garnet_hls_config, validate_garnet_inputs
+    from nanotrig.hls.garnet_emulator import GarnetEmulator
     from tensorflow import keras
-
-    from hls.garnet_convert import garnet_hls_config, validate_garnet_inputs
-    from hls.garnet_emulator import GarnetEmulator
 
     layer = GarNet(4, 8, 8, simplified=True, collapse="mean", input_format="xn",
                    output_activation=None, name="garnet")  # fmt: skip
@@ -77,8 +76,8 @@ def test_emulator_matches_float_layer_within_tolerance(tmp_path):
 
 def test_convert_error_is_one_line(tmp_path):
     """hls4ml's bare Exception (reuse factor not dividing the vertices) becomes ConversionError."""
-    from hls.garnet_convert import convert_garnet
-    from models.garnet import build_garnet_tagger
+    from nanotrig.hls.garnet_convert import convert_garnet
+    from nanotrig.models.garnet import build_garnet_tagger
 
     with pytest.raises(ConversionError, match="divisible by the reuse factor") as info:
         convert_garnet(build_garnet_tagger(32, 4, 5), tmp_path, reuse_factor=3)
@@ -88,9 +87,8 @@ def test_convert_error_is_one_line(tmp_path):
 def test_distance_saturated_events():
     """+10 then -9.5: firmware clips them to 8 - 2**-8 and -8 (sum ~0), Keras sums to 0.5."""
     from hls4ml.contrib.garnet import GarNet
+    from nanotrig.hls.garnet_emulator import distance_saturated_events
     from tensorflow import keras
-
-    from hls.garnet_emulator import distance_saturated_events
 
     layer = GarNet(2, 2, 2, simplified=True, collapse="mean", input_format="xn",
                    output_activation=None, name="garnet")  # fmt: skip

@@ -14,9 +14,8 @@ N_V, N_F, N_AGG, N_OUT, N_PROP = 32, 4, 4, 8, 8
 def _model(quantized: str | None, total_bits: int = 8, int_bits: int = 2):
     """GarNet tagger body with weights of order 1 (so ternary and quantized_bits differ)."""
     from hls4ml.contrib.garnet import GarNet
+    from nanotrig.quantize.garnet import QGarNet
     from tensorflow import keras
-
-    from quantize.garnet import QGarNet
 
     kw = dict(simplified=True, collapse="mean", input_format="xn", output_activation=None)
     if quantized == "contrib":
@@ -51,8 +50,7 @@ def _weights(model) -> dict:
 
 def _convert(model, tmp_path):
     import hls4ml
-
-    from hls.garnet_convert import garnet_hls_config
+    from nanotrig.hls.garnet_convert import garnet_hls_config
 
     cfg = garnet_hls_config(model)
     return hls4ml.converters.convert_from_keras_model(
@@ -62,8 +60,7 @@ def _convert(model, tmp_path):
 
 def test_hls4ml_makes_quantized_transforms_ternary(tmp_path):
     from hls4ml.model.types import IntegerPrecisionType
-
-    from quantize.garnet import transform_quantizer
+    from nanotrig.quantize.garnet import transform_quantizer
 
     model = _model("contrib")
     node = _convert(model, tmp_path).graph["garnet"]
@@ -88,8 +85,8 @@ def test_contrib_garnet_config_drops_bit_widths():
 
 
 def test_qgarnet_handler_keeps_quantized_bits(tmp_path):
-    from hls.garnet_emulator import FixedType
-    from quantize.garnet import QGarNet, transform_quantizer
+    from nanotrig.hls.garnet_emulator import FixedType
+    from nanotrig.quantize.garnet import QGarNet, transform_quantizer
 
     model = _model("qgarnet")
     layer = model.get_layer("garnet")

@@ -16,11 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nanotrig.hls import edge_inputs
+from nanotrig.hls.batch import build_batch_sim
+from nanotrig.hls.int_kernel import (
+    _PRELUDE,
+    O_MODES,
+    Q_MODES,
+    FixedType,
+    build_int_kernel,
+    supports,
+)
 from qmodels import csim_bench, qb, seeded
 
-from hls import edge_inputs
-from hls.batch import build_batch_sim
-from hls.int_kernel import _PRELUDE, O_MODES, Q_MODES, FixedType, build_int_kernel, supports
 from nanotrig.errors import ConversionError, DataError
 
 pytestmark = [
@@ -32,8 +39,7 @@ pytestmark = [
 def _convert(model, out: Path, overrides=None, io_type: str = "io_parallel"):
     """hls4ml (Vitis, name granularity) with per-layer precision ``overrides``; not compiled."""
     import hls4ml
-
-    from hls._capture import captured_stdout
+    from nanotrig.hls._capture import captured_stdout
 
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
     for name, prec in (overrides or {}).items():
@@ -151,8 +157,7 @@ def test_casts_match_ap_fixed_exhaustively(tmp_path):
 @pytest.fixture(scope="module")
 def jet(tmp_path_factory):
     from hls4ml.utils.serialization import deserialize_model
-
-    from hls._capture import captured_stdout
+    from nanotrig.hls._capture import captured_stdout
 
     work = tmp_path_factory.mktemp("jet")
     project = csim_bench().convert_jet_mlp(work)

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from nanotrig.hls.synth import find_csynth_report, parse_csynth_xml, synth_project, vendor_tool
 from typer.testing import CliRunner
 
-from hls.synth import find_csynth_report, parse_csynth_xml, synth_project, vendor_tool
 from nanotrig.cli import app
 from nanotrig.errors import DataError, ToolMissingError
 

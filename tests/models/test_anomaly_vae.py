@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.models.anomaly_metrics import anomaly_metrics, fpr_statement, tpr_at_k
+from nanotrig.models.l1_inputs import PowerOfTwoScaling, feature_groups, quantize_to_input
+from nanotrig.samples.l1_detector import FEATURE_NAMES_L1
 
-from models.anomaly_metrics import anomaly_metrics, fpr_statement, tpr_at_k
-from models.l1_inputs import PowerOfTwoScaling, feature_groups, quantize_to_input
 from nanotrig.config import QuantBits, QuantizeConfig, load_config, parse_config
 from nanotrig.errors import ConfigError, DataError, ModelError
-from samples.l1_detector import FEATURE_NAMES_L1
 
 INPUT = QuantBits(bits=16, integer=5)
 LATENT = QuantBits(bits=10, integer=2)
@@ -19,8 +19,7 @@ LATENT = QuantBits(bits=10, integer=2)
 @pytest.fixture(scope="module")
 def encoder():
     import tensorflow as tf
-
-    from models.anomaly_vae import build_encoder
+    from nanotrig.models.anomaly_vae import build_encoder
 
     tf.keras.utils.set_random_seed(3)
     return build_encoder(57, (32, 16), 4)
@@ -34,7 +33,7 @@ def grid_inputs() -> np.ndarray:
 
 
 def test_shapes_and_float_score(encoder, grid_inputs):
-    from models.anomaly_vae import build_decoder, build_score_model
+    from nanotrig.models.anomaly_vae import build_decoder, build_score_model
 
     mu, log_var = encoder.predict(grid_inputs, verbose=0)
     assert mu.shape == log_var.shape == (300, 4)
@@ -47,9 +46,8 @@ def test_shapes_and_float_score(encoder, grid_inputs):
 
 
 def test_quantized_score_is_exactly_sum_mu_squared(encoder, grid_inputs):
+    from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
     from tensorflow import keras
-
-    from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
     qenc = build_qencoder(encoder, QuantizeConfig(latent=LATENT), LATENT)
     qmodel = build_qscore_model(qenc)
@@ -73,12 +71,12 @@ def test_run_writes_exact_qdq_score_model(encoder, grid_inputs, tmp_path):
     (integer QGemm hidden layers) whose score is identical to QKeras on every input, including
     zeros and saturating ones, and the report section that states it."""
     import onnx
+    from nanotrig.export import OnnxModel
+    from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
     from conftest import REPO
-    from export import OnnxModel
     from nanotrig.anomaly_report import _quantized_onnx_lines
     from nanotrig.run_anomaly import export_quantized_score
-    from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
     q = load_config(REPO / "configs" / "anomaly_vae.yml").quantize  # the shipped precisions
     qmodel = build_qscore_model(build_qencoder(encoder, q, q.latent))
@@ -100,9 +98,8 @@ def test_run_writes_exact_qdq_score_model(encoder, grid_inputs, tmp_path):
 
 
 def test_unsupported_encoder_layer_is_refused():
+    from nanotrig.quantize.anomaly_qmodel import build_qencoder
     from tensorflow import keras
-
-    from quantize.anomaly_qmodel import build_qencoder
 
     inp = keras.Input(shape=(57,))
     x = keras.layers.Dense(8, name="fc1")(inp)
@@ -150,9 +147,10 @@ def test_scaling_wrong_shape():
 
 
 def test_convert_refuses_wrong_input_shape(encoder, tmp_path):
-    from hls import convert_model
+    from nanotrig.hls import convert_model
+    from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
+
     from nanotrig.config import HlsConfig
-    from quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
     qmodel = build_qscore_model(build_qencoder(encoder, QuantizeConfig(), LATENT))
     qmodel.save(tmp_path / "q.h5", save_format="h5")

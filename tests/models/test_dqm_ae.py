@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.models.dqm_ae import build_dqm_ae
+from nanotrig.models.dqm_metrics import fault_metrics, reconstruction_losses
+from nanotrig.models.dqm_stage import split_runs
 
-from models.dqm_ae import build_dqm_ae
-from models.dqm_metrics import fault_metrics, reconstruction_losses
-from models.dqm_stage import split_runs
 from nanotrig.config import QuantBits, QuantizeConfig, parse_config
 from nanotrig.errors import ConfigError, DataError, ModelError
 
@@ -47,7 +47,7 @@ def test_map_must_divide_by_the_pooling():
 def test_qkeras_round_trip(ae, tmp_path):
     """QKeras counterpart (UpSampling2D passed through, linear QConv2D output) saved to .h5 and
     read back gives the same reconstructions."""
-    from quantize import build_qmodel, load_keras_model
+    from nanotrig.quantize import build_qmodel, load_keras_model
 
     q = build_qmodel(ae, QCFG)
     kinds = {layer.name: type(layer).__name__ for layer in q.layers}
@@ -61,8 +61,8 @@ def test_qkeras_round_trip(ae, tmp_path):
 
 def test_qdq_onnx_upsampling_is_exact(ae):
     """The QDQ exporter's nearest Resize reproduces UpSampling2D: reconstructions identical."""
-    from export import compare_qdq
-    from quantize import build_qmodel
+    from nanotrig.export import compare_qdq
+    from nanotrig.quantize import build_qmodel
 
     q = build_qmodel(ae, QCFG)
     x = np.random.default_rng(2).poisson(100, (8, 16, 32, 1)).astype(np.float32) / 100
@@ -139,7 +139,7 @@ def test_config_errors():
 
 
 def test_wrong_input_shape_rejected(ae):
-    from hls import validate_inputs
+    from nanotrig.hls import validate_inputs
 
     with pytest.raises(DataError, match=r"inputs have shape \(3, 32, 16, 1\)"):
         validate_inputs(np.ones((3, 32, 16, 1)), ae.input_shape[1:])
@@ -151,10 +151,9 @@ def test_wrong_input_shape_rejected(ae):
 def test_conv2d_transpose_rejected():
     """A decoder built with Conv2DTranspose has no QKeras/hls4ml bit-exact path here: both the
     quantizer and the converter's layer check refuse it, naming the layer."""
+    from nanotrig.hls.model_io import check_supported
+    from nanotrig.quantize import build_qmodel
     from tensorflow import keras
-
-    from hls.model_io import check_supported
-    from quantize import build_qmodel
 
     inp = keras.Input((16, 32, 1), name="maps")
     x = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="enc")(inp)

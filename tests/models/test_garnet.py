@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.models.garnet import GARNET_FEATURES, build_garnet_tagger, garnet_inputs
 
-from models.garnet import GARNET_FEATURES, build_garnet_tagger, garnet_inputs
 from nanotrig.errors import ConfigError, DataError
 
 

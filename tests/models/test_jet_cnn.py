@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.models import build_jet_cnn, build_model, sample_inputs
+from nanotrig.models.data import load_dataset, save_split
 
-from models import build_jet_cnn, build_model, sample_inputs
-from models.data import load_dataset, save_split
 from nanotrig.config import ModelConfig, QuantBits, QuantizeConfig, parse_config
 from nanotrig.errors import ConfigError, DataError
 
@@ -41,7 +41,7 @@ def test_build_model_picks_the_family():
 
 
 def test_qkeras_counterpart(cnn):
-    from quantize import INPUT_QUANT_NAME, build_qmodel
+    from nanotrig.quantize import INPUT_QUANT_NAME, build_qmodel
 
     q = build_qmodel(cnn, QuantizeConfig(input=QuantBits(bits=16, integer=1)))
     kinds = {layer.name: type(layer).__name__ for layer in q.layers}

@@ -6,9 +6,10 @@ import numpy as np
 
 
 def test_train_twice_same_weights(mini_run, tmp_path):
-    from models import train_model
+    from nanotrig.models import train_model
+    from nanotrig.quantize.stage import load_keras_model
+
     from nanotrig.config import ModelConfig
-    from quantize.stage import load_keras_model
 
     mcfg = ModelConfig.model_validate({**mini_run["config"]["model"], "epochs": 3})
     data = mini_run["run_dir"] / "data" / "jets.h5"

@@ -90,7 +90,7 @@ def test_every_tagger_tested_on_the_same_jets_of_one_sample(compared):
 
 
 def test_report_figures_recomputed_from_saved_scores(compared):
-    from models.metrics import classification_metrics
+    from nanotrig.models.metrics import classification_metrics
 
     for tagger, row in compared["taggers"].items():
         with np.load(compared["dir"] / tagger / "qmodel" / "test_scores.npz") as f:

@@ -15,9 +15,9 @@ __all__ = ["make_synthetic_run", "scan_config"]
 def make_synthetic_run(root: Path, n: int = 600, seed: int = 3) -> Path:
     """``root/run`` with config.yml, data/jets.h5 (5 Gaussian classes in 16 features) and a
     float jet MLP 16-8-5 trained for a few epochs (model/)."""
-    from models import train_model
-    from samples.jet_features import FEATURE_NAMES
-    from samples.store import write_jets
+    from nanotrig.models import train_model
+    from nanotrig.samples.jet_features import FEATURE_NAMES
+    from nanotrig.samples.store import write_jets
 
     run = Path(root) / "run"
     (run / "data").mkdir(parents=True)

@@ -22,8 +22,8 @@ def _zero_fraction(model) -> float:
 
 
 def test_quantize_stage_prunes_to_the_sparsity(run_dir, tmp_path):
-    from hls.model_io import load_qkeras_model
-    from quantize import quantize_model
+    from nanotrig.hls.model_io import load_qkeras_model
+    from nanotrig.quantize import quantize_model
 
     cfg = QuantizeConfig(epochs=3, patience=2, sparsity=0.5)
     rec = quantize_model(run_dir / "model", run_dir / "data" / "jets.h5", cfg, 1, tmp_path / "q")
@@ -49,8 +49,8 @@ def test_sparsity_out_of_range_or_family_is_a_config_error():
 
 
 def test_chosen_config_keeps_the_sparsity():
-    from hls.scan_report import chosen_run_config
-    from quantize.scan_spec import parse_scan_config
+    from nanotrig.hls.scan_report import chosen_run_config
+    from nanotrig.quantize.scan_spec import parse_scan_config
 
     base = RunConfig(name="b")
     scan = parse_scan_config(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.models import build_jet_mlp
+from nanotrig.quantize import INPUT_QUANT_NAME, build_qmodel
 
-from models import build_jet_mlp
 from nanotrig.config import QuantizeConfig
 from nanotrig.errors import ConfigError, ModelError
-from quantize import INPUT_QUANT_NAME, build_qmodel
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import signal
 
 import pytest
 import yaml
+from nanotrig.hls.scan_run import TABLE_FILE, run_scan, scan_client
+from nanotrig.quantize.scan_spec import parse_scan_config
 from scan_fixtures import make_synthetic_run, scan_config
 
-from hls.scan_run import TABLE_FILE, run_scan, scan_client
 from nanotrig.config import parse_config
 from nanotrig.errors import ConfigError, OutputExistsError
-from quantize.scan_spec import parse_scan_config
 
 pytestmark = pytest.mark.slow
 

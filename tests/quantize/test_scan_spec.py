@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from nanotrig.config import RunConfig
-from nanotrig.errors import ConfigError
-from quantize.scan_spec import (
+from nanotrig.quantize.scan_spec import (
     check_space,
     enumerate_points,
     parse_scan_config,
@@ -14,6 +11,9 @@ from quantize.scan_spec import (
     point_id,
     point_seed,
 )
+
+from nanotrig.config import RunConfig
+from nanotrig.errors import ConfigError
 
 KINDS = {"fc1": "weighted", "relu1": "activation", "output": "weighted"}
 
@@ -132,10 +132,10 @@ def test_cli_missing_run_dir_one_line(tmp_path):
 
 
 def test_unreachable_scheduler_one_line(monkeypatch):
-    import hls.scan_run
+    import nanotrig.hls.scan_run
 
-    monkeypatch.setattr(hls.scan_run, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(nanotrig.hls.scan_run, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(
         ConfigError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0\.0\.1:9'"
     ):
-        hls.scan_run.scan_client("tcp://127.0.0.1:9")
+        nanotrig.hls.scan_run.scan_client("tcp://127.0.0.1:9")

@@ -24,7 +24,7 @@ def small_cfg() -> JetSampleConfig:
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory: pytest.TempPathFactory, small_cfg: JetSampleConfig):
     """(artifact record, loaded JetSample with images and constituents), 300 jets per class."""
-    from samples import generate_jets, load_jets
+    from nanotrig.samples import generate_jets, load_jets
 
     path = Path(tmp_path_factory.mktemp("jets")) / "jets.h5"
     record = generate_jets(small_cfg, seed=1234, out_path=path, progress=False)

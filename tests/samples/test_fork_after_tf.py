@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent(
         model.predict(np.zeros((2, 3)), verbose=0)
         del model
     from nanotrig.config import L1EventConfig
-    from samples.l1_sample import generate_l1
+    from nanotrig.samples.l1_sample import generate_l1
     cfg = L1EventConfig(
         n_events=60, n_signal=5, signals=("A_4l",), workers=2, chunk_size=50,
         fractions={"W": 0.6, "Z": 0.4, "ttbar": 0.0, "QCD": 0.0},

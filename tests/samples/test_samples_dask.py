@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from nanotrig.samples import generate_sample
+from nanotrig.samples.pool import dask_scheduler
 
 from nanotrig.config import DQMConfig
 from nanotrig.errors import ConfigError
-from samples import generate_sample
-from samples.pool import dask_scheduler
 
 CFG = DQMConfig(n_runs=6, lumisections_per_run=3, shape=(8, 16), chunk_size=1, workers=2)
 
@@ -27,9 +27,9 @@ def test_dask_output_identical_to_local(tmp_path):
 
 
 def test_unreachable_scheduler_is_config_error(tmp_path, monkeypatch):
-    import samples.pool
+    import nanotrig.samples.pool
 
-    monkeypatch.setattr(samples.pool, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(nanotrig.samples.pool, "CONNECT_TIMEOUT", "1s")
     with (
         dask_scheduler("tcp://127.0.0.1:9"),
         pytest.raises(ConfigError, match="cannot reach the Dask scheduler"),

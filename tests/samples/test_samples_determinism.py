@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from nanotrig.samples import generate_jets, load_jets
+from nanotrig.samples.generate import chunk_seed
+from nanotrig.samples.pythia_jets import PYTHIA_SEED_MAX
 
 from nanotrig.config import JetSampleConfig
-from samples import generate_jets, load_jets
-from samples.generate import chunk_seed
-from samples.pythia_jets import PYTHIA_SEED_MAX
 
 
 def test_chunk_seeds_in_range_and_distinct() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.samples import generate_sample, load_dqm, load_sample
 
 from nanotrig.config import DQMConfig, parse_config
 from nanotrig.errors import ConfigError, DataError, OutputExistsError
-from samples import generate_sample, load_dqm, load_sample
 
 CFG = DQMConfig(n_runs=30, lumisections_per_run=8, shape=(16, 32), chunk_size=4)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from nanotrig.samples import FEATURE_NAMES, generate_jets, load_jets
+from nanotrig.samples.pythia_jets import pythia_settings
+from nanotrig.samples.store import write_jets
 
 from nanotrig.config import JetSampleConfig
 from nanotrig.errors import ConfigError, DataError, OutputExistsError
-from samples import FEATURE_NAMES, generate_jets, load_jets
-from samples.pythia_jets import pythia_settings
-from samples.store import write_jets
 
 
 def _write(path, n: int = 10, features=None) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanotrig.samples import generate_sample, load_l1, load_sample
+from nanotrig.samples.l1_detector import FEATURE_NAMES_L1
+from nanotrig.samples.l1_sample import process_counts
 
 from nanotrig.config import L1EventConfig, parse_config
 from nanotrig.errors import ConfigError, OutputExistsError
-from samples import generate_sample, load_l1, load_sample
-from samples.l1_detector import FEATURE_NAMES_L1
-from samples.l1_sample import process_counts
 
 CFG = L1EventConfig(
     n_events=60, fractions={"W": 0.5, "Z": 0.5}, signals=("A_4l",), n_signal=40, chunk_size=100

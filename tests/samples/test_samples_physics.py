@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from samples import FEATURE_NAMES, validate_sample
+from nanotrig.samples import FEATURE_NAMES, validate_sample
 
 pytestmark = pytest.mark.slow
 #: small_cfg / small_sample fixtures (see jet_fixtures.py for why this is not a conftest.py)

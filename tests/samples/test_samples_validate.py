@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from nanotrig.samples import generate_sample, validate_sample
 
 from nanotrig.config import DQMConfig
 from nanotrig.errors import DataError
-from samples import generate_sample, validate_sample
 
 
 def test_dqm_validation(tmp_path) -> None:

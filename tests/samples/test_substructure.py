@@ -11,9 +11,9 @@ import awkward as ak
 import numpy as np
 import pydantic
 import pytest
+from nanotrig.samples.jet_features import FEATURE_NAMES, jet_features
 
 from nanotrig.config import JetSampleConfig
-from samples.jet_features import FEATURE_NAMES, jet_features
 
 RTOL = 1e-10
 
@@ -76,8 +76,8 @@ def test_synthetic_jets_match_fjcontrib() -> None:
 @pytest.mark.parametrize("cls", ["q", "W", "t"])
 def test_pythia_jets_match_fjcontrib(cls: str) -> None:
     """Leading jets of one Pythia batch: every feature equal to fjcontrib's."""
-    from samples.jet_features import leading_jets
-    from samples.pythia_jets import HARD_PARTON_IDS, generate_batch, pythia_settings
+    from nanotrig.samples.jet_features import leading_jets
+    from nanotrig.samples.pythia_jets import HARD_PARTON_IDS, generate_batch, pythia_settings
 
     cfg = JetSampleConfig(classes=(cls, "g"))
     batch = generate_batch(pythia_settings(cls, cfg, 99), 60, HARD_PARTON_IDS[cls])
