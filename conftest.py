@@ -41,10 +41,10 @@ def small_config(out_root: Path, name: str = "mini", n_per_class: int = 300):
 @pytest.fixture(scope="session")
 def mini_run(tmp_path_factory) -> dict:
     """Run ``nanotrig run`` once (library call) and return its report plus the run dir."""
-    from nanotrig.pipeline import run_pipeline
+    from nanotrig.runner import run_chain
 
     cfg = small_config(tmp_path_factory.mktemp("runs"))
-    report = run_pipeline(cfg, progress=False)
+    report = run_chain(cfg, progress=False)
     report["run_dir"] = Path(cfg.out_root) / cfg.name
     return report
 
@@ -71,9 +71,9 @@ def small_cnn_config(out_root: Path, name: str = "mini_cnn", n_per_class: int = 
 @pytest.fixture(scope="session")
 def mini_cnn_run(tmp_path_factory) -> dict:
     """``nanotrig run`` once on a tiny jet-CNN config; its report plus the run dir."""
-    from nanotrig.pipeline import run_pipeline
+    from nanotrig.runner import run_chain
 
     cfg = small_cnn_config(tmp_path_factory.mktemp("cnn_runs"))
-    report = run_pipeline(cfg, progress=False)
+    report = run_chain(cfg, progress=False)
     report["run_dir"] = Path(cfg.out_root) / cfg.name
     return report

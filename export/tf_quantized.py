@@ -1,7 +1,7 @@
 """Quantized model -> ONNX through tf2onnx, for graphs the QDQ builder does not take.
 
 The QDQ path (:mod:`export.qdq`) handles chains of layers, ``Multiply()([x, x])`` included:
-``nanotrig run`` writes the anomaly score model as QDQ (:func:`nanotrig.run_anomaly.
+``nanotrig run`` writes the anomaly score model as QDQ (:func:`nanotrig.export.score.
 export_quantized_score`). This module stays for other graphs, the anomaly notebook and the
 benchmark's comparison row. tf2onnx converts the QKeras graph as TensorFlow runs it: each
 quantizer becomes ``Mul``/``Round``/``Min``/``Max`` in float32, so the ONNX model computes the

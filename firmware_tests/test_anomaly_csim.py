@@ -44,10 +44,10 @@ def tiny_anomaly_config(out_root, name: str = "anomaly_mini"):
 
 @pytest.fixture(scope="module")
 def anomaly_run(tmp_path_factory):
-    from nanotrig.pipeline import run_pipeline
+    from nanotrig.runner import run_chain
 
     cfg = tiny_anomaly_config(tmp_path_factory.mktemp("anomaly"))
-    report = run_pipeline(cfg, progress=False)
+    report = run_chain(cfg, progress=False)
     return {"report": report, "run_dir": cfg.out_root / cfg.name}
 
 

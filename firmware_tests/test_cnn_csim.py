@@ -143,9 +143,10 @@ def test_report_names_the_cnn(mini_cnn_run):
 
 def test_report_without_estimate(mini_cnn_run):
     """A graph the estimate cannot model converts without one; the report says so."""
-    from nanotrig.report import render_markdown
+    from nanotrig.family import get_family
+    from nanotrig.report import render_report
 
     r = {**mini_cnn_run, "hls": {**mini_cnn_run["hls"], "estimate": None}}
-    text = render_markdown(r)
+    text = render_report(get_family("jet_cnn"), r)
     assert "No latency/resource estimate" in text and "(io_stream)" in text
     assert "### Latency and resources" not in text

@@ -45,10 +45,10 @@ def small_dqm_config(out_root: Path, name: str = "mini_dqm"):
 @pytest.fixture(scope="session")
 def mini_dqm_run(tmp_path_factory) -> dict:
     """``nanotrig run`` once on the tiny DQM config; its report plus the run dir."""
-    from nanotrig.pipeline import run_pipeline
+    from nanotrig.runner import run_chain
 
     cfg = small_dqm_config(tmp_path_factory.mktemp("dqm_runs"))
-    report = run_pipeline(cfg, progress=False)
+    report = run_chain(cfg, progress=False)
     report["run_dir"] = Path(cfg.out_root) / cfg.name
     return report
 

@@ -47,11 +47,11 @@ def _tiny(out_root) -> dict:
 
 @pytest.fixture(scope="session")
 def garnet_run(tmp_path_factory) -> dict:
-    from nanotrig.pipeline import run_pipeline
+    from nanotrig.runner import run_chain
 
     out_root = tmp_path_factory.mktemp("garnet_run")
     cfg = parse_config(_tiny(out_root), source="tiny")
-    report = run_pipeline(cfg, progress=False)
+    report = run_chain(cfg, progress=False)
     return {"report": report, "dir": out_root / "garnet_tiny"}
 
 
@@ -110,7 +110,7 @@ def test_jet_garnet_needs_a_jet_sample(tmp_path):
 def test_jet_garnet_refuses_other_family_keys_and_bad_counts(tmp_path):
     data = _tiny(tmp_path)
     data["model"]["hidden"] = [8]
-    with pytest.raises(ConfigError, match="hidden does not apply to jet_garnet"):
+    with pytest.raises(ConfigError, match="hidden applies to jet_mlp, not jet_garnet"):
         parse_config(data, source="bad")
     data = _tiny(tmp_path)
     data["samples"]["n_constituents"] = 24
@@ -122,12 +122,13 @@ def test_jet_garnet_refuses_other_family_keys_and_bad_counts(tmp_path):
         parse_config(data, source="bad")
 
 
-def test_jet_garnet_has_no_separate_train_stage(tmp_path):
+def test_jet_model_trainer_refuses_garnet(tmp_path):
+    """The jet MLP/CNN trainer names the family's own train stage instead."""
     from nanotrig.models.stage import train_model
 
     from nanotrig.config import ModelConfig
 
-    with pytest.raises(ConfigError, match="jet_garnet has no separate train stage"):
+    with pytest.raises(ConfigError, match="train_model trains the jet_mlp and jet_cnn famil"):
         train_model(tmp_path / "jets.h5", ModelConfig(family="jet_garnet"), 0, tmp_path / "m")
 
 
@@ -140,10 +141,10 @@ def test_jet_garnet_has_no_separate_train_stage(tmp_path):
     ],
 )
 def test_settings_the_chain_cannot_honour_are_refused(tmp_path, section, key, value, match):
-    from nanotrig.run_garnet import run_garnet
+    from nanotrig.runner import run_chain
 
     data = _tiny(tmp_path)
     data.setdefault(section, {})[key] = value
     with pytest.raises(ConfigError, match=match):
-        run_garnet(parse_config(data, source="bad"))
+        run_chain(parse_config(data, source="bad"))
     assert not (tmp_path / "garnet_tiny").exists()

@@ -52,8 +52,8 @@ def train_model(
         from nanotrig.errors import ConfigError
 
         raise ConfigError(
-            "model.family jet_garnet has no separate train stage: run the whole chain with "
-            "'nanotrig run' (nanotrig/run_garnet.py)"
+            "train_model trains the jet_mlp and jet_cnn families, not jet_garnet: use "
+            "'nanotrig train' with the jet_garnet config (nanotrig/families/jet_garnet.py)"
         )
     kind = cfg.inputs
     sample = load_jets(sample_path, parts=("images",) if kind == "images" else ())

@@ -130,16 +130,11 @@ def train(
     """Train the float model of CONFIG on a sample."""
 
     def go():
-        from nanotrig.models import train_model
+        from nanotrig.family import get_family
 
         cfg = load_config(config)
-        if cfg.model.family == "anomaly_vae":  # L1 VAE: its own stage (models/anomaly_stage.py)
-            from nanotrig.models.anomaly_stage import train_anomaly
-
-            bits = cfg.quantize.input
-            _emit(train_anomaly(data, cfg.model, cfg.seed, out, input_bits=bits, force=force))
-            return
-        _emit(train_model(data, cfg.model, cfg.seed, out, force=force))
+        family = get_family(cfg.model.family)
+        _emit(family.train(data, cfg, out, force=force))
 
     _guarded(go)
 
@@ -155,16 +150,11 @@ def quantize(
     """Build the QKeras model with CONFIG's bit widths and train it (QAT)."""
 
     def go():
-        from nanotrig.quantize import quantize_model
+        from nanotrig.family import get_family
 
         cfg = load_config(config)
-        if cfg.model.family == "anomaly_vae":  # QKeras encoder + score (quantize/anomaly_stage)
-            from nanotrig.quantize.anomaly_stage import quantize_anomaly
-
-            q, m = cfg.quantize, cfg.model
-            _emit(quantize_anomaly(model, data, q, m, cfg.seed, out, force=force))
-            return
-        _emit(quantize_model(model, data, cfg.quantize, cfg.seed, out, force=force))
+        family = get_family(cfg.model.family)
+        _emit(family.quantize(model, data, cfg, out, force=force))
 
     _guarded(go)
 
@@ -383,32 +373,31 @@ def infer(
 def run(
     config: ConfigArg,
     force: Force = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Keep an existing run directory; redo only the stages whose config "
+            "or upstream stages changed.",
+        ),
+    ] = False,
     out_root: Annotated[
         Path | None, typer.Option("--out-root", help="Parent of the run directory.")
     ] = None,
 ) -> None:
-    """Run the whole chain from one config into <out_root>/<name>/ with report.md/json."""
+    """Run the whole chain of CONFIG's model family into <out_root>/<name>/ (report.md/json)."""
 
     def go():
-        from nanotrig.pipeline import run_pipeline
+        from nanotrig.runner import run_chain
 
         cfg = load_config(config)
         if out_root is not None:
             cfg = cfg.model_copy(update={"out_root": out_root})
-        report = run_pipeline(cfg, force=force)
-        run_dir = Path(cfg.out_root) / cfg.name
-        q = report["quantize"]["metrics"]
-        typer.echo(f"report: {run_dir / 'report.md'}")
-        if "summary" in report:  # families with their own figures (dqm_ae)
-            typer.echo(report["summary"])
-            return
-        typer.echo(
-            f"accuracy float {q['float']['accuracy']:.4f}, "
-            f"quantized {q['quantized']['accuracy']:.4f}; "
-            f"C-sim bit-exact: {report['verify']['ok']}; "
-            f"ONNX agrees: {report['export']['agrees']}; "
-            f"QDQ ONNX logits exact: {report['export_quantized']['logits_exact']}"
-        )
+        if force and resume:
+            raise ConfigError("--force starts over and --resume keeps the run: pass one of them")
+        report = run_chain(cfg, force=force, resume=resume)
+        typer.echo(f"report: {Path(cfg.out_root) / cfg.name / 'report.md'}")
+        typer.echo(report["summary"])
 
     _guarded(go)
 

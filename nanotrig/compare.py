@@ -34,9 +34,10 @@ from nanotrig.config import (
     validation_message,
 )
 from nanotrig.errors import ConfigError, DataError, VerificationError
+from nanotrig.family import family_names, get_family
 from nanotrig.fileio import package_versions, write_json, write_text
-from nanotrig.pipeline import JET_TAGGERS, run_pipeline
-from nanotrig.stages import open_run
+from nanotrig.rundir import open_run
+from nanotrig.runner import run_chain
 
 __all__ = ["CompareConfig", "load_compare_config", "run_compare"]
 
@@ -98,10 +99,11 @@ def load_compare_config(
     for label, member_path in cfg.taggers.items():
         mp = member_path if member_path.is_absolute() else p.parent / member_path
         member = load_config(mp)
-        if member.model.family not in JET_TAGGERS:
+        taggers = [n for n in family_names() if get_family(n).takes_shared_sample]
+        if member.model.family not in taggers:
             raise ConfigError(
                 f"{p}: taggers.{label}: {mp} is a {member.model.family} run, not a jet tagger: "
-                f"list configs of family {', '.join(JET_TAGGERS)}"
+                f"list configs of family {', '.join(taggers)}"
             )
         dump = member.model_dump(mode="json")
         dump.update(
@@ -139,7 +141,7 @@ def run_compare(
     for label, member in members.items():
         log.info("[compare] tagger %s (%s)", label, member.model.family)
         try:
-            reports[label] = run_pipeline(member, progress=progress, sample=sample_path)
+            reports[label] = run_chain(member, progress=progress, sample=sample_path)
         except VerificationError as err:  # the member's report exists: compare, then fail
             failures[label] = str(err)
             reports[label] = _read_json(run_dir / label / "report.json")

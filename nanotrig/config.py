@@ -222,6 +222,13 @@ MODEL_INPUTS["anomaly_vae"] = "l1_features"  # the 57 L1 features, power-of-two 
 MODEL_INPUTS["jet_garnet"] = "constituents"  # models/garnet.py: (N, 4) features + vertex count
 
 
+#: ``model:`` keys that belong to some family; each family declares the ones it reads.
+FAMILY_MODEL_KEYS = (
+    "hidden", "conv_filters", "kernel_size", "pool_size", "dense", "vae_hidden", "latent_dim",
+    "kl_beta",
+)  # fmt: skip
+
+
 def _positive_widths(v: tuple[int, ...], what: str, allow_empty: bool = False) -> tuple[int, ...]:
     if (not v and not allow_empty) or any(w <= 0 for w in v):
         raise ValueError(f"{what} must be positive integers, got {list(v)}")
@@ -238,11 +245,12 @@ class ModelConfig(_Strict):
     mirrored by UpSampling2D decoder blocks), ``kernel_size`` and ``pool_size``.
     """
 
-    family: Literal["jet_mlp", "jet_cnn", "dqm_ae", "anomaly_vae", "jet_garnet"] = Field(
-        "jet_mlp", description="jet_mlp: dense net on the 16 HLF; jet_cnn: CNN on jet images; "
-        "dqm_ae: convolutional autoencoder on DQM occupancy maps (samples.kind: dqm); "
-        "anomaly_vae: VAE on the 57 L1 features, score sum(mu^2) (samples.kind: l1); "
-        "jet_garnet: GarNet tagger on jet constituents, fixed layers (models/garnet.py).",
+    family: str = Field(
+        "jet_mlp", description="A registered model family (nanotrig.family): jet_mlp: dense net "
+        "on the 16 HLF; jet_cnn: CNN on jet images; dqm_ae: convolutional autoencoder on DQM "
+        "occupancy maps (samples.kind: dqm); anomaly_vae: VAE on the 57 L1 features, score "
+        "sum(mu^2) (samples.kind: l1); jet_garnet: GarNet tagger on jet constituents, fixed "
+        "layers (models/garnet.py); or one registered with register_family.",
     )  # fmt: skip
     hidden: tuple[int, ...] = Field((64, 32, 32), description="jet_mlp: hidden layer widths.")
     conv_filters: tuple[int, ...] = Field(
@@ -282,56 +290,40 @@ class ModelConfig(_Strict):
     def _dense(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         return _positive_widths(v, "dense widths", allow_empty=True)
 
+    @field_validator("family")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from nanotrig.family import get_family
+
+        try:
+            get_family(v)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return v
+
     @model_validator(mode="after")
     def _family_keys(self) -> ModelConfig:
-        """A key of the other family set to a non-default value is a mistake, not a no-op."""
-        mine = ("vae_hidden", "latent_dim", "kl_beta")
-        theirs = ("hidden", "conv_filters", "kernel_size", "pool_size", "dense")
-        for key in theirs if self.family == "anomaly_vae" else mine:
-            if getattr(self, key) != type(self).model_fields[key].default:
-                where = "anomaly_vae" if key in mine else "the jet/dqm families"
-                raise ValueError(
-                    f"{key} applies to {where}, not {self.family}: remove it (anomaly_vae "
-                    "layers are set by vae_hidden and latent_dim)"
-                )
-        if self.family == "jet_garnet":  # fixed architecture: models/garnet.py
-            for key in theirs:
-                if getattr(self, key) != type(self).model_fields[key].default:
-                    raise ValueError(
-                        f"{key} does not apply to jet_garnet: remove it (the GarNet tagger's "
-                        "layers are fixed in models/garnet.py)"
-                    )
-            return self
-        if self.family == "anomaly_vae":
+        """A key of another family set to a non-default value is a mistake, not a no-op."""
+        from nanotrig.family import family_names, get_family
+
+        mine = get_family(self.family).model_keys
+        for key in FAMILY_MODEL_KEYS:
+            if key in mine or getattr(self, key) == type(self).model_fields[key].default:
+                continue
+            owners = [n for n in family_names() if key in get_family(n).model_keys]
+            set_by = ", ".join(mine) if mine else "the family itself (fixed)"
+            raise ValueError(
+                f"{key} applies to {'/'.join(owners) or 'no registered family'}, not "
+                f"{self.family}: remove it (the {self.family} layers are set by {set_by})"
+            )
+        if "vae_hidden" in mine:
             _positive_widths(self.vae_hidden, "vae_hidden widths")
-            return self
-        if self.family == "dqm_ae":
-            for key in ("hidden", "dense"):
-                if getattr(self, key) != type(self).model_fields[key].default:
-                    raise ValueError(
-                        f"{key} applies to the jet families, not dqm_ae: remove it (the dqm_ae "
-                        "layers are set by conv_filters, kernel_size and pool_size)"
-                    )
-            return self
-        other = (
-            ("conv_filters", "kernel_size", "pool_size", "dense")
-            if self.family == "jet_mlp"
-            else ("hidden",)
-        )
-        for key in other:
-            if getattr(self, key) != type(self).model_fields[key].default:
-                owner = "jet_cnn" if self.family == "jet_mlp" else "jet_mlp"
-                fix = "hidden" if self.family == "jet_mlp" else "conv_filters/dense"
-                raise ValueError(
-                    f"{key} applies to family {owner}, not {self.family}: remove it "
-                    f"(the {self.family} layers are set by {fix})"
-                )
         return self
 
     @property
     def inputs(self) -> Literal["features", "images", "maps"]:
         """What the family's model reads from a jet sample."""
-        return MODEL_INPUTS[self.family]  # type: ignore[return-value]
+        return MODEL_INPUTS.get(self.family, "features")  # type: ignore[return-value]
 
 
 class QuantBits(_Strict):
@@ -476,82 +468,19 @@ class RunConfig(_Strict):
     export: ExportConfig = ExportConfig()
 
     @model_validator(mode="after")
-    def _cnn_fits_image(self) -> RunConfig:
-        m, s = self.model, self.samples
-        if m.family != "jet_cnn" or not isinstance(s, JetSampleConfig):
-            return self
-        side = s.image_size
-        for i in range(1, len(m.conv_filters) + 1):
-            side = (side - m.kernel_size + 1) // m.pool_size
-            if side < 1:
-                raise ValueError(
-                    f"model.conv_filters: a {s.image_size}x{s.image_size} image is too small "
-                    f"for {len(m.conv_filters)} conv blocks (kernel {m.kernel_size}, pool "
-                    f"{m.pool_size}); the map vanishes after block {i}: use fewer blocks, a "
-                    "smaller kernel_size/pool_size or a larger samples.image_size"
-                )
-        return self
+    def _family_settings(self) -> RunConfig:
+        """The family's own checks of the whole config (sample kind, shapes, bits, pruning)."""
+        from nanotrig.family import family_names, get_family
 
-    @model_validator(mode="after")
-    def _dqm_ae_fits_map(self) -> RunConfig:
-        m, s = self.model, self.samples
-        if m.family != "dqm_ae":
-            return self
-        if not isinstance(s, DQMConfig):
+        fam = get_family(self.model.family)
+        if self.quantize.sparsity and not fam.prunable:
+            prunable = ", ".join(n for n in family_names() if get_family(n).prunable)
             raise ValueError(
-                f"model.family dqm_ae trains on DQM occupancy maps: set samples.kind: dqm "
-                f"(got {s.kind!r})"
-            )
-        step = m.pool_size ** len(m.conv_filters)
-        if any(side % step for side in s.shape):
-            raise ValueError(
-                f"samples.shape {list(s.shape)}: the autoencoder pools {len(m.conv_filters)} "
-                f"times by {m.pool_size}, so both sides must be multiples of {step}: change "
-                "samples.shape, model.conv_filters or model.pool_size"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _jet_garnet_needs_constituents(self) -> RunConfig:
-        if self.model.family != "jet_garnet":
-            return self
-        s = self.samples
-        if not isinstance(s, JetSampleConfig):
-            raise ValueError(
-                f"model.family jet_garnet trains on jet constituents: set samples.kind: jets "
-                f"(got {s.kind!r})"
-            )
-        if s.n_constituents & (s.n_constituents - 1):
-            raise ValueError(
-                f"samples.n_constituents {s.n_constituents}: GarNet needs a power of two "
-                "(hls4ml shifts by log2 of it): use 16, 32 or 64"
-            )
-        g = self.quantize.layers.get("garnet")
-        w = g.weights if g is not None and g.weights is not None else None
-        if w is not None and w.bits - w.integer - 1 > 5:
-            raise ValueError(
-                f"quantize.layers.garnet.weights: quantized_bits({w.bits},{w.integer}) has "
-                f"{w.bits - w.integer - 1} fractional bits; hls4ml holds the contracted GarNet "
-                "transforms exactly only up to 5: lower bits or raise integer"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _sparsity_needs_a_jet_tagger(self) -> RunConfig:
-        if self.quantize.sparsity and self.model.family not in ("jet_mlp", "jet_cnn"):
-            raise ValueError(
-                f"quantize.sparsity: pruning is wired for the jet_mlp and jet_cnn families, not "
+                f"quantize.sparsity: pruning is wired for the {prunable} families, not "
                 f"{self.model.family}: set it to 0"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _anomaly_vae_needs_l1(self) -> RunConfig:
-        if self.model.family == "anomaly_vae" and not isinstance(self.samples, L1EventConfig):
-            raise ValueError(
-                f"model.family anomaly_vae trains on L1 events: set samples.kind: l1 "
-                f"(got {self.samples.kind!r})"
-            )
+        if fam.check_config is not None:
+            fam.check_config(self)
         return self
 
 

@@ -1,23 +1,36 @@
-"""report.md from the run's report.json: the figures a physicist checks first."""
+"""report.md from a run's report.json: one renderer for every family.
+
+The report opens with the run's name, the family's title, the seed and the stage timings; then
+come the sections the family declares (functions of the report dict returning markdown lines:
+the shared ones below, or the family's own), then the plots.
+"""
 
 from __future__ import annotations
 
-__all__ = ["hls_section", "render_markdown"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nanotrig.family import Family
+
+__all__ = [
+    "csim_sections", "estimate_section", "fmt", "hls_section", "no_argmax", "render_report",
+    "table", "verify_section",
+]  # fmt: skip
 
 
-def _fmt(v, nd: int = 4) -> str:
+def fmt(v, nd: int = 4) -> str:
     if isinstance(v, float):
         return f"{v:.{nd}f}"
     return "-" if v is None else str(v)
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
+def table(header: list[str], rows: list[list]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
     return [*out, ""]
 
 
-def _verify_section(title: str, v: dict) -> list[str]:
+def verify_section(title: str, v: dict) -> list[str]:
     lines = [f"### {title}", ""]
     lines.append(
         f"{v.get('n_events', '-')} events; bit-exact outside lookup-table activations: "
@@ -32,10 +45,10 @@ def _verify_section(title: str, v: dict) -> list[str]:
         out = v.get("output", {})
         rows.append(["(output)", out.get("kind"), out.get("n_events"), out.get("n_mismatch"),
                      out.get("max_abs_diff")])  # fmt: skip
-    lines += _table(["layer", "comparison", "events", "mismatches", "max abs diff"], rows)
+    lines += table(["layer", "comparison", "events", "mismatches", "max abs diff"], rows)
     out = v.get("output", {})
     if "argmax_agreement" in out:
-        lines += [f"argmax agreement (C-sim vs QKeras): {_fmt(out['argmax_agreement'])}", ""]
+        lines += [f"argmax agreement (C-sim vs QKeras): {fmt(out['argmax_agreement'])}", ""]
     return lines
 
 
@@ -43,7 +56,7 @@ def _ns(v) -> str:
     return "none" if v is None else f"{v:g} ns"
 
 
-def _estimate_section(est: dict | None, hls_dir: str = "hls") -> list[str]:
+def estimate_section(est: dict | None, hls_dir: str = "hls") -> list[str]:
     """Per-layer latency/resource ESTIMATE (hls/estimate.py), the budget check and its plot."""
     if not est:
         return []
@@ -71,120 +84,10 @@ def _estimate_section(est: dict | None, hls_dir: str = "hls") -> list[str]:
         for r in est.get("layers", [])
     ]  # fmt: skip
     header = ["layer", "class", "precision", "nonzero/mults", "DSP mults", "LUT mults"]
-    lines += _table([*header, "DSP", "LUT", "cycles", "ns"], rows)
+    lines += table([*header, "DSP", "LUT", "cycles", "ns"], rows)
     if est.get("plot"):
         lines += [f"![latency budget per layer]({hls_dir}/{est['plot']})", ""]
     return lines
-
-
-#: Readable name of each model family, for titles.
-_FAMILY_NAMES = {"jet_mlp": "jet MLP", "jet_cnn": "jet CNN"}
-
-
-def _family(r: dict) -> str:
-    return r["config"]["model"].get("family", "jet_mlp")
-
-
-def _model_line(r: dict) -> str:
-    m, family = r["config"]["model"], _family(r)
-    inputs = r["train"].get("inputs") or {"kind": "features", "shape": None}
-    shape = "x".join(map(str, inputs["shape"])) if inputs.get("shape") else "-"
-    if family == "jet_cnn":
-        arch = (
-            f"Conv2D({m['kernel_size']}x{m['kernel_size']}) + ReLU + MaxPooling2D("
-            f"{m['pool_size']}) blocks with {m['conv_filters']} filters, Flatten, Dense "
-            f"{m['dense']}, softmax"
-        )
-        what = f"jet images ({shape}, pT fractions)"
-    else:
-        arch = f"hidden layers {m['hidden']}"
-        what = f"{inputs['kind']} ({shape})"
-    name = _FAMILY_NAMES.get(family, family)
-    return f"Model: {name} (`{family}`) on {what}: {arch}."
-
-
-def render_markdown(r: dict) -> str:
-    """Human-readable summary of a run report."""
-    s, q, e = r["samples"], r["quantize"], r["export"]
-    fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
-    title = _FAMILY_NAMES.get(_family(r), _family(r))
-    lines = [f"# nanotrig run `{r['name']}`: {title} tagger", ""]
-    lines += [f"Seed {r['seed']}. Stage timings (s): "]
-    lines[-1] += ", ".join(f"{k} {v}" for k, v in r["timings_s"].items()) + "."
-    lines += ["", "## Sample", ""]
-    lines += [
-        f"{s['n_jets']} jets from Pythia 8 + FastJet ({s['path']}); per class: "
-        + ", ".join(f"{k} {v}" for k, v in s["n_per_class"].items())
-        + f". Split: {r['train']['sizes']}.",
-        "",
-        _model_line(r),
-        "",
-        "## Accuracy (test jets)",
-        "",
-    ]
-    classes = list(fm["auc"])
-    lines += _table(
-        ["model", "accuracy", *[f"AUC {c}" for c in classes]],
-        [
-            ["float", fm["accuracy"], *[fm["auc"][c] for c in classes]],
-            ["QKeras (QAT)", qm["accuracy"], *[qm["auc"][c] for c in classes]],
-        ],
-    )
-    lines += [f"Accuracy drop from quantization: {100 * q['accuracy_drop']:.2f} %.", ""]
-    lines += hls_section(r)
-    lines += ["## C-simulation vs QKeras", ""]
-    lines += _verify_section("Test jets", r["verify"])
-    if "edge_inputs" in r["verify"]:
-        lines += _verify_section(
-            "Edge inputs (zeros, maxima, saturation)", r["verify"]["edge_inputs"]
-        )
-    stress = r["verify"].get("stress")
-    if stress:
-        lines += _verify_section(
-            f"Large batched check: {stress['n_events']:,} resampled test events "
-            f"(smearing {stress['smear']:g} std, `{stress['inputs']}`)",
-            stress,
-        )
-        rate = f"{stress['events_per_s'] or 0:,.0f} events/s"
-        if stress.get("engine") == "kernel":
-            lines += [
-                "Logits of every event compared, computed by the project's exact integer kernel "
-                "(`hls/int_kernel.py`: hls4ml's fixed-point steps on native integers). On the "
-                f"{stress['traced_events']:,} events traced layer by layer (rows of scope "
-                "`traced`, and the softmax table) hls4ml's own C-simulation ran as well and "
-                "equalled the kernel on every layer, bit for bit (checked in the run). "
-                f"{stress['seconds']:.1f} s in all, kernel {rate}.",
-                "",
-            ]
-        else:
-            lines += [
-                f"Outputs{' and logits' if stress.get('lut') else ''} of every event compared; "
-                f"rows of scope `traced` cover the {stress['traced_events']:,} events traced "
-                f"layer by layer. {stress['seconds']:.1f} s in all, C-simulation harness "
-                f"{rate}.",
-                "",
-            ]
-    lines += ["## ONNX (float model, onnxruntime)", ""]
-    lines += [
-        f"{e['onnx']} on {', '.join(e['providers'])}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} "
-        f"(tolerance {e['atol']:g}) on {e['n_events']} jets, argmax agreement "
-        f"{e['argmax_agreement']:.4f}: **{'agrees' if e['agrees'] else 'DISAGREES'}**.",
-        "",
-    ]
-    eq = r.get("export_quantized")
-    if eq:
-        lines += [
-            "## ONNX (quantized model, QDQ, onnxruntime)",
-            "",
-            f"{eq['onnx']}: logits identical to QKeras on {eq['n_events']} jets: "
-            f"**{'yes' if eq['logits_exact'] else 'NO'}** (max |diff| "
-            f"{eq['max_abs_diff_logits']:.3g}); softmax max |diff| "
-            f"{eq['max_abs_diff_outputs']:.3g}; argmax agreement {eq['argmax_agreement']:.4f}.",
-            "",
-        ]
-    lines += ["## Plots", ""]
-    lines += [f"![{k}]({v})" for k, v in r["plots"].items()]
-    return "\n".join(lines) + "\n"
 
 
 def hls_section(r: dict, note: str = "") -> list[str]:
@@ -202,11 +105,11 @@ def hls_section(r: dict, note: str = "") -> list[str]:
     prec = h.get("precisions", {})
     if prec:
         keys = sorted({k for p in prec.values() for k in p})
-        lines += _table(
+        lines += table(
             ["layer", *keys], [[n, *[p.get(k, "") for k in keys]] for n, p in prec.items()]
         )
     if h.get("estimate"):
-        return [*lines, *_estimate_section(h["estimate"])]
+        return [*lines, *estimate_section(h["estimate"])]
     return [
         *lines,
         "No latency/resource estimate: hls/estimate.py cannot model a layer of this graph "
@@ -214,3 +117,63 @@ def hls_section(r: dict, note: str = "") -> list[str]:
         "`nanotrig synth` gives synthesis figures.",
         "",
     ]
+
+
+def no_argmax(v: dict) -> dict:
+    """A verify record without the argmax agreement (meaningless for a score or an AE)."""
+    out = {k: w for k, w in v.get("output", {}).items() if k != "argmax_agreement"}
+    return {**v, "output": out}
+
+
+def csim_sections(r: dict, what: str, argmax: bool = True) -> list[str]:
+    """ "## C-simulation vs QKeras": the real events (``what``), the edge inputs and the large
+    batched check of a :func:`nanotrig.families.common.verify_checks` record."""
+    v = r["verify"]
+    keep = (lambda rec: rec) if argmax else no_argmax
+    lines = ["## C-simulation vs QKeras", ""]
+    lines += verify_section(what, keep(v))
+    if "edge_inputs" in v:
+        lines += verify_section("Edge inputs (zeros, maxima, saturation)", keep(v["edge_inputs"]))
+    stress = v.get("stress")
+    if not stress:
+        return lines
+    lines += verify_section(
+        f"Large batched check: {stress['n_events']:,} resampled test events "
+        f"(smearing {stress['smear']:g} std, `{stress['inputs']}`)",
+        keep(stress),
+    )
+    rate = f"{stress['events_per_s'] or 0:,.0f} events/s"
+    if stress.get("engine") == "kernel":
+        return [
+            *lines,
+            "Logits of every event compared, computed by the project's exact integer kernel "
+            "(`hls/int_kernel.py`: hls4ml's fixed-point steps on native integers). On the "
+            f"{stress['traced_events']:,} events traced layer by layer (rows of scope "
+            "`traced`, and the softmax table) hls4ml's own C-simulation ran as well and "
+            "equalled the kernel on every layer, bit for bit (checked in the run). "
+            f"{stress['seconds']:.1f} s in all, kernel {rate}.",
+            "",
+        ]
+    return [
+        *lines,
+        f"Outputs{' and logits' if stress.get('lut') else ''} of every event compared; "
+        f"rows of scope `traced` cover the {stress['traced_events']:,} events traced "
+        f"layer by layer. {stress['seconds']:.1f} s in all, C-simulation harness {rate}.",
+        "",
+    ]
+
+
+def render_report(family: Family, r: dict) -> str:
+    """report.md of a run of ``family``: title, seed and timings, its sections, the plots."""
+    lines = [f"# nanotrig run `{r['name']}`: {family.title}", ""]
+    lines += [
+        f"Seed {r['seed']}. Stage timings (s): "
+        + ", ".join(f"{k} {v}" for k, v in r["timings_s"].items())
+        + ".",
+        "",
+    ]
+    for section in family.sections:
+        lines += section(r)
+    lines += ["## Plots", ""]
+    lines += [f"![{k}]({v})" for k, v in r.get("plots", {}).items()]
+    return "\n".join(lines) + "\n"

@@ -72,11 +72,11 @@ def test_run_writes_exact_qdq_score_model(encoder, grid_inputs, tmp_path):
     zeros and saturating ones, and the report section that states it."""
     import onnx
     from nanotrig.export import OnnxModel
+    from nanotrig.export.score import export_quantized_score
     from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
     from conftest import REPO
-    from nanotrig.anomaly_report import _quantized_onnx_lines
-    from nanotrig.run_anomaly import export_quantized_score
+    from nanotrig.families.anomaly_vae import quantized_onnx_lines
 
     q = load_config(REPO / "configs" / "anomaly_vae.yml").quantize  # the shipped precisions
     qmodel = build_qscore_model(build_qencoder(encoder, q, q.latent))
@@ -93,7 +93,7 @@ def test_run_writes_exact_qdq_score_model(encoder, grid_inputs, tmp_path):
     assert {"QuantizeLinear", "QGemm"} <= ops
     got = OnnxModel(path, ["CPUExecutionProvider"]).predict(x, progress=False)
     np.testing.assert_array_equal(got, qmodel.predict(x, verbose=0))
-    text = "\n".join(_quantized_onnx_lines(rec))
+    text = "\n".join(quantized_onnx_lines(rec))
     assert "QDQ ONNX graph" in text and "**identical**" in text
 
 
@@ -182,7 +182,7 @@ def test_config_family_needs_l1_and_its_own_keys():
     assert parse_config(cfg.model_dump(mode="json")) == cfg
     with pytest.raises(ConfigError, match=r"anomaly_vae trains on L1 events: set samples\.kind"):
         parse_config({"name": "x", "model": {"family": "anomaly_vae"}})
-    with pytest.raises(ConfigError, match=r"hidden applies to the jet/dqm families"):
+    with pytest.raises(ConfigError, match=r"hidden applies to jet_mlp, not anomaly_vae"):
         parse_config({"name": "x", "samples": {"kind": "l1"},
                       "model": {"family": "anomaly_vae", "hidden": [8]}})  # fmt: skip
     with pytest.raises(ConfigError, match=r"latent_dim applies to anomaly_vae, not jet_mlp"):

@@ -134,7 +134,7 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="multiples of 8"):
         parse_config(_cfg(conv_filters=[4, 4, 4], pool_size=2) | {"samples": {
             "kind": "dqm", "shape": [12, 32]}})  # fmt: skip
-    with pytest.raises(ConfigError, match="dense applies to the jet families"):
+    with pytest.raises(ConfigError, match="dense applies to jet_cnn, not dqm_ae"):
         parse_config(_cfg(dense=[8]))
 
 

@@ -69,8 +69,11 @@ def test_image_too_small():
         ({"family": "jet_cnn", "conv_filters": [8, 0]}, r"conv_filters must be positive"),
         ({"family": "jet_cnn", "dense": [-1]}, r"dense widths must be positive"),
         ({"family": "jet_cnn", "kernel_size": 0}, r"model.kernel_size"),
-        ({"family": "jet_cnn", "hidden": [8]}, r"hidden applies to family jet_mlp"),
-        ({"family": "jet_mlp", "conv_filters": [4]}, r"conv_filters applies to family jet_cnn"),
+        ({"family": "jet_cnn", "hidden": [8]}, r"hidden applies to jet_mlp, not jet_cnn"),
+        (
+            {"family": "jet_mlp", "conv_filters": [4]},
+            r"conv_filters applies to dqm_ae/jet_cnn, not jet_mlp",
+        ),
         ({"family": "jet_gnn"}, r"model.family"),
     ],
 )

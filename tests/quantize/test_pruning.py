@@ -44,7 +44,9 @@ def test_sparsity_out_of_range_or_family_is_a_config_error():
         parse_config({"name": "x", "quantize": {"sparsity": 1.0}}, source="t")
     data = {"name": "x", "samples": {"kind": "dqm"}, "model": {"family": "dqm_ae"},
             "quantize": {"sparsity": 0.5}}  # fmt: skip
-    with pytest.raises(ConfigError, match="pruning is wired for the jet_mlp and jet_cnn"):
+    with pytest.raises(
+        ConfigError, match="pruning is wired for the jet_cnn, jet_mlp families, not dqm"
+    ):
         parse_config(data, source="t")
 
 

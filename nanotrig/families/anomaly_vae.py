@@ -1,0 +1,202 @@
+"""The anomaly-trigger VAE (``anomaly_vae``) on L1 events: score sum(mu^2) in the firmware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nanotrig.families.common import check_sample_kind, csim_failures, standard_stages
+from nanotrig.families.common import test_inputs as _test_inputs
+from nanotrig.family import Family, RunContext
+from nanotrig.report import csim_sections, hls_section, table
+
+if TYPE_CHECKING:
+    from nanotrig.config import RunConfig
+
+__all__ = ["ANOMALY_VAE", "quantize_vae", "quantized_onnx_lines", "train_vae"]
+
+
+def train_vae(data: Path, cfg: RunConfig, out_dir: Path, force: bool = False) -> dict:
+    """``nanotrig train`` of the VAE (SM background only; inputs scaled by bit shifts)."""
+    from nanotrig.models.anomaly_stage import train_anomaly
+
+    return train_anomaly(
+        data, cfg.model, cfg.seed, out_dir, input_bits=cfg.quantize.input, force=force
+    )
+
+
+def quantize_vae(
+    model_dir: Path, data: Path, cfg: RunConfig, out_dir: Path, force: bool = False
+) -> dict:
+    """``nanotrig quantize`` of the VAE: QKeras encoder + score, QAT with the VAE loss."""
+    from nanotrig.quantize.anomaly_stage import quantize_anomaly
+
+    return quantize_anomaly(
+        model_dir, data, cfg.quantize, cfg.model, cfg.seed, out_dir, force=force
+    )
+
+
+def _verify_inputs(ctx: RunContext):
+    """Real events, test ones first (a small sample has fewer test events than n_events)."""
+    import numpy as np
+
+    return np.load(ctx.run_dir / "qmodel" / "all_inputs.npy")
+
+
+def _export_quantized(ctx: RunContext) -> dict:
+    from nanotrig.export.score import export_quantized_score
+
+    return export_quantized_score(
+        ctx.run_dir / "qmodel" / "qmodel.h5", _test_inputs(ctx), ctx.run_dir / "onnx_q"
+    )
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f} %"
+
+
+def _metric_rows(label: str, m: dict) -> list[list]:
+    return [
+        [name, label, r["n_events"], r["auc"], _pct(r["tpr_at_target"]),
+         _pct(r["tpr_at_min_fpr"]), _pct(r["tpr_at_zero_bkg"]),
+         _pct(r["tpr_at_fpr"].get("0.001"))]
+        for name, r in m["signals"].items()
+    ]  # fmt: skip
+
+
+def quantized_onnx_lines(eq: dict) -> list[str]:
+    """The QDQ score model and its check against QKeras (``export.qcheck``, tolerance 0)."""
+    if "error" in eq:
+        return [f"QKeras score model, QDQ ONNX: **NOT identical**: {eq['error']}", ""]
+    n = eq["n_events"]
+    lines = [
+        f"QKeras score model as a QDQ ONNX graph {eq['onnx']} ({eq['method']}): score max "
+        f"|ONNX - QKeras| {eq['max_abs_diff_outputs']:.3g} in the traced graph "
+        f"({round(eq['frac_events_logits_differ'] * n)} of {n} test events differ), "
+        f"{eq['file_max_abs_diff_outputs']:.3g} for the file as onnxruntime optimises "
+        f"it: **{'identical' if eq['exact'] else 'NOT identical'}**.",
+        "",
+    ]
+    if eq.get("layer_plan"):
+        lines += ["Layer plan: " + "; ".join(eq["layer_plan"]) + ".", ""]
+    return lines
+
+
+def _sections_sample(r: dict) -> list[str]:
+    s, t, q = r["samples"], r["train"], r["quantize"]
+    m, qc = r["config"]["model"], r["config"]["quantize"]
+    fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
+    lines = ["## Sample", ""]
+    lines += [
+        f"{s['n_events']} L1 events (Pythia 8 + parametric detector, {s['path']}): "
+        + ", ".join(f"{k} {v}" for k, v in s["n_per_process"].items())
+        + f". Trained on SM background only; split {t['sizes']}.",
+        "",
+    ]
+    sc = t["input_scaling"]
+    lines += [
+        "Inputs: the 57 features times 2^-shift per group, rounded to "
+        f"{sc.get('input_type', 'the input type')} (LSB {sc.get('input_lsb', '-')}): a bit "
+        "shift of the integer L1 words, no multiplier. Shifts: "
+        + ", ".join(f"{k} {v}" for k, v in sc["shifts"].items())
+        + ".",
+        "",
+        f"Model: encoder 57 -> {' -> '.join(map(str, m['vae_hidden']))} -> mu, log_var "
+        f"(latent {m['latent_dim']}), mirrored decoder; loss (1 - {m['kl_beta']}) MSE + "
+        f"{m['kl_beta']} KL. Deployed: encoder to mu, mu quantized as "
+        f"quantized_bits({qc['latent']['bits']},{qc['latent']['integer']}), then "
+        "Multiply(mu, mu) and a frozen all-ones Dense(1): score = sum(mu^2) in firmware.",
+        "",
+        "## Anomaly detection (test events)",
+        "",
+        qm["statement"],
+        "",
+    ]
+    header = ["signal", "model", "events", "AUC", "TPR @ FPR 1e-5", "TPR @ FPR 1/N",
+              "TPR @ 0 bkg", "TPR @ FPR 1e-3"]  # fmt: skip
+    return lines + table(header, _metric_rows("float", fm) + _metric_rows("QKeras", qm))
+
+
+def _hls(r: dict) -> list[str]:
+    mech = r["hls"]["precision_mechanism"]
+    return hls_section(r, f"Precisions from the quantizers ({mech}).")
+
+
+def _csim(r: dict) -> list[str]:
+    return csim_sections(r, "Real events (test events first)", argmax=False)
+
+
+def _onnx(r: dict) -> list[str]:
+    e = r["export"]
+    lines = ["## ONNX (onnxruntime)", ""]
+    lines += [
+        f"Float score model {e['onnx']}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} "
+        f"(tolerance {e['atol']:g}) on {e['n_events']} events: "
+        f"**{'agrees' if e['agrees'] else 'DISAGREES'}**.",
+        "",
+    ]
+    return lines + quantized_onnx_lines(r["export_quantized"])
+
+
+def _summary(report: dict) -> str:
+    """One line for the CLI: AUC per signal, C-sim and ONNX agreement."""
+    m = report["quantize"]["metrics"]
+    aucs = ", ".join(
+        f"{k} {v['auc']:.3f} ({m['float']['signals'][k]['auc']:.3f})"
+        for k, v in m["quantized"]["signals"].items()
+    )
+    v = report["verify"]
+    edges = v.get("edge_inputs")
+    edge_txt = f" + {edges['n_events']} edge inputs: {edges['ok']}" if edges else ""
+    return (
+        f"AUC QKeras (float): {aucs}; C-sim bit-exact on {v['n_events']} events: {v['ok']}"
+        f"{edge_txt}; ONNX agrees: {report['export']['agrees']}; quantized ONNX identical: "
+        f"{report['export_quantized']['exact']}"
+    )
+
+
+def _failures(r: dict, run_dir: Path) -> list[str]:
+    out = csim_failures(r, run_dir)
+    if not r["export_quantized"]["exact"]:
+        out.append(
+            f"the quantized ONNX model differs from QKeras (see {run_dir / 'report.md'} and "
+            f"{run_dir / 'onnx_q' / 'qdq_artifact.json'} for the layer that diverges)"
+        )
+    return out
+
+
+def _plots(r: dict) -> dict[str, str]:
+    return {
+        "float_roc": "model/roc.png",
+        "float_scores": "model/scores.png",
+        "float_loss": "model/loss.png",
+        "quantized_roc": "qmodel/roc.png",
+        "quantized_scores": "qmodel/scores.png",
+        "qat_loss": "qmodel/loss.png",
+    }
+
+
+def _needs_l1(cfg: RunConfig) -> None:
+    check_sample_kind(cfg, "anomaly_vae", "L1 events", "l1")
+
+
+ANOMALY_VAE = Family(
+    name="anomaly_vae",
+    title="anomaly-trigger VAE (AXOL1TL-like)",
+    sample_kind="l1",
+    model_keys=("vae_hidden", "latent_dim", "kl_beta"),
+    stages=standard_stages(
+        train_vae,
+        quantize_vae,
+        verify_inputs=_verify_inputs,
+        export_quantized=_export_quantized,
+    ),
+    sections=(_sections_sample, _hls, _csim, _onnx),
+    summary=_summary,
+    failures=_failures,
+    train=train_vae,
+    quantize=quantize_vae,
+    plots=_plots,
+    check_config=_needs_l1,
+    description="VAE on the 57 L1 features, anomaly score sum(mu^2) in firmware",
+)

@@ -1,0 +1,221 @@
+"""Stage builders every family can use: the sample, the generic hls4ml conversion, the
+C-simulation checks (real events, edge inputs, the batched large check) and the export stages.
+
+A family's chain is a tuple of :class:`~nanotrig.family.Stage`; :func:`standard_stages` builds
+the usual one from the family's own train and quantize functions. Stage modules are imported
+inside the functions: the sample's worker processes fork before TensorFlow is loaded, and a
+config error costs no import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nanotrig.family import RunContext, Stage
+from nanotrig.fileio import write_json
+
+if TYPE_CHECKING:
+    from nanotrig.config import RunConfig
+
+__all__ = [
+    "all_bit_exact",
+    "check_sample_kind",
+    "convert_stage",
+    "csim_failures",
+    "export_quantized_stage",
+    "export_stage",
+    "quantize_stage",
+    "sample_stage",
+    "standard_stages",
+    "test_inputs",
+    "train_stage",
+    "verify_checks",
+    "verify_stage",
+]
+
+#: What each sample kind holds, for messages.
+SAMPLE_WHAT = {"jets": "jets", "l1": "L1 events", "dqm": "DQM occupancy maps"}
+
+
+def check_sample_kind(cfg: RunConfig, family: str, trains_on: str, kind: str) -> None:
+    """ValueError unless ``cfg.samples.kind`` is ``kind``."""
+    if cfg.samples.kind != kind:
+        raise ValueError(
+            f"model.family {family} trains on {trains_on}: set samples.kind: {kind} "
+            f"(got {cfg.samples.kind!r})"
+        )
+
+
+def _generate(ctx: RunContext) -> dict:
+    """Generate the config's sample into ``data/<kind>.h5``, or link ``ctx.sample`` there."""
+    if ctx.sample is not None:
+        from nanotrig.samples import share_jets
+
+        return share_jets(ctx.sample, ctx.data_path)
+    from nanotrig.samples import generate_sample
+
+    cfg = ctx.cfg
+    return generate_sample(cfg.samples, cfg.seed, ctx.data_path, progress=ctx.progress)
+
+
+def sample_stage() -> Stage:
+    """``generate``: the config's sample (any kind), seeded."""
+    return Stage("generate", _generate, keys=("samples",), outputs=("data",))
+
+
+def train_stage(train: Callable[..., dict]) -> Stage:
+    """``train``: ``train(data_path, cfg, out_dir)`` into ``model/``."""
+    return Stage(
+        "train", lambda ctx: train(ctx.data_path, ctx.cfg, ctx.run_dir / "model"),
+        keys=("model", "quantize.input"), after=("generate",), outputs=("model",),
+    )  # fmt: skip
+
+
+def quantize_stage(quantize: Callable[..., dict]) -> Stage:
+    """``quantize``: ``quantize(model_dir, data_path, cfg, out_dir)`` into ``qmodel/``."""
+
+    def run(ctx: RunContext) -> dict:
+        return quantize(ctx.run_dir / "model", ctx.data_path, ctx.cfg, ctx.run_dir / "qmodel")
+
+    return Stage("quantize", run, keys=("quantize",), after=("train",), outputs=("qmodel",))
+
+
+def test_inputs(ctx: RunContext) -> np.ndarray:
+    """The test events as the deployed model takes them (``qmodel/test_inputs.npy``)."""
+    return np.load(ctx.run_dir / "qmodel" / "test_inputs.npy")
+
+
+def _convert(ctx: RunContext) -> dict:
+    from nanotrig.hls import convert_model
+
+    cfg = ctx.cfg
+    return convert_model(
+        ctx.run_dir / "qmodel" / "qmodel.h5", ctx.run_dir / "hls", cfg.hls,
+        test_inputs=test_inputs(ctx), input_bits=cfg.quantize.input,
+    )  # fmt: skip
+
+
+def convert_stage() -> Stage:
+    """``convert``: the QKeras model -> hls4ml project with bit-exact precisions (``hls/``)."""
+    return Stage(
+        "convert", _convert, keys=("hls", "quantize.input"), after=("quantize",),
+        outputs=("hls",),
+    )  # fmt: skip
+
+
+def verify_checks(
+    ctx: RunContext, x_verify: np.ndarray, x_pool: np.ndarray
+) -> dict[str, Any]:  # fmt: skip
+    """C-sim vs QKeras on ``x_verify``, on the edge inputs and (``verify.stress_events``) on
+    events resampled from ``x_pool`` through the batched engine; writes hls/verify.json."""
+    from nanotrig.hls import edge_inputs, stress_inputs, verify_project
+
+    cfg, timed, hls_dir = ctx.cfg, ctx.timed, ctx.run_dir / "hls"
+    record = timed("verify", verify_project, hls_dir, x_verify).to_dict()
+    if cfg.verify.edge_inputs:
+        record["edge_inputs"] = timed(
+            "verify_edges", verify_project, hls_dir, edge_inputs(hls_dir)
+        ).to_dict()
+    if cfg.verify.stress_events:
+        stress_path = stress_inputs(
+            x_pool, cfg.verify.stress_events, ctx.run_dir / "data" / "stress_inputs.npy",
+            smear=cfg.verify.stress_smear, seed=cfg.seed,
+        )  # fmt: skip
+        stress = timed(
+            "verify_stress", verify_project, hls_dir, stress_path, batched=True,
+            progress=ctx.progress, engine=cfg.verify.stress_engine,
+        )  # fmt: skip
+        record["stress"] = {
+            **stress.to_dict(),
+            "inputs": "data/stress_inputs.npy",
+            "smear": cfg.verify.stress_smear,
+        }
+    write_json(hls_dir / "verify.json", record)
+    return record
+
+
+def verify_stage(
+    inputs: Callable[[RunContext], np.ndarray] = lambda ctx: test_inputs(ctx),
+) -> Stage:
+    """``verify``: :func:`verify_checks` on the first ``verify.n_events`` of ``inputs(ctx)``
+    (default the test events); the stress events are resampled from the test events."""
+
+    def run(ctx: RunContext) -> dict:
+        x_test = test_inputs(ctx)
+        return verify_checks(ctx, inputs(ctx)[: ctx.cfg.verify.n_events], x_test)
+
+    return Stage(
+        "verify", run, keys=("verify",), after=("convert",),
+        outputs=("hls/verify.json",),
+    )  # fmt: skip
+
+
+def _export_float(ctx: RunContext) -> dict:
+    from nanotrig.export import export_model
+
+    return export_model(
+        ctx.run_dir / "model" / "model.h5", test_inputs(ctx), ctx.cfg.export, ctx.run_dir / "onnx"
+    )
+
+
+def export_stage(export: Callable[[RunContext], dict] = _export_float) -> Stage:
+    """``export``: the float model to ONNX (``onnx/``), agreement with Keras recorded."""
+    return Stage("export", export, keys=("export",), after=("train", "quantize"), outputs=("onnx",))
+
+
+def _export_qdq(ctx: RunContext) -> dict:
+    from nanotrig.export import export_quantized
+
+    return export_quantized(
+        ctx.run_dir / "qmodel" / "qmodel.h5", test_inputs(ctx), ctx.run_dir / "onnx_q",
+        atol=ctx.cfg.export.atol,
+    )  # fmt: skip
+
+
+def export_quantized_stage(export: Callable[[RunContext], dict] = _export_qdq) -> Stage:
+    """``export_quantized``: the QKeras model as a QDQ ONNX graph (``onnx_q/``), checked layer
+    by layer against QKeras."""
+    return Stage(
+        "export_quantized", export, keys=("export",), after=("quantize",),
+        outputs=("onnx_q",),
+    )  # fmt: skip
+
+
+def standard_stages(
+    train: Callable[..., dict],
+    quantize: Callable[..., dict],
+    verify_inputs: Callable[[RunContext], np.ndarray] | None = None,
+    export: Callable[[RunContext], dict] | None = None,
+    export_quantized: Callable[[RunContext], dict] | None = None,
+) -> tuple[Stage, ...]:
+    """The usual chain: sample, the family's train and quantize, the generic hls4ml conversion,
+    the C-simulation checks, float and QDQ ONNX. Override the verify inputs or an export."""
+    return (
+        sample_stage(),
+        train_stage(train),
+        quantize_stage(quantize),
+        convert_stage(),
+        verify_stage(verify_inputs) if verify_inputs else verify_stage(),
+        export_stage(export) if export else export_stage(),
+        export_quantized_stage(export_quantized) if export_quantized else export_quantized_stage(),
+    )
+
+
+def all_bit_exact(record: dict[str, Any]) -> bool:
+    """Whether every check of a :func:`verify_checks` record is bit-exact."""
+    checks = (record, record.get("edge_inputs"), record.get("stress"))
+    return all(r["ok"] for r in checks if r)
+
+
+def csim_failures(report: dict, run_dir: Path | str) -> list[str]:
+    """The C-simulation failure of a run (empty when every check is bit-exact)."""
+    if all_bit_exact(report["verify"]):
+        return []
+    return [
+        f"C-simulation is not bit-exact with QKeras (see {Path(run_dir) / 'report.md'}): "
+        "check the layer precisions in hls/conversion.json"
+    ]

@@ -1,0 +1,174 @@
+"""The jet taggers on a jet sample's high-level features (``jet_mlp``) or jet images
+(``jet_cnn``): the standard chain, classifier report sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nanotrig.families.common import csim_failures, standard_stages
+from nanotrig.family import Family
+from nanotrig.report import csim_sections, hls_section, table
+
+if TYPE_CHECKING:
+    from nanotrig.config import RunConfig
+
+__all__ = [
+    "JET_CNN", "JET_MLP", "accuracy_section", "onnx_sections", "quantize_jets", "train_jets",
+]  # fmt: skip
+
+
+def train_jets(data: Path, cfg: RunConfig, out_dir: Path, force: bool = False) -> dict:
+    """``nanotrig train`` of a jet tagger: :func:`nanotrig.models.train_model`."""
+    from nanotrig.models import train_model
+
+    return train_model(data, cfg.model, cfg.seed, out_dir, force=force)
+
+
+def quantize_jets(
+    model_dir: Path, data: Path, cfg: RunConfig, out_dir: Path, force: bool = False
+) -> dict:
+    """``nanotrig quantize`` of a jet tagger: :func:`nanotrig.quantize.quantize_model` (QAT)."""
+    from nanotrig.quantize import quantize_model
+
+    return quantize_model(model_dir, data, cfg.quantize, cfg.seed, out_dir, force=force)
+
+
+def _model_line(r: dict) -> str:
+    m, family = r["config"]["model"], r["family"]
+    inputs = r["train"].get("inputs") or {"kind": "features", "shape": None}
+    shape = "x".join(map(str, inputs["shape"])) if inputs.get("shape") else "-"
+    if family == "jet_cnn":
+        arch = (
+            f"Conv2D({m['kernel_size']}x{m['kernel_size']}) + ReLU + MaxPooling2D("
+            f"{m['pool_size']}) blocks with {m['conv_filters']} filters, Flatten, Dense "
+            f"{m['dense']}, softmax"
+        )
+        what = f"jet images ({shape}, pT fractions)"
+    else:
+        arch = f"hidden layers {m['hidden']}"
+        what = f"{inputs['kind']} ({shape})"
+    return f"Model: {family} on {what}: {arch}."
+
+
+def _sample_section(r: dict) -> list[str]:
+    s = r["samples"]
+    return [
+        "## Sample",
+        "",
+        f"{s['n_jets']} jets from Pythia 8 + FastJet ({s['path']}); per class: "
+        + ", ".join(f"{k} {v}" for k, v in s["n_per_class"].items())
+        + f". Split: {r['train']['sizes']}.",
+        "",
+        _model_line(r),
+        "",
+    ]
+
+
+def accuracy_section(r: dict) -> list[str]:
+    """ "## Accuracy": float and QKeras accuracy and per-class AUC of a classifier's test set."""
+    q = r["quantize"]
+    fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
+    classes = list(fm["auc"])
+    lines = ["## Accuracy (test set)", ""]
+    lines += table(
+        ["model", "accuracy", *[f"AUC {c}" for c in classes]],
+        [
+            ["float", fm["accuracy"], *[fm["auc"][c] for c in classes]],
+            ["QKeras (QAT)", qm["accuracy"], *[qm["auc"][c] for c in classes]],
+        ],
+    )
+    return [*lines, f"Accuracy drop from quantization: {100 * q['accuracy_drop']:.2f} %.", ""]
+
+
+def _csim(r: dict) -> list[str]:
+    return csim_sections(r, "Test events")
+
+
+def onnx_sections(r: dict) -> list[str]:
+    """The float ONNX agreement and the QDQ ONNX check of a classifier."""
+    e = r["export"]
+    lines = ["## ONNX (float model, onnxruntime)", ""]
+    lines += [
+        f"{e['onnx']} on {', '.join(e['providers'])}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} "
+        f"(tolerance {e['atol']:g}) on {e['n_events']} events, argmax agreement "
+        f"{e['argmax_agreement']:.4f}: **{'agrees' if e['agrees'] else 'DISAGREES'}**.",
+        "",
+    ]
+    eq = r.get("export_quantized")
+    if eq:
+        lines += [
+            "## ONNX (quantized model, QDQ, onnxruntime)",
+            "",
+            f"{eq['onnx']}: logits identical to QKeras on {eq['n_events']} events: "
+            f"**{'yes' if eq['logits_exact'] else 'NO'}** (max |diff| "
+            f"{eq['max_abs_diff_logits']:.3g}); softmax max |diff| "
+            f"{eq['max_abs_diff_outputs']:.3g}; argmax agreement {eq['argmax_agreement']:.4f}.",
+            "",
+        ]
+    return lines
+
+
+def classifier_summary(r: dict) -> str:
+    """One line: accuracy float/quantized, C-sim, ONNX agreement."""
+    q = r["quantize"]["metrics"]
+    return (
+        f"accuracy float {q['float']['accuracy']:.4f}, quantized {q['quantized']['accuracy']:.4f}; "
+        f"C-sim bit-exact: {r['verify']['ok']}; ONNX agrees: {r['export']['agrees']}; "
+        f"QDQ ONNX logits exact: {r['export_quantized']['logits_exact']}"
+    )
+
+
+def _plots(r: dict) -> dict[str, str]:
+    return {
+        "float_roc": "model/roc.png",
+        "float_loss": "model/loss.png",
+        "quantized_roc": "qmodel/roc.png",
+        "qat_loss": "qmodel/loss.png",
+    }
+
+
+def _cnn_fits_image(cfg: RunConfig) -> None:
+    m, s = cfg.model, cfg.samples
+    if s.kind != "jets":
+        return
+    side = s.image_size
+    for i in range(1, len(m.conv_filters) + 1):
+        side = (side - m.kernel_size + 1) // m.pool_size
+        if side < 1:
+            raise ValueError(
+                f"model.conv_filters: a {s.image_size}x{s.image_size} image is too small "
+                f"for {len(m.conv_filters)} conv blocks (kernel {m.kernel_size}, pool "
+                f"{m.pool_size}); the map vanishes after block {i}: use fewer blocks, a "
+                "smaller kernel_size/pool_size or a larger samples.image_size"
+            )
+
+
+_COMMON = {
+    "sample_kind": "jets",
+    "stages": standard_stages(train_jets, quantize_jets),
+    "sections": (_sample_section, accuracy_section, hls_section, _csim, onnx_sections),
+    "summary": classifier_summary,
+    "failures": csim_failures,
+    "train": train_jets,
+    "quantize": quantize_jets,
+    "plots": _plots,
+    "takes_shared_sample": True,
+    "prunable": True,
+}
+
+JET_MLP = Family(
+    name="jet_mlp",
+    title="jet MLP tagger",
+    model_keys=("hidden",),
+    description="dense network on the 16 standardised high-level jet features",
+    **_COMMON,
+)
+JET_CNN = Family(
+    name="jet_cnn",
+    title="jet CNN tagger",
+    model_keys=("conv_filters", "kernel_size", "pool_size", "dense"),
+    check_config=_cnn_fits_image,
+    description="CNN on jet images (pT fractions), io_stream",
+    **_COMMON,
+)
