@@ -156,3 +156,31 @@ def test_shown_commands_and_options_exist():
             if shown - known:
                 problems.append(f"{path.name}: {sorted(shown - known)} unknown in {command!r}")
     assert not problems, "\n".join(problems)
+
+
+def test_cli_page_shows_every_command_and_option():
+    """docs/cli.md is the full reference: a command or option added to the CLI must appear there."""
+    import typer
+
+    from nanotrig.cli import app
+
+    shown = _shown_commands(DOCS / "cli.md")
+    missing = []
+
+    def walk(cmd, path: list[str]) -> None:
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+            return
+        lines = [c for c in shown if c.split()[1 : 1 + len(path)] == path]
+        if not lines:
+            missing.append(" ".join(path))
+            return
+        text = " ".join(lines)
+        for param in cmd.params:
+            for opt in param.opts:
+                if opt.startswith("--") and not re.search(rf"{re.escape(opt)}(?![\w-])", text):
+                    missing.append(f"{' '.join(path)} {opt}")
+
+    walk(typer.main.get_command(app), [])
+    assert not missing, f"docs/cli.md does not show: {missing}"
