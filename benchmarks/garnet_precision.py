@@ -7,7 +7,7 @@ Trains the small GarNet tagger (``models.garnet``) on a jet sample with constitu
 here with the seeds of firmware_tests/test_garnet_csim.py unless ``--sample`` is given),
 converts its GarNet layer (``hls.garnet_convert``) without compiling it, and prints a markdown
 table of max/mean |emulator - Keras| on every jet for the types as converted and with one type
-widened at a time (the README's "GarNet: what is exact and what is not"). Rows other than the
+widened at a time (docs/garnet.md, "What is exact and what is not"). Rows other than the
 first model firmware hls4ml does not generate (its distance type is fixed at ``ap_fixed<12,4>``);
 they locate the error, they are not a configuration.
 """

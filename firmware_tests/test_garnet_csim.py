@@ -9,8 +9,8 @@ every count in between, zero features, the input type's extremes, out-of-range v
 saturate). The emulator is compared with the float Keras layer within ``KERAS_REL_TOL``: the kernel
 approximates ``exp`` by a 4096-entry table on a 12-bit distance and rounds on the way, so that
 comparison is not exact; jets whose saturating distance sum changes an edge weight
-(``distance_saturated_events``) are counted (under 1 %) and left out of the tolerance (README:
-"GarNet: what is exact and what is not").
+(``distance_saturated_events``) are counted (under 1 %) and left out of the tolerance
+(docs/garnet.md: "What is exact and what is not").
 """
 
 from __future__ import annotations
