@@ -202,6 +202,11 @@ def convert(
             if v is not None
         }  # fmt: skip
         hcfg = _validated_hls(base.hls, overrides)
+        family = _family_of(base) if config else None
+        if family is not None and family.convert_file is not None:  # GarNet: its own converter
+            cfg = base.model_copy(update={"hls": hcfg})
+            _emit(family.convert_file(model, out, cfg, force=force))
+            return
         from nanotrig.hls import convert_model, load_inputs
 
         x = load_inputs(inputs) if inputs else None
@@ -211,6 +216,24 @@ def convert(
         _emit(rec)
 
     _guarded(go)
+
+
+def _family_of(cfg: RunConfig):
+    from nanotrig.family import get_family
+
+    return get_family(cfg.model.family)
+
+
+def _project_family(project: Path):
+    """The family that wrote ``project/conversion.json`` if it has its own verify, else None."""
+    from nanotrig.family import get_family
+
+    try:
+        name = json.loads((project / "conversion.json").read_text()).get("family")
+    except (OSError, ValueError, AttributeError):
+        return None
+    family = get_family(name) if isinstance(name, str) else None
+    return family if family is not None and family.verify_file is not None else None
 
 
 def _validated_hls(base: HlsConfig, overrides: dict) -> HlsConfig:
@@ -293,12 +316,27 @@ def verify(
             raise ConfigError(f"--events must be positive, got {events}")
         if trace_events <= 0 or (threads is not None and threads <= 0):
             raise ConfigError("--trace-events and --threads must be positive")
+        family = _project_family(project)
+        if family is not None:  # GarNet: C-sim vs its emulator
+            return family.verify_file(project, inputs, n_events=events)
         return verify_project(
             project, inputs, n_events=events, trace_events=trace_events, threads=threads,
             progress=True, trace_all=trace_all, dataset=dataset, engine=engine,
         )  # fmt: skip
 
     result = _guarded(go)
+    if isinstance(result, dict):  # a family's own verification (GarNet vs its emulator)
+        edges = result.get("edge_inputs", {})
+        ok = result["ok"] and edges.get("ok", True)
+        typer.echo(
+            f"{'bit-exact' if ok else 'MISMATCH'}: C-sim == emulator on {result['n_events']} "
+            f"events ({result['n_mismatch']} differ) and {edges.get('n_events', 0)} edge inputs "
+            f"({edges.get('n_mismatch', 0)} differ); emulator within its Keras tolerance: "
+            f"{result['emulator_vs_keras']['ok']}"
+        )
+        if not ok:
+            raise typer.Exit(code=1)
+        return
     rec = result.to_dict()
     for row in rec["layers"]:
         typer.echo(
@@ -326,18 +364,27 @@ def export(
     model: Annotated[Path, typer.Argument(help="Keras model (.h5) to export.")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the ONNX file.")],
     inputs: Annotated[
-        Path, typer.Option("--inputs", help="Inputs (.npy) for the agreement check.")
+        Path,
+        typer.Option("--inputs", help="Inputs (.npy; GarNet: its jet sample .h5) for the check."),
     ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Take the 'export' section and the family from this YAML."),
+    ] = None,
     force: Force = False,
 ) -> None:
     """Export a float Keras model to ONNX and check onnxruntime against Keras."""
 
     def go():
-        from nanotrig.config import ExportConfig
         from nanotrig.export import export_model
         from nanotrig.inputs import load_inputs
 
-        _emit(export_model(model, load_inputs(inputs), ExportConfig(), out, force=force))
+        cfg = load_config(config) if config else RunConfig(name="export")
+        family = _family_of(cfg)
+        if family.export_file is not None:  # GarNet: two inputs, read from a jet sample
+            _emit(family.export_file(model, out, inputs, cfg, force=force))
+            return
+        _emit(export_model(model, load_inputs(inputs), cfg.export, out, force=force))
 
     _guarded(go)
 

@@ -107,6 +107,12 @@ class Family:
     takes_shared_sample: bool = False
     prunable: bool = False
     description: str = ""
+    #: For a family whose model the generic verbs cannot take (GarNet): ``convert_file(qmodel,
+    #: out_dir, cfg, force)``, ``verify_file(project_dir, inputs, n_events)`` (its project's
+    #: conversion.json names the family) and ``export_file(model, out_dir, inputs, cfg, force)``.
+    convert_file: Callable[..., dict] | None = None
+    verify_file: Callable[..., dict] | None = None
+    export_file: Callable[..., dict] | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]

@@ -116,17 +116,25 @@ def _hls_model(ctx: RunContext, out_dir: Path):
 
 
 def _convert(ctx: RunContext) -> dict:
+    hls_model = _hls_model(ctx, ctx.run_dir / "hls")
+    ctx.cache["hls_model"] = hls_model
+    return _conversion_record(
+        hls_model, ctx.cfg, ctx.run_dir / "hls", ctx.run_dir / "qmodel" / "qmodel.h5"
+    )
+
+
+def _conversion_record(hls_model, cfg: RunConfig, project: Path, qmodel_path: Path) -> dict:
+    """The estimate and budget gate of a converted tagger; writes ``conversion.json``."""
     from nanotrig.hls.budget import check_budget, estimate_for
     from nanotrig.hls.garnet_convert import GARNET_PRECISIONS, HEAD_PRECISIONS
 
-    cfg = ctx.cfg
-    hls_model = _hls_model(ctx, ctx.run_dir / "hls")
-    ctx.cache["hls_model"] = hls_model
     estimate = estimate_for(hls_model, cfg.hls)  # raises BudgetExceededError over budget
     budget = check_budget(estimate, cfg.hls)
     converted = {
         "stage": "convert",
-        "project_dir": str(ctx.run_dir / "hls"),
+        "family": "jet_garnet",
+        "qmodel": str(qmodel_path),
+        "project_dir": str(project),
         "in_firmware": ["garnet", "fc1", "relu1", "output"],
         "outside_firmware": ["softmax"],
         "precisions": dict(GARNET_PRECISIONS),
@@ -135,8 +143,110 @@ def _convert(ctx: RunContext) -> dict:
         "reuse_factor": cfg.hls.reuse_factor,
         "estimate": None if estimate is None else {**estimate.to_dict(), "budget": budget},
     }
-    write_json(ctx.run_dir / "hls" / "conversion.json", converted)
+    write_json(project / "conversion.json", converted)
     return converted
+
+
+def load_garnet_model(path: Path):
+    """A float GarNet or QGarNet tagger saved with ``model.save`` (ModelError if unreadable)."""
+    from hls4ml.contrib.garnet import GarNet
+    from tensorflow import keras
+
+    from nanotrig.errors import ModelError
+    from nanotrig.hls.model_io import custom_objects
+    from nanotrig.quantize.garnet import QGarNet
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} not found: give a GarNet tagger's .h5 file")
+    objs = {**custom_objects(), "GarNet": GarNet, "QGarNet": QGarNet}
+    try:
+        model = keras.models.load_model(path, custom_objects=objs, compile=False)
+    except Exception as err:  # h5py/keras raise many types for a bad file
+        raise ModelError(
+            f"cannot read GarNet tagger {path} ({type(err).__name__}): give the model.h5 or "
+            "qmodel.h5 of a jet_garnet run"
+        ) from None
+    if "garnet" not in [la.name for la in model.layers]:
+        raise ModelError(f"{path} has no layer named 'garnet': it is not a jet_garnet tagger")
+    return model
+
+
+def garnet_file_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The tagger's inputs from a jet sample (.h5 with constituents) or an .npz with ``x`` and
+    ``n`` (constituents, vertex counts)."""
+    from nanotrig.errors import DataError
+
+    path = Path(path)
+    if path.suffix == ".npz":
+        with np.load(path) as f:
+            if not {"x", "n"} <= set(f.files):
+                raise DataError(f"{path} needs arrays 'x' (constituents) and 'n' (counts)")
+            return np.asarray(f["x"], np.float32), np.asarray(f["n"], np.float32).reshape(-1, 1)
+    from nanotrig.models.garnet import garnet_inputs
+    from nanotrig.samples import load_jets
+
+    sample = load_jets(path, parts=("constituents",))
+    return garnet_inputs(sample.constituents, sample.n_constituents)
+
+
+def convert_file(qmodel: Path, out_dir: Path, cfg: RunConfig, force: bool = False) -> dict:
+    """``nanotrig convert QMODEL --config <jet_garnet config>``: the tagger up to its logits."""
+    from nanotrig.fileio import prepare_output_dir
+    from nanotrig.hls.garnet_convert import convert_garnet
+
+    model = load_garnet_model(qmodel)
+    out = prepare_output_dir(out_dir, force)
+    hls_model = convert_garnet(model, out, reuse_factor=cfg.hls.reuse_factor, head=True)
+    return _conversion_record(hls_model, cfg, out, Path(qmodel).resolve())
+
+
+def verify_file(project: Path, inputs: Path, n_events: int | None = None) -> dict:
+    """``nanotrig verify`` of a GarNet project: the project rebuilt and compiled from its
+    QGarNet model, C-sim vs the emulator on the inputs and edge inputs, the emulator vs Keras."""
+    import json
+
+    from nanotrig.hls.garnet_convert import convert_garnet, garnet_submodel
+    from nanotrig.hls.garnet_emulator import GarnetEmulator
+    from nanotrig.hls.garnet_head import GarnetTaggerEmulator
+    from nanotrig.hls.garnet_verify import (
+        compare_csim_emulator,
+        emulator_vs_keras,
+        garnet_edge_inputs,
+    )
+
+    project = Path(project)
+    conv = json.loads((project / "conversion.json").read_text())
+    x, n = garnet_file_inputs(inputs)
+    x, n = x[:n_events], n[:n_events]
+    qmodel = load_garnet_model(Path(conv["qmodel"]))
+    hls_model = convert_garnet(qmodel, project, reuse_factor=conv["reuse_factor"], head=True)
+    emulator = GarnetEmulator.from_hls_layer(hls_model)
+    tagger = GarnetTaggerEmulator.from_model(emulator, qmodel)
+    record = compare_csim_emulator(hls_model, tagger, x, n, project / "mismatch_jets.npz")
+    x_e, n_e = garnet_edge_inputs(x, np.random.default_rng(0))
+    record["edge_inputs"] = compare_csim_emulator(
+        hls_model, tagger, x_e, n_e, project / "mismatch_edge_inputs.npz"
+    )
+    record["emulator_vs_keras"] = emulator_vs_keras(emulator, garnet_submodel(qmodel), x, n)
+    write_json(project / "verify.json", record)
+    return record
+
+
+def export_file(
+    model_path: Path, out_dir: Path, inputs: Path, cfg: RunConfig, force: bool = False
+) -> dict:
+    """``nanotrig export`` of a GarNet tagger (float or QGarNet) with its two inputs."""
+    from nanotrig.export.garnet import QUANTIZED_ATOL, export_garnet
+    from nanotrig.fileio import prepare_output_dir
+
+    model = load_garnet_model(model_path)
+    x, n = garnet_file_inputs(inputs)
+    quantized = type(model.get_layer("garnet")).__name__ == "QGarNet"
+    out = prepare_output_dir(out_dir, force)
+    atol = QUANTIZED_ATOL if quantized else cfg.export.atol
+    name = f"{Path(model_path).stem}.onnx"
+    return export_garnet(model, [x, n], out, name, cfg.export.opset, atol)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -459,5 +569,8 @@ JET_GARNET = Family(
     plots=_plots,
     check_config=_check,
     takes_shared_sample=True,
+    convert_file=convert_file,
+    verify_file=verify_file,
+    export_file=export_file,
     description="GarNet on jet constituents (hls4ml contrib layer), its emulator the reference",
 )
