@@ -82,7 +82,9 @@ def generate_dqm(
         max_chunks=math.ceil(cfg.n_runs / min(cfg.chunk_size, cfg.n_runs)),
         prior_acceptance=float(cfg.lumisections_per_run),
     )
-    chunks = run_streams([stream], seed, cfg.workers, progress, desc="dqm runs")["dqm runs"]
+    chunks = run_streams([stream], seed, cfg.workers, progress, desc="dqm maps", unit="maps")[
+        "dqm runs"
+    ]
     data, stats = take_first(chunks, n_maps, _ROWS)
     run = (np.cumsum(data["lumisection"] == 0) - 1).astype(np.int32)
     counts = {name: int((data["fault_type"] == i).sum()) for i, name in enumerate(FAULT_NAMES)}

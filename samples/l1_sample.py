@@ -132,7 +132,9 @@ def generate_l1(
     t0 = time.perf_counter()
     counts = process_counts(cfg)
     names = (*L1_BACKGROUNDS, *cfg.signals)
-    results = run_streams(_streams(cfg, counts), seed, cfg.workers, progress, desc="pythia l1")
+    results = run_streams(
+        _streams(cfg, counts), seed, cfg.workers, progress, desc="pythia l1", unit="events"
+    )
     rows: dict[str, list[np.ndarray]] = {k: [] for k in _ROWS}
     labels, stats = [], {}
     for label, p in enumerate(names):
