@@ -106,10 +106,11 @@ def _convert(r: dict[str, Any]) -> list[str]:
 
 def _synth(r: dict[str, Any]) -> list[str]:
     s = r.get("synthesis") or {}
+    res = ", ".join(f"{k.upper()} {s.get(k)}" for k in ("dsp", "lut", "ff", "bram"))
     return [
-        f"{r['tool']} report {r['report_path']} ({r.get('seconds', 0):.0f} s)",
-        f"latency {s.get('latency_ns')} ns, II {s.get('ii_cycles')} cycles; "
-        f"resources {_counts(s.get('resources'))}",
+        f"{r['tool']} report {r['report_path']} and synth.json ({r.get('seconds', 0):.0f} s)",
+        f"synthesis: latency {s.get('latency_worst_ns')} ns ({s.get('latency_worst_cycles')} "
+        f"cycles, worst case), II {s.get('ii_max_cycles')} cycles; {res}",
     ]
 
 
