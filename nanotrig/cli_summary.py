@@ -41,11 +41,17 @@ def _validate(r: dict[str, Any]) -> list[str]:
 
 
 def _metric_line(name: str, m: dict[str, Any]) -> str:
+    """The headline test figures of a metrics record (tagger, anomaly VAE or DQM autoencoder)."""
     if "signals" in m:  # anomaly: AUC per signal
         aucs = ", ".join(f"{k} {v['auc']:.3f}" for k, v in m["signals"].items())
         return f"{name} AUC per signal: {aucs}"
-    auc = m.get("auc") or {}
-    mean_auc = sum(auc.values()) / len(auc) if auc else float("nan")
+    if "auc_any_fault" in m:  # DQM autoencoder
+        loc = m.get("localisation")
+        return f"{name} fault-detection AUC {m['auc_any_fault']:.4f}" + (
+            f", localisation {loc:.3f}" if loc is not None else ""
+        )
+    auc = m.get("auc")
+    mean_auc = sum(auc.values()) / len(auc) if isinstance(auc, dict) and auc else float("nan")
     return f"{name} test accuracy {m.get('accuracy', float('nan')):.4f}, mean AUC {mean_auc:.4f}"
 
 
@@ -62,6 +68,8 @@ def _quantize(r: dict[str, Any]) -> list[str]:
     for key in ("float", "quantized"):
         if key in m:
             lines.append(_metric_line(key, m[key]))
+    if m and "quantized" not in m:  # GarNet: the quantized model's metrics only
+        lines.append(_metric_line("quantized", m))
     if "accuracy_drop" in r:
         lines.append(f"accuracy drop {r['accuracy_drop']:+.4f}")
     return lines

@@ -45,3 +45,15 @@ def test_anomaly_train_summary():
         "wrote m/model.h5 (4 epochs, 9 s)",
         "float AUC per signal: ato4l 0.912",
     ]
+
+
+def test_dqm_and_garnet_summaries():
+    dqm = {"model": "m/model.h5", "epochs_run": 3, "seconds": 2, "parameters": 99,
+           "metrics": {"auc_any_fault": 0.97, "localisation": 0.8}}  # fmt: skip
+    assert summary_lines("train", dqm)[1] == "float fault-detection AUC 0.9700, localisation 0.800"
+    garnet_q = {"model": "q/qmodel.h5", "epochs_run": 2,
+                "metrics": {"accuracy": 0.75, "auc": {"q": 0.8, "g": 0.9}}}  # fmt: skip
+    assert summary_lines("quantize", garnet_q) == [
+        "wrote q/qmodel.h5 (2 QAT epochs, 0 s)",
+        "quantized test accuracy 0.7500, mean AUC 0.8500",
+    ]
