@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from nanotrig.export.qdq import QDQ_OPSET, build_qdq_proto, qkeras_to_qdq
+from nanotrig.export.qdq import QDQ_OPSET, build_qdq_proto, write_qdq
 from nanotrig.export.runtime import OnnxModel
 
 from nanotrig.errors import VerificationError
-from nanotrig.fileio import file_sha256, prepare_output_dir, write_json
+from nanotrig.fileio import check_output_dir, file_sha256, prepare_output_dir, write_json
+from nanotrig.inputs import check_inputs
 
 __all__ = ["compare_qdq", "export_quantized"]
 
@@ -88,9 +89,13 @@ def export_quantized(
     from nanotrig.quantize import load_keras_model
 
     qmodel = load_keras_model(qmodel_path)
+    inputs = check_inputs(inputs, qmodel.input_shape[1:], f"model {Path(qmodel_path).name}")
+    check_output_dir(out_dir, force)
     proto = build_qdq_proto(qmodel)  # fails early (ModelError) on unsupported layers
+    for line in proto.metadata_props[0].value.splitlines():  # the plan, logged once
+        log.info("qdq %s", line)
     out_dir = prepare_output_dir(out_dir, force)
-    dest = qkeras_to_qdq(qmodel, out_dir / f"{Path(qmodel_path).stem}.qdq.onnx")
+    dest = write_qdq(proto, out_dir / f"{Path(qmodel_path).stem}.qdq.onnx")
     t0 = time.perf_counter()
     cmp = compare_qdq(qmodel, inputs, dest)
     record = {

@@ -30,7 +30,7 @@ from nanotrig.export.fixedpoint import FixedPoint, fixed_point_of
 from nanotrig.errors import ModelError
 from nanotrig.fileio import atomic_path
 
-__all__ = ["QDQ_OPSET", "build_qdq_proto", "qkeras_to_qdq", "supported_layers"]
+__all__ = ["QDQ_OPSET", "build_qdq_proto", "qkeras_to_qdq", "supported_layers", "write_qdq"]
 
 log = logging.getLogger(__name__)
 QDQ_OPSET = 21  # int16 QuantizeLinear/DequantizeLinear need opset 21
@@ -526,16 +526,20 @@ def build_qdq_proto(model, trace: bool = False):
     )
     proto.ir_version = 10
     helper.set_model_props(proto, {"nanotrig.layer_plan": "\n".join(b.plan)})
-    for line in b.plan:
-        log.info("qdq %s", line)
+    for line in b.plan:  # debug: the graph is built up to three times per export
+        log.debug("qdq %s", line)
     return proto
 
 
 def qkeras_to_qdq(model, dest: str | Path, trace: bool = False) -> Path:
     """Write the QDQ ONNX file of a QKeras chain to ``dest`` (checked, atomic)."""
+    return write_qdq(build_qdq_proto(model, trace=trace), dest)
+
+
+def write_qdq(proto, dest: str | Path) -> Path:
+    """Check a QDQ proto from :func:`build_qdq_proto` and write it to ``dest`` atomically."""
     import onnx
 
-    proto = build_qdq_proto(model, trace=trace)
     onnx.checker.check_model(proto, full_check=True)
     with atomic_path(dest) as tmp:
         onnx.save_model(proto, str(tmp))

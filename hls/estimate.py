@@ -106,9 +106,28 @@ class Estimate:
         "LUT within ~35% on the post-training-quantized jet MLPs, up to 3.4x high on others; "
         "FF and BRAM indicative only"
     )
+    #: The FPGA part of the project (hls4ml ``Part``); device totals from nanotrig/parts.yml.
+    part: str | None = None
+
+    def device_share(self) -> dict[str, Any] | None:
+        """Estimated LUT/FF/DSP/BRAM as percent of the part's totals; None for an unknown part."""
+        from nanotrig.parts import get_part
+
+        dev = get_part(self.part) if self.part else None
+        if dev is None:
+            return None
+        used = {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram": self.bram}
+        total = {"lut": dev.lut, "ff": dev.ff, "dsp": dev.dsp, "bram": dev.bram_18k}
+        return {
+            "part": dev.name,
+            **{f"{k}_pct": round(100.0 * used[k] / total[k], 3) for k in used},
+            "totals": total,
+            "source": dev.source,
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready dict, with ``device_share`` (None when the part is not in the table)."""
+        return {**asdict(self), "device_share": self.device_share()}
 
     def slowest(self, n: int = 3) -> list[LayerEstimate]:
         """The ``n`` layers with the largest latency share."""
@@ -613,6 +632,7 @@ def estimate_model(hls_model, calibration: dict[str, Any] | None = None) -> Esti
         ff=sum(r.ff for r in rows),
         bram=sum(r.bram for r in rows),
         layers=rows,
+        part=hls_model.config.get_config_value("Part"),
     )
     if any(r.class_name == "GarNet" for r in rows):
         est.confidence += (

@@ -39,20 +39,25 @@ from nanotrig.hls.inputs import reference_exact_limit
 from nanotrig.hls.model_io import load_qkeras_model
 
 from nanotrig.errors import ConfigError, ConversionError, DataError, ToolMissingError
+from nanotrig.fileio import write_json
 
 __all__ = [
     "CHUNK_SIZE",
     "ENGINES",
     "MISMATCH_FILE",
     "TRACE_EVENTS",
+    "VERIFY_FILE",
     "VerifyResult",
     "keras_layer_outputs",
+    "verify_and_record",
     "verify_project",
 ]
 
 log = logging.getLogger(__name__)
 
 MISMATCH_FILE = "mismatches.npz"
+#: The record of the project's latest verification (:func:`verify_and_record`).
+VERIFY_FILE = "verify.json"
 #: Mismatching events written to mismatches.npz.
 N_MISMATCH_SAVED = 20
 #: Runs of more events than this are batched; up to this many events are traced layer by layer.
@@ -151,6 +156,24 @@ def verify_project(
             threads or os.cpu_count() or 1, progress,
             trace_all, engine,
         )  # fmt: skip
+
+
+def verify_and_record(
+    out_dir: Path, inputs: str | Path, *, dataset: str = "features", **kwargs: Any
+) -> VerifyResult:
+    """:func:`verify_project` as ``nanotrig verify`` runs it: once the inputs and the project
+    are checked, the mismatch files of an earlier run are removed (a passing run leaves none);
+    the result is written to ``out_dir/verify.json`` (with the inputs used), pass or fail."""
+    out_dir = Path(out_dir)
+    if not Path(inputs).is_file():
+        raise DataError(f"input file {inputs} not found: give a .npy or an .h5 with '{dataset}'")
+    _read_record(out_dir)
+    for stale in out_dir.glob("mismatch*.npz"):
+        stale.unlink()
+    result = verify_project(out_dir, inputs, dataset=dataset, **kwargs)
+    record = {**result.to_dict(), "inputs": str(inputs), "dataset": dataset}
+    write_json(out_dir / VERIFY_FILE, record)
+    return result
 
 
 def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) -> VerifyResult:
@@ -502,12 +525,12 @@ def _read_record(out_dir: Path) -> dict[str, Any]:
     if not path.is_file() or not (out_dir / HLS_MODEL_FILE).is_file():
         raise DataError(
             f"{out_dir} is not a converted project (no {CONVERSION_FILE} or {HLS_MODEL_FILE}): "
-            "run nanotrig convert first"
+            "run 'nanotrig convert' first"
         )
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError:
-        raise DataError(f"{path} is corrupt: re-run nanotrig convert") from None
+        raise DataError(f"{path} is corrupt: re-run 'nanotrig convert'") from None
 
 
 def _keras_source(name: str, keras_names: set[str]) -> str | None:

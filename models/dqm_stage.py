@@ -21,7 +21,7 @@ import numpy as np
 from nanotrig.models.dqm_ae import build_dqm_ae
 from nanotrig.models.dqm_metrics import fault_metrics, fault_roc_curves, reconstruction_losses
 from nanotrig.models.dqm_plots import plot_ae_loss, plot_fault_example, plot_fault_roc
-from nanotrig.models.train import _LogEpoch, seed_everything
+from nanotrig.models.train import EpochProgress, seed_everything
 
 from nanotrig.config import ModelConfig
 from nanotrig.errors import DataError
@@ -107,7 +107,7 @@ def fit_autoencoder(model, x_train: np.ndarray, x_val: np.ndarray, *, epochs: in
     )
     hist = model.fit(
         x_train, x_train, validation_data=(x_val, x_val), epochs=epochs, batch_size=batch_size,
-        shuffle=True, callbacks=[stop, _LogEpoch()], verbose=0,
+        shuffle=True, callbacks=[stop, EpochProgress()], verbose=0,
     )  # fmt: skip
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 

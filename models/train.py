@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-__all__ = ["fit", "seed_everything"]
+__all__ = ["EpochProgress", "fit", "seed_everything"]
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +57,50 @@ def fit(
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
-        callbacks=[stop, _LogEpoch(), *(callbacks or [])],
+        callbacks=[stop, EpochProgress(), *(callbacks or [])],
         verbose=verbose,
     )
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
 
-class _LogEpoch:
-    """Minimal callback logging one line per epoch (Keras' own bar is off: logs go to stderr)."""
+class EpochProgress:
+    """Training progress as one bar over the epochs on stderr (on a terminal; elsewhere
+    nothing), then one log line: epochs run, best val_loss and its val_accuracy."""
 
-    def __new__(cls):
+    def __new__(cls, desc: str = "training"):
+        import sys
+
         import tensorflow as tf
+        from tqdm import tqdm
 
-        class LogEpoch(tf.keras.callbacks.Callback):
+        class _EpochProgress(tf.keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.bar = tqdm(
+                    total=self.params.get("epochs"), desc=desc, unit=" epoch", file=sys.stderr,
+                    leave=False, disable=None, dynamic_ncols=True,
+                )  # fmt: skip
+                self.best: tuple[float, float, int] | None = None
+                self.epochs = 0
+
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
-                log.info(
-                    "epoch %d: loss %.4f val_loss %.4f val_acc %.4f",
-                    epoch + 1, logs.get("loss", float("nan")),
-                    logs.get("val_loss", float("nan")), logs.get("val_accuracy", float("nan")),
-                )  # fmt: skip
+                val_loss = logs.get("val_loss", float("nan"))
+                val_acc = logs.get("val_accuracy", float("nan"))
+                self.epochs = epoch + 1
+                if self.best is None or val_loss < self.best[0]:
+                    self.best = (val_loss, val_acc, epoch + 1)
+                self.bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}",
+                                     val_loss=f"{val_loss:.4f}", refresh=False)  # fmt: skip
+                self.bar.update(1)
 
-        return LogEpoch()
+            def on_train_end(self, logs=None):
+                self.bar.close()
+                if self.best is not None:
+                    loss, acc, at = self.best
+                    acc_text = "" if acc != acc else f" (val_accuracy {acc:.4f})"  # nan: no acc
+                    log.info(
+                        "%s: %d epochs; best val_loss %.4f%s at epoch %d",
+                        desc, self.epochs, loss, acc_text, at,
+                    )  # fmt: skip
+
+        return _EpochProgress()

@@ -1,8 +1,9 @@
 """The ``nanotrig`` command: one verb per stage plus ``run`` for the whole chain.
 
-Commands parse options and call the stage's library entry point; results go to stdout as
-JSON or a short summary, logs and progress to stderr. A :class:`NanotrigError` becomes one
-line on stderr and exit code 2 (``--debug`` shows the traceback).
+Commands parse options and call the stage's library entry point; a short summary goes to
+stdout (``--json``: the whole record instead), logs and progress to stderr. A
+:class:`NanotrigError` becomes one line on stderr and exit code 2 (``--debug`` shows the
+traceback).
 """
 
 from __future__ import annotations
@@ -10,24 +11,77 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
+from nanotrig import __version__
 from nanotrig.config import HlsConfig, RunConfig, load_config
 from nanotrig.errors import ConfigError, NanotrigError
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    help="Trigger-ML toolchain: Pythia samples -> Keras -> QKeras -> hls4ml firmware and ONNX.",
-)
 
-_STATE = {"debug": False}
+def _usage(cmd: TyperCommand | TyperGroup, ctx: typer.Context) -> list[str]:
+    """Usage pieces in click's style: ``[OPTIONS] MODEL`` (typer 0.29 writes ``{model}``)."""
+    pieces = [cmd.options_metavar] if cmd.options_metavar else []
+    for param in cmd.get_params(ctx):
+        if param.param_type_name == "argument":
+            name = (param.metavar or param.name or "ARG").upper()
+            pieces.append(name if param.required else f"[{name}]")
+    return pieces
+
+
+class _Command(TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:  # MODEL, not model, in the help's argument list
+            if param.param_type_name == "argument" and param.metavar is None:
+                param.metavar = (param.name or "ARG").upper()
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return _usage(self, ctx)
+
+
+class _Group(TyperGroup):
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return [*_usage(self, ctx), self.subcommand_metavar]
+
+
+class _App(typer.Typer):
+    """Commands with click-style usage lines (see :func:`_usage`)."""
+
+    def command(self, *args: Any, cls: type[TyperCommand] | None = _Command, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls, **kwargs)
+
+
+def _typer(help_text: str) -> _App:
+    """A command group with plain click help: flags as flags, paragraphs reflowed."""
+    return _App(
+        cls=_Group,
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"max_content_width": 100},
+        help=help_text,
+    )
+
+
+app = _typer("Trigger-ML toolchain: Pythia samples -> Keras -> QKeras -> hls4ml firmware and ONNX.")
+
+_STATE: dict[str, object] = {"debug": False}
 
 Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")]
+Json = Annotated[
+    bool, typer.Option("--json", help="Print the whole record as JSON instead of a summary.")
+]
 ConfigArg = Annotated[Path, typer.Argument(help="YAML run config (see configs/).")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"nanotrig {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -35,9 +89,16 @@ def _main(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and library logs.")
     ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     from nanotrig.logs import setup_logging
 
+    _STATE.clear()
     _STATE["debug"] = debug
     setup_logging(verbose=debug)
 
@@ -49,8 +110,23 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _emit(record: dict) -> None:
-    typer.echo(json.dumps(record, indent=2, default=str))
+def _output(verb: str, as_json: bool) -> None:
+    """What :func:`_emit` prints for this command: ``verb``'s summary, or JSON (``--json``)."""
+    _STATE["verb"], _STATE["json"] = verb, as_json
+
+
+def _emit(record: dict, verb: str | None = None, as_json: bool | None = None) -> None:
+    """The record as JSON (``--json``), or the verb's one-screen summary."""
+    verb = verb or _STATE.get("verb")
+    if as_json is None:
+        as_json = bool(_STATE.get("json", True))
+    if as_json or verb is None:
+        typer.echo(json.dumps(record, indent=2, default=str))
+        return
+    from nanotrig.cli_summary import summary_lines
+
+    for line in summary_lines(str(verb), record):
+        typer.echo(line)
 
 
 def _guarded(fn):
@@ -76,6 +152,7 @@ def generate(
         str | None,
         typer.Option("--scheduler", help="Run the chunks on this Dask scheduler (same output)."),
     ] = None,
+    json_out: Json = False,
 ) -> None:
     """Generate the sample of CONFIG (jets, L1 events or DQM maps; see samples.kind) into HDF5."""
 
@@ -94,12 +171,12 @@ def generate(
         from nanotrig.samples.pool import dask_scheduler
 
         with dask_scheduler(scheduler):
-            _emit(generate_sample(scfg, cfg.seed, out, force=force))
+            _emit(generate_sample(scfg, cfg.seed, out, force=force), "generate", json_out)
 
     _guarded(go)
 
 
-samples_app = typer.Typer(no_args_is_help=True, help="Inspect generated samples.")
+samples_app = _typer("Inspect generated samples.")
 app.add_typer(samples_app, name="samples")
 
 
@@ -109,13 +186,15 @@ def samples_validate(
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the PNGs (default: <file>_plots).")
     ] = None,
+    json_out: Json = False,
 ) -> None:
     """Check a sample file and write its validation plots (per class, process or fault)."""
 
     def go():
         from nanotrig.samples import validate_sample
 
-        _emit(validate_sample(sample, out or sample.with_name(f"{sample.stem}_plots")))
+        rec = validate_sample(sample, out or sample.with_name(f"{sample.stem}_plots"))
+        _emit(rec, "samples validate", json_out)
 
     _guarded(go)
 
@@ -126,8 +205,10 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="Sample HDF5 from 'generate'.")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the float model.")],
     force: Force = False,
+    json_out: Json = False,
 ) -> None:
     """Train the float model of CONFIG on a sample."""
+    _output("train", json_out)
 
     def go():
         from nanotrig.family import get_family
@@ -146,8 +227,10 @@ def quantize(
     data: Annotated[Path, typer.Option("--data", help="The sample the model was trained on.")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the QKeras model.")],
     force: Force = False,
+    json_out: Json = False,
 ) -> None:
     """Build the QKeras model with CONFIG's bit widths and train it (QAT)."""
+    _output("quantize", json_out)
 
     def go():
         from nanotrig.family import get_family
@@ -164,40 +247,66 @@ def convert(
     model: Annotated[Path, typer.Argument(help="QKeras model (.h5) to convert.")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the HLS project.")],
     config: Annotated[
-        Path | None, typer.Option("--config", help="Take the 'hls' section from this YAML.")
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Run config (YAML) to read the 'hls' section and quantize.input (the input "
+            "quantizer, used when the model has none) from; its 'name' may be left out. "
+            "Options given here override it.",
+        ),
     ] = None,
     inputs: Annotated[
         Path | None, typer.Option("--inputs", help="Inputs (.npy) for the test vectors.")
     ] = None,
-    part: Annotated[str | None, typer.Option(help="FPGA part.")] = None,
-    clock_ns: Annotated[float | None, typer.Option(help="Clock period in ns.")] = None,
-    backend: Annotated[str | None, typer.Option(help="Vitis or Vivado.")] = None,
-    io_type: Annotated[str | None, typer.Option(help="io_parallel or io_stream.")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Latency or Resource.")] = None,
-    reuse_factor: Annotated[int | None, typer.Option(help="Reuse factor.")] = None,
+    part: Annotated[
+        str | None, typer.Option("--part", help="FPGA part, one of nanotrig/parts.yml.")
+    ] = None,
+    allow_unknown_part: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-part",
+            help="Accept a --part not in nanotrig/parts.yml (no device share in the estimate).",
+        ),
+    ] = False,
+    clock_ns: Annotated[
+        float | None, typer.Option("--clock-ns", help="Clock period in ns.")
+    ] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="Vitis or Vivado.")] = None,
+    io_type: Annotated[
+        str | None, typer.Option("--io-type", help="io_parallel or io_stream.")
+    ] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="Latency or Resource.")] = None,
+    reuse_factor: Annotated[
+        int | None, typer.Option("--reuse-factor", help="Reuse factor.")
+    ] = None,
     latency_budget_ns: Annotated[
         float | None,
-        typer.Option(help="Fail if the estimated latency exceeds this many ns."),
+        typer.Option(
+            "--latency-budget-ns", help="Fail if the estimated latency exceeds this many ns."
+        ),
     ] = None,
     ii_ns: Annotated[
         float | None,
         typer.Option("--ii-ns", help="Fail if the estimated initiation interval exceeds this."),
     ] = None,
     force: Force = False,
+    json_out: Json = False,
 ) -> None:
     """Convert any supported QKeras model to an hls4ml project with bit-exact precisions.
 
-    The latency/II estimate is checked against the budgets before anything is written.
+    The latency/II estimate is checked against the budgets before anything is written. The
+    summary gives the estimate and the share of the device; --json prints conversion.json.
     """
 
     def go():
-        base = load_config(config) if config else RunConfig(name="convert")
+        base = _convert_base(config)
         overrides = {
             k: v
             for k, v in {
                 "part": part, "clock_period_ns": clock_ns, "backend": backend,
                 "io_type": io_type, "strategy": strategy, "reuse_factor": reuse_factor,
                 "latency_budget_ns": latency_budget_ns, "ii_budget_ns": ii_ns,
+                "allow_unknown_part": allow_unknown_part or None,
             }.items()
             if v is not None
         }  # fmt: skip
@@ -205,7 +314,8 @@ def convert(
         family = _family_of(base) if config else None
         if family is not None and family.convert_file is not None:  # GarNet: its own converter
             cfg = base.model_copy(update={"hls": hcfg})
-            _emit(family.convert_file(model, out, cfg, force=force))
+            rec = family.convert_file(model, out, cfg, force=force)
+            _emit(rec if json_out else {**rec, "out": str(out)}, "convert", json_out)
             return
         from nanotrig.hls import convert_model, load_inputs
 
@@ -213,7 +323,7 @@ def convert(
         rec = convert_model(
             model, out, hcfg, test_inputs=x, input_bits=base.quantize.input, force=force
         )
-        _emit(rec)
+        _emit(rec if json_out else {**rec, "out": str(out)}, "convert", json_out)
 
     _guarded(go)
 
@@ -236,7 +346,24 @@ def _project_family(project: Path):
     return family if family is not None and family.verify_file is not None else None
 
 
+def _convert_base(config: Path | None) -> RunConfig:
+    """The run config ``convert --config`` reads (``name`` optional), or the defaults."""
+    if config is None:
+        return RunConfig(name="convert")
+    from nanotrig.config import parse_config, read_yaml
+
+    data = read_yaml(config)
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": "convert", **data}
+    return parse_config(data, source=str(config))
+
+
+#: The ``convert`` option of each HlsConfig field it overrides (where the names differ).
+_CONVERT_OPTIONS = {"clock_period_ns": "--clock-ns", "ii_budget_ns": "--ii-ns"}
+
+
 def _validated_hls(base: HlsConfig, overrides: dict) -> HlsConfig:
+    """``base`` with the command-line ``overrides``; an invalid one is named as typed."""
     from pydantic import ValidationError
 
     try:
@@ -244,13 +371,17 @@ def _validated_hls(base: HlsConfig, overrides: dict) -> HlsConfig:
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        loc = {"ii_budget_ns": "ii_ns"}.get(loc, loc)
-        raise ConfigError(f"invalid --{loc.replace('_', '-')}: {first['msg']}") from None
+        option = _CONVERT_OPTIONS.get(loc, "--" + loc.replace("_", "-"))
+        if loc not in overrides:  # from --config, not the command line
+            option = f"hls.{loc}"
+        msg = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid {option}: {msg}") from None
 
 
 @app.command()
 def synth(
     project: Annotated[Path, typer.Argument(help="Directory written by 'convert'.")],
+    json_out: Json = False,
 ) -> None:
     """C-synthesize the project with Vitis/Vivado HLS (hls4ml build) and print its report.
 
@@ -261,7 +392,7 @@ def synth(
     def go():
         from nanotrig.hls.synth import synth_project
 
-        _emit(synth_project(project))
+        _emit(synth_project(project), "synth", json_out)
 
     _guarded(go)
 
@@ -299,18 +430,20 @@ def verify(
             "checked against hls4ml's trace) or auto (kernel where supported).",
         ),
     ] = "auto",
+    json_out: Json = False,
 ) -> None:
     """Compile the project and compare C-simulation with the QKeras model, layer by layer.
 
     Large inputs stream from the file in chunks through a batched engine: hls4ml's C++ in a
     compiled harness, or an exact integer kernel of the project (every event's outputs and
     logits compared; layers traced with hls4ml on the first --trace-events events and the
-    mismatching ones, and checked against the batched values). Exits 1 on any mismatch outside
-    the lookup-table activations.
+    mismatching ones, and checked against the batched values). The result is written to
+    PROJECT/verify.json (mismatching events to mismatches.npz; stale ones are removed first).
+    Exits 1 on any mismatch outside the lookup-table activations.
     """
 
     def go():
-        from nanotrig.hls import verify_project
+        from nanotrig.hls.verify import verify_and_record
 
         if events is not None and events <= 0:
             raise ConfigError(f"--events must be positive, got {events}")
@@ -319,7 +452,7 @@ def verify(
         family = _project_family(project)
         if family is not None:  # GarNet: C-sim vs its emulator
             return family.verify_file(project, inputs, n_events=events)
-        return verify_project(
+        return verify_and_record(
             project, inputs, n_events=events, trace_events=trace_events, threads=threads,
             progress=True, trace_all=trace_all, dataset=dataset, engine=engine,
         )  # fmt: skip
@@ -338,6 +471,11 @@ def verify(
             raise typer.Exit(code=1)
         return
     rec = result.to_dict()
+    if json_out:
+        _emit(rec)
+        if not rec["ok"]:
+            raise typer.Exit(code=1)
+        return
     for row in rec["layers"]:
         typer.echo(
             f"{row['layer']:<20} {row['kind']:<6} events {row['n_events']:>8}  "
@@ -349,6 +487,10 @@ def verify(
             f"({rec['events_per_s'] or 0:.0f} events/s); "
             f"layers traced on {rec['traced_events']} events"
         )
+    typer.echo(
+        f"wrote {project / 'verify.json'}"
+        + (f", {rec['mismatch_file']}" if rec["mismatch_file"] else "")
+    )
     status = "bit-exact" if rec["ok"] else "MISMATCH"
     arg = rec["output"].get("argmax_agreement")
     typer.echo(
@@ -372,6 +514,7 @@ def export(
         typer.Option("--config", help="Take the 'export' section and the family from this YAML."),
     ] = None,
     force: Force = False,
+    json_out: Json = False,
 ) -> None:
     """Export a float Keras model to ONNX and check onnxruntime against Keras."""
 
@@ -382,9 +525,10 @@ def export(
         cfg = load_config(config) if config else RunConfig(name="export")
         family = _family_of(cfg)
         if family.export_file is not None:  # GarNet: two inputs, read from a jet sample
-            _emit(family.export_file(model, out, inputs, cfg, force=force))
-            return
-        _emit(export_model(model, load_inputs(inputs), cfg.export, out, force=force))
+            rec = family.export_file(model, out, inputs, cfg, force=force)
+        else:
+            rec = export_model(model, load_inputs(inputs), cfg.export, out, force=force)
+        _emit(rec, "export", json_out)
 
     _guarded(go)
 
@@ -401,6 +545,7 @@ def infer(
         False
     ),
     force: Force = False,
+    json_out: Json = False,
 ) -> None:
     """Run an ONNX model with onnxruntime (CUDA when present, else CPU) and save predictions."""
 
@@ -411,7 +556,8 @@ def infer(
         if out.exists() and not force:
             raise OutputExistsError(f"{out} exists: pass --force to overwrite it")
         providers = ["CPUExecutionProvider"] if cpu else None
-        _emit(run_infer(model, inputs, out, batch_size=batch_size, providers=providers))
+        rec = run_infer(model, inputs, out, batch_size=batch_size, providers=providers)
+        _emit(rec, "infer", json_out)
 
     _guarded(go)
 
@@ -431,6 +577,7 @@ def run(
     out_root: Annotated[
         Path | None, typer.Option("--out-root", help="Parent of the run directory.")
     ] = None,
+    json_out: Json = False,
 ) -> None:
     """Run the whole chain of CONFIG's model family into <out_root>/<name>/ (report.md/json)."""
 
@@ -443,6 +590,8 @@ def run(
         if force and resume:
             raise ConfigError("--force starts over and --resume keeps the run: pass one of them")
         report = run_chain(cfg, force=force, resume=resume)
+        if json_out:
+            return _emit(report)
         typer.echo(f"report: {Path(cfg.out_root) / cfg.name / 'report.md'}")
         typer.echo(report["summary"])
 
@@ -458,6 +607,7 @@ def compare(
     out_root: Annotated[
         Path | None, typer.Option("--out-root", help="Parent of the comparison directory.")
     ] = None,
+    json_out: Json = False,
 ) -> None:
     """Compare jet taggers (MLP, CNN, GarNet) trained and tested on the same jets.
 
@@ -472,6 +622,8 @@ def compare(
         return run_compare(cfg, members, force=force), Path(cfg.out_root) / cfg.name
 
     report, run_dir = _guarded(go)
+    if json_out:
+        return _emit(report)
     typer.echo(f"report: {run_dir / 'report.md'}")
     for label, row in report["taggers"].items():
         q, c = row["metrics"]["quantized"], row["csim"]
@@ -494,6 +646,7 @@ def scan(
     force: Annotated[
         bool, typer.Option("--force", help="Discard finished points and start over.")
     ] = False,
+    json_out: Json = False,
 ) -> None:
     """Scan bit widths, reuse factor, strategy and pruning around a run, in parallel on Dask.
 
@@ -512,6 +665,8 @@ def scan(
         return run_scan(cfg, scheduler=scheduler, workers=workers, force=force)
 
     summary = _guarded(go)
+    if json_out:
+        return _emit(summary)
     out = Path(summary["out"])
     typer.echo(f"table: {out / summary['tables'][0]}")
     for plot in summary["plots"]:

@@ -19,6 +19,7 @@ from pydantic import (
     PlainValidator,
     SerializationInfo,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -391,7 +392,15 @@ class HlsConfig(_Strict):
     """hls4ml conversion settings."""
 
     backend: Literal["Vitis", "Vivado"] = "Vitis"
-    part: str = Field("xcvu9p-flga2104-2L-e", description="AMD/Xilinx FPGA part number.")
+    allow_unknown_part: bool = Field(
+        False,
+        description="Accept a part that is not in nanotrig/parts.yml (no device share in the "
+        "estimate); otherwise an unknown part is refused.",
+    )
+    part: str = Field(
+        "xcvu9p-flga2104-2L-e",
+        description="AMD/Xilinx FPGA part, one of nanotrig/parts.yml unless allow_unknown_part.",
+    )
     clock_period_ns: float = Field(5.0, gt=0, le=100)
     io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
     strategy: Literal["Latency", "Resource"] = "Latency"
@@ -413,11 +422,17 @@ class HlsConfig(_Strict):
 
     @field_validator("part")
     @classmethod
-    def _part(cls, v: str) -> str:
+    def _part(cls, v: str, info: ValidationInfo) -> str:
+        from nanotrig.parts import get_part, unknown_part_message
+
+        if get_part(v) is not None:
+            return v
+        if not info.data.get("allow_unknown_part"):
+            raise ValueError(unknown_part_message(v))
         if not _PART_RE.match(v):
             raise ValueError(
-                f"unknown FPGA part {v!r}: give a full AMD/Xilinx part number "
-                "such as xcvu9p-flga2104-2L-e or xcu250-figd2104-2L-e"
+                f"FPGA part {v!r} is not an AMD/Xilinx part number: give one such as "
+                "xcvu9p-flga2104-2L-e (device-package-speed grade)"
             )
         return v
 

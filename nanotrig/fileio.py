@@ -18,6 +18,7 @@ from nanotrig.errors import OutputExistsError
 
 __all__ = [
     "atomic_path",
+    "check_output_dir",
     "file_sha256",
     "package_versions",
     "prepare_output_dir",
@@ -44,20 +45,27 @@ TRACKED_PACKAGES = (
 )
 
 
+def check_output_dir(path: str | Path, force: bool = False) -> Path:
+    """Raise :class:`OutputExistsError` if ``path`` could not be written as a stage's output
+    directory (a file, or a non-empty directory without ``force``); touches nothing."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output path {out} exists and is a file: choose another path")
+    if out.exists() and not force and any(out.iterdir()):
+        raise OutputExistsError(
+            f"output directory {out} already exists and is not empty: "
+            "pass --force to overwrite it or choose another output directory"
+        )
+    return out
+
+
 def prepare_output_dir(path: str | Path, force: bool = False) -> Path:
     """Create ``path`` for a stage's output; refuse a non-empty existing one unless ``force``.
 
     With ``force`` the old directory is removed only now, after all validation has passed.
     """
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"output path {out} exists and is a file: choose another --out")
+    out = check_output_dir(path, force)
     if out.exists() and any(out.iterdir()):
-        if not force:
-            raise OutputExistsError(
-                f"output directory {out} already exists and is not empty: "
-                "pass --force to overwrite it or choose another --out"
-            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     return out

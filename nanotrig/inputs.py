@@ -8,7 +8,33 @@ import numpy as np
 
 from nanotrig.errors import DataError
 
-__all__ = ["load_inputs"]
+__all__ = ["check_inputs", "load_inputs"]
+
+
+def check_inputs(x: np.ndarray, shape: tuple[int | None, ...], what: str) -> np.ndarray:
+    """``x`` as float32 if it is (N, *shape) with N > 0 and finite; else a one-line DataError
+    naming ``what`` (the model the inputs are for)."""
+    x = np.asarray(x)
+    expected = tuple(shape)
+    ok_shape = x.ndim == len(expected) + 1 and all(
+        e is None or e == s for e, s in zip(expected, x.shape[1:], strict=False)
+    )
+    if not ok_shape or len(x) == 0:
+        dims = ", ".join("?" if e is None else str(e) for e in expected)
+        raise DataError(
+            f"inputs have shape {x.shape}, {what} expects (N, {dims}) with N > 0: "
+            "pass inputs of that shape"
+        )
+    if x.dtype.kind not in "fiu":
+        raise DataError(f"inputs hold {x.dtype} data: {what} needs numbers")
+    x = x.astype(np.float32, copy=False)
+    bad = ~np.isfinite(x).reshape(len(x), -1).all(axis=1)
+    if bad.any():
+        raise DataError(
+            f"inputs contain NaN or inf in {int(bad.sum())} of {len(x)} events "
+            f"(first: event {int(np.flatnonzero(bad)[0])}): clean or drop them"
+        )
+    return x
 
 
 def load_inputs(path: str | Path, dataset: str = "features") -> np.ndarray:

@@ -61,7 +61,7 @@ def _handler() -> logging.Handler:
 
 def setup_logging(verbose: bool = False) -> None:
     """Send logs to stderr (rich on a terminal, else plain); quiet libraries unless ``verbose``."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
     level = logging.DEBUG if verbose else logging.INFO
     handler = _handler()
     if not verbose:  # libraries logging through the root logger (QKeras's "keras dict ...")

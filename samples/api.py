@@ -44,12 +44,12 @@ def sample_kind(path: str | Path) -> str:
 
     from nanotrig.samples.store import open_sample
 
-    with open_sample(path, "sample", "generate_sample") as f:
+    with open_sample(path, "sample") as f:
         try:
             kind = json.loads(f.attrs["manifest"]).get("kind", "jets")
         except (KeyError, ValueError, TypeError, AttributeError):
             raise DataError(
-                f"sample {path} has no readable manifest: regenerate it with generate_sample"
+                f"sample {path} has no readable manifest: regenerate it with 'nanotrig generate'"
             ) from None
     if kind not in ("jets", "l1", "dqm"):
         raise DataError(f"sample {path} has unknown kind {kind!r}: regenerate it")

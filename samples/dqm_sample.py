@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from nanotrig.samples.dqm import FAULT_NAMES, channel_gains, simulate_runs
 from nanotrig.samples.pool import Stream, run_streams, take_first
-from nanotrig.samples.store import check_output, open_sample, strings, write_array
+from nanotrig.samples.store import REGENERATE, check_output, open_sample, strings, write_array
 
 from nanotrig.config import DQMConfig
 from nanotrig.errors import DataError
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 DQM_FORMAT_VERSION = 1
 _ROWS = ("maps", "fault_mask", "fault_type", "luminosity", "lumisection")
-_FIX = "regenerate it with generate_sample (CLI: --force to overwrite)"
+_FIX = REGENERATE
 _STREAM_KEY = 0xD0
 
 
@@ -82,7 +82,9 @@ def generate_dqm(
         max_chunks=math.ceil(cfg.n_runs / min(cfg.chunk_size, cfg.n_runs)),
         prior_acceptance=float(cfg.lumisections_per_run),
     )
-    chunks = run_streams([stream], seed, cfg.workers, progress, desc="dqm runs")["dqm runs"]
+    chunks = run_streams([stream], seed, cfg.workers, progress, desc="dqm maps", unit="maps")[
+        "dqm runs"
+    ]
     data, stats = take_first(chunks, n_maps, _ROWS)
     run = (np.cumsum(data["lumisection"] == 0) - 1).astype(np.int32)
     counts = {name: int((data["fault_type"] == i).sum()) for i, name in enumerate(FAULT_NAMES)}
@@ -137,7 +139,7 @@ def load_dqm(path: str | Path) -> DQMSample:
     p = Path(path)
     keys = ("maps", "maps_normalized", "fault_type", "fault_mask", "run", "lumisection")
     keys += ("luminosity", "gains")
-    with open_sample(p, "DQM sample", "generate_sample") as f:
+    with open_sample(p, "DQM sample") as f:
         missing = [k for k in keys if k not in f]
         missing += [k for k in ("fault_names", "manifest") if k not in f.attrs]
         if missing:

@@ -187,7 +187,9 @@ def generate_jets(
         from nanotrig.samples.substructure import load_kernels
 
         load_kernels()  # compiled (or loaded from numba's cache) once, before the workers fork
-    results = run_streams(_streams(cfg), seed, cfg.workers, progress, desc="pythia jets")
+    results = run_streams(
+        _streams(cfg), seed, cfg.workers, progress, desc="pythia jets", unit="jets"
+    )
     rows: dict[str, list[np.ndarray]] = {k: [] for k in _ROWS}
     labels, stats = [], {}
     for label, cls in enumerate(cfg.classes):

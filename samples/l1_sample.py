@@ -29,7 +29,7 @@ import numpy as np
 from nanotrig.samples.l1_detector import FEATURE_NAMES_L1, emulate
 from nanotrig.samples.l1_pythia import PROCESS_KEYS, l1_settings
 from nanotrig.samples.pool import Stream, run_streams, take_first
-from nanotrig.samples.store import check_output, open_sample, strings
+from nanotrig.samples.store import REGENERATE, check_output, open_sample, strings
 
 from nanotrig.config import L1_BACKGROUNDS, L1EventConfig
 from nanotrig.errors import ConfigError, DataError
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 L1_FORMAT_VERSION = 1
 _ROWS = ("features", "lepton_charges")
-_FIX = "regenerate it with generate_sample (CLI: --force to overwrite)"
+_FIX = REGENERATE
 _SHUFFLE_KEY = 0x5EED
 _MAX_CHUNK_FACTOR = 20
 #: Rough trigger acceptance per process (first guess for scheduling only).
@@ -132,7 +132,9 @@ def generate_l1(
     t0 = time.perf_counter()
     counts = process_counts(cfg)
     names = (*L1_BACKGROUNDS, *cfg.signals)
-    results = run_streams(_streams(cfg, counts), seed, cfg.workers, progress, desc="pythia l1")
+    results = run_streams(
+        _streams(cfg, counts), seed, cfg.workers, progress, desc="pythia l1", unit="events"
+    )
     rows: dict[str, list[np.ndarray]] = {k: [] for k in _ROWS}
     labels, stats = [], {}
     for label, p in enumerate(names):
@@ -201,7 +203,7 @@ def load_l1(path: str | Path) -> L1Sample:
     """Load and validate an L1 sample; raise ``DataError`` if unusable."""
     p = Path(path)
     keys = ("features", "labels", "is_signal", "lepton_charges")
-    with open_sample(p, "L1 sample", "generate_sample") as f:
+    with open_sample(p, "L1 sample") as f:
         missing = [k for k in keys if k not in f]
         missing += [k for k in ("feature_names", "process_names", "manifest") if k not in f.attrs]
         if missing:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import math
 import multiprocessing
 import os
@@ -83,8 +84,14 @@ def _want(st: _State, s: Stream, workers: int) -> int:
 
 
 def _quiet_stdout() -> None:
-    """Worker initializer: send C++ chatter (FastJet banner, Pythia) to stderr, not stdout."""
-    os.dup2(2, 1)
+    """Worker initializer: C++ chatter on stdout (the FastJet banner, once per worker; Pythia)
+    goes to stderr with ``--debug`` (the parent logs at DEBUG, inherited by fork), else nowhere."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        os.dup2(2, 1)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 #: How long ``run_streams`` waits to connect to a Dask scheduler.
@@ -136,18 +143,23 @@ def _executor(workers: int, address: str | None) -> Iterator[tuple[Any, int]]:
 
 
 def run_streams(
-    streams: Sequence[Stream], seed: int, workers: int, progress: bool, desc: str = "events"
-) -> dict[str, dict[int, dict[str, Any]]]:
+    streams: Sequence[Stream], seed: int, workers: int, progress: bool, desc: str = "events",
+    unit: str = "ev",
+) -> dict[str, dict[int, dict[str, Any]]]:  # fmt: skip
     """Run every stream to its target on ``workers`` processes (or on the Dask cluster set by
     :func:`dask_scheduler`), chunk seeds derived from ``seed``; returns the chunk results by
-    stream name and chunk index."""
+    stream name and chunk index. The progress bar counts what was asked for: accepted rows
+    (``unit``) up to each stream's target, not the events generated to find them."""
     from tqdm import tqdm
 
     states = {s.name: _State() for s in streams}
     by_name = {s.name: s for s in streams}
     pending: dict[Future, tuple[str, int]] = {}
     with _executor(workers, _SCHEDULER.get()) as (pool, workers):
-        bar = tqdm(total=0, unit="ev", desc=desc, disable=not progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=sum(s.target for s in streams), unit=f" {unit}", desc=desc,
+            disable=not progress, dynamic_ncols=True,
+        )  # fmt: skip
         try:
             while True:
                 for s in streams:
@@ -162,7 +174,6 @@ def run_streams(
                         pending[fut] = (s.name, st.next_index)
                         st.next_index += 1
                         st.pending += 1
-                        bar.total += s.chunk_size
                     if not st.pending and st.next_index >= s.max_chunks:
                         raise DataError(
                             f"{s.name}: only {st.accepted()} of {s.target} accepted after "
@@ -177,13 +188,11 @@ def run_streams(
                     st, s = states[name], by_name[name]
                     st.pending -= 1
                     if fut.cancelled():  # look-ahead chunk of a stream already complete
-                        bar.total -= s.chunk_size
                         continue
                     res = fut.result()
                     st.chunks[idx] = res
-                    bar.update(res["n_events"])
-                    if res["n_events"] < s.chunk_size:
-                        bar.total -= s.chunk_size - res["n_events"]
+                    kept = sum(min(states[x.name].accepted(), x.target) for x in streams)
+                    bar.update(kept - bar.n)
                     if st.prefix_done(s.target):
                         for f2, (n2, _) in pending.items():
                             if n2 == name:

@@ -22,6 +22,7 @@ from nanotrig.errors import DataError, OutputExistsError
 __all__ = [
     "FORMAT_VERSION",
     "JET_PARTS",
+    "REGENERATE",
     "JetSample",
     "check_output",
     "load_jets",
@@ -31,11 +32,14 @@ __all__ = [
     "write_jets",
 ]
 
+#: How a user makes (or remakes) a sample: the hint of every sample-file error.
+REGENERATE = "regenerate it with 'nanotrig generate' (--force to overwrite)"
+_FIX = REGENERATE
+
 FORMAT_VERSION = 2
 _KIN = ("jet_pt", "jet_eta", "jet_mass")
 #: Optional parts of a jet file, loadable on request.
 JET_PARTS = ("images", "constituents")
-_FIX = "regenerate it with generate_jets (CLI: --force to overwrite)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,20 +133,17 @@ def check_output(path: Path, what: str, force: bool) -> Path:
     return path
 
 
-def open_sample(path: str | Path, what: str, generator: str) -> Any:
+def open_sample(path: str | Path, what: str) -> Any:
     """Open an HDF5 sample for reading, or raise a one-line ``DataError``."""
     import h5py
 
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{what} {p} not found: generate it first ({generator}) or fix the path")
+        raise DataError(f"{what} {p} not found: make it with 'nanotrig generate' or fix the path")
     try:
         return h5py.File(p, "r")
     except OSError:
-        raise DataError(
-            f"{what} {p} is not a readable HDF5 file: regenerate it with {generator} "
-            "(CLI: --force to overwrite)"
-        ) from None
+        raise DataError(f"{what} {p} is not a readable HDF5 file: {REGENERATE}") from None
 
 
 def load_jets(path: str | Path, parts: tuple[str, ...] | list[str] = ()) -> JetSample:
@@ -155,7 +156,7 @@ def load_jets(path: str | Path, parts: tuple[str, ...] | list[str] = ()) -> JetS
     if unknown or isinstance(parts, str):
         raise DataError(f"unknown jet sample part(s) {unknown or parts!r}: choose from {JET_PARTS}")
     p = Path(path)
-    with open_sample(p, "jet sample", "generate_jets") as f:
+    with open_sample(p, "jet sample") as f:
         missing = [k for k in ("features", "labels", *_KIN) if k not in f]
         missing += [k for k in ("feature_names", "class_names", "manifest") if k not in f.attrs]
         missing += [k for k in parts if k not in f]

@@ -73,6 +73,49 @@ def test_convert_unknown_part(tmp_path):
     assert "unknown FPGA part 'xyz'" in line
 
 
+def test_convert_part_checked_against_the_table(tmp_path):
+    """A well-formed but unknown part number is refused, naming the known ones; with
+    --allow-unknown-part it passes (the command then stops at the missing model)."""
+    args = ["convert", str(tmp_path / "m.h5"), "--out", str(tmp_path / "o")]
+    line = _err(runner.invoke(app, [*args, "--part", "xcvu9p-foo-bar"]))
+    assert line.startswith("nanotrig: error: invalid --part: unknown FPGA part 'xcvu9p-foo-bar'")
+    assert "xcku115-flvb2104-2-i" in line and "--allow-unknown-part" in line
+    line = _err(runner.invoke(app, [*args, "--part", "xcvu9p-foo-bar", "--allow-unknown-part"]))
+    assert "m.h5" in line and "not found" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_convert_bad_clock_names_the_option_typed(tmp_path):
+    line = _err(
+        runner.invoke(
+            app,
+            ["convert", str(tmp_path / "m.h5"), "--out", str(tmp_path / "o"), "--clock-ns", "0"],
+        )
+    )
+    assert line == "nanotrig: error: invalid --clock-ns: Input should be greater than 0"
+
+
+def test_convert_config_needs_no_name(tmp_path):
+    """convert --config reads hls and quantize.input; a config without 'name' is fine."""
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("hls: {part: xcku115-flvb2104-2-i}\nquantize: {input: {bits: 12, integer: 3}}\n")
+    line = _err(
+        runner.invoke(
+            app,
+            ["convert", str(tmp_path / "m.h5"), "--out", str(tmp_path / "o"), "--config", str(cfg)],
+        )
+    )
+    assert "m.h5" in line and "not found" in line  # got past the config
+    cfg.write_text("hls: {part: xcvu9p-foo-bar}\n")
+    line = _err(
+        runner.invoke(
+            app,
+            ["convert", str(tmp_path / "m.h5"), "--out", str(tmp_path / "o"), "--config", str(cfg)],
+        )
+    )
+    assert f"{cfg}: invalid config at 'hls.part': unknown FPGA part 'xcvu9p-foo-bar'" in line
+
+
 def test_convert_not_a_model(tmp_path):
     bad = tmp_path / "m.h5"
     bad.write_text("not hdf5")
@@ -127,7 +170,8 @@ def test_console_script_exit_code(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"nanotrig: error: {cfg}: invalid config at 'hls.part': unknown FPGA part "
-        "'nonsense': give a full AMD/Xilinx part number such as xcvu9p-flga2104-2L-e or "
-        "xcu250-figd2104-2L-e"
+        "'nonsense': known parts are xcvu9p-flga2104-2L-e, xcvu13p-flga2577-2-e, "
+        "xcku115-flvb2104-2-i, xc7vx690tffg1927-2, xcu250-figd2104-2L-e; to target another, "
+        "set hls.allow_unknown_part: true (convert: --allow-unknown-part)"
     ]
     assert proc.stdout == ""

@@ -3,6 +3,7 @@ bad input (one line on stderr, exit 2, nothing overwritten)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -27,12 +28,16 @@ def run_dir(mini_run):
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")
-def test_verify_ok_prints_layers(run_dir):
+def test_verify_ok_prints_layers(run_dir, tmp_path):
+    """On a copy: verify writes verify.json into the project (the run's own must stay)."""
+    hls = tmp_path / "hls"
+    shutil.copytree(run_dir / "hls", hls)
     x = run_dir / "qmodel" / "test_inputs.npy"
-    res = runner.invoke(app, ["verify", str(run_dir / "hls"), "--inputs", str(x), "--events", "50"])
+    res = runner.invoke(app, ["verify", str(hls), "--inputs", str(x), "--events", "50"])
     assert res.exit_code == 0, res.stderr
     assert "fc1" in res.stdout and "softmax" in res.stdout
     assert res.stdout.strip().splitlines()[-1].startswith("bit-exact: 50 events")
+    assert json.loads((hls / "verify.json").read_text())["n_events"] == 50
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")
