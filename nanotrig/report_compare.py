@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nanotrig.report import _table
+from nanotrig.report import table
 
 __all__ = ["render_compare_markdown"]
 
@@ -30,12 +30,12 @@ def render_compare_markdown(r: dict[str, Any]) -> str:
         "## Accuracy and AUC (test jets)",
         "",
     ]
-    table = []
+    acc_rows = []
     for label, row in rows.items():
         for model, m in row["metrics"].items():
             name = _MODEL_NAMES.get(model, model)
-            table.append([label, name, m["accuracy"], *[m["auc"][c] for c in classes]])
-    lines += _table(["tagger", "model", "accuracy", *[f"AUC {c}" for c in classes]], table)
+            acc_rows.append([label, name, m["accuracy"], *[m["auc"][c] for c in classes]])
+    lines += table(["tagger", "model", "accuracy", *[f"AUC {c}" for c in classes]], acc_rows)
     lines += [
         "The firmware row (GarNet) is the softmax of the C-simulated logits; for the MLP and "
         "CNN the C-simulation equals the quantized model bit for bit up to the logits (below); "
@@ -64,7 +64,7 @@ def render_compare_markdown(r: dict[str, Any]) -> str:
                 "yes" if row["onnx_agrees"] else "NO",
             ]
         )
-    lines += _table(
+    lines += table(
         [
             "tagger", "family", "input", "parameters", "C-sim mismatching events",
             "bit-exact", "latency estimate (ns)", "DSP", "LUT", "ONNX agrees",

@@ -278,10 +278,10 @@ def test_cnn_layers_are_modelled(tmp_path, io_type):
 
 
 def test_report_renders_estimate_table(anchor_estimates):
-    from nanotrig.report import _estimate_section
+    from nanotrig.report import estimate_section
 
     est = {**anchor_estimates["jet_mlp_6bit_qat"].to_dict(), "plot": "estimate.png"}
     est["budget"] = {"latency_budget_ns": 40.0, "ii_budget_ns": None, "ok": False}
-    text = "\n".join(_estimate_section(est))
+    text = "\n".join(estimate_section(est))
     assert "estimate, not synthesis" in text and "EXCEEDED" in text
     assert "| fc1 | Dense |" in text and "![latency budget per layer](hls/estimate.png)" in text
