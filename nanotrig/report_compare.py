@@ -47,10 +47,10 @@ def render_compare_markdown(r: dict[str, Any]) -> str:
         "## Firmware",
         "",
     ]
-    table = []
+    fw_rows = []
     for label, row in rows.items():
         c, e = row["csim"], row["estimate"] or {}
-        table.append(
+        fw_rows.append(
             [
                 label,
                 row["family"],
@@ -69,7 +69,7 @@ def render_compare_markdown(r: dict[str, Any]) -> str:
             "tagger", "family", "input", "parameters", "C-sim mismatching events",
             "bit-exact", "latency estimate (ns)", "DSP", "LUT", "ONNX agrees",
         ],
-        table,
+        fw_rows,
     )  # fmt: skip
     lines += [
         "C-sim events: the test jets, the edge inputs and any batched large check of the "
