@@ -11,7 +11,8 @@ from nanotrig.errors import DataError
 from nanotrig.fileio import atomic_path
 
 __all__ = [
-    "SCORES_FILE", "classification_metrics", "read_test_scores", "roc_curves", "write_test_scores",
+    "SCORES_FILE", "classification_metrics", "paired_accuracy_change", "read_test_scores",
+    "roc_curves", "write_test_scores",
 ]  # fmt: skip
 
 #: Class scores of every model of a run on its test jets (``nanotrig compare`` reads them).
@@ -30,7 +31,22 @@ def classification_metrics(
             float(roc_auc_score(positive, scores[:, i])) if 0 < positive.sum() < len(y_true)
             else float("nan")
         )  # fmt: skip
-    return {"accuracy": float((pred == y_true).mean()), "auc": aucs, "n_events": len(y_true)}
+    counts = {name: int((y_true == i).sum()) for i, name in enumerate(class_names)}
+    return {
+        "accuracy": float((pred == y_true).mean()), "auc": aucs, "n_events": len(y_true),
+        "n_per_class": counts,
+    }  # fmt: skip
+
+
+def paired_accuracy_change(y_true: np.ndarray, before: np.ndarray, after: np.ndarray) -> dict:
+    """Accuracy(after) - accuracy(before) on the same events, with its paired standard error
+    (from the events that one model gets right and the other wrong)."""
+    a = before.argmax(axis=1) == y_true
+    b = after.argmax(axis=1) == y_true
+    n, gained, lost = len(y_true), int(np.sum(b & ~a)), int(np.sum(a & ~b))
+    diff = (gained - lost) / n
+    error = float(np.sqrt(max(gained + lost - n * diff**2, 0.0)) / n)
+    return {"value": diff, "error": error, "n_events": n, "gained": gained, "lost": lost}
 
 
 def roc_curves(y_true: np.ndarray, scores: np.ndarray, class_names: tuple[str, ...]) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 
 from nanotrig.fileio import atomic_path
 
-__all__ = ["plot_loss", "plot_roc"]
+__all__ = ["plot_loss", "plot_roc", "plot_roc_panels", "resolvable_fpr"]
 
 
 def _save(fig, dest: Path) -> Path:
@@ -20,6 +20,18 @@ def _save(fig, dest: Path) -> Path:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return dest
+
+
+def resolvable_fpr(curves: dict[str, dict]) -> float:
+    """The smallest false positive rate the curves resolve: one background event in the largest
+    background sample (``roc_curve``'s smallest nonzero step); the mistag axis stops there."""
+    steps = [
+        float(np.min(fpr[fpr > 0]))
+        for per_class in curves.values()
+        for fpr, _ in per_class.values()
+        if np.any(fpr > 0)
+    ]
+    return min(steps) if steps else 1e-4
 
 
 def plot_roc(curves: dict[str, dict], dest: Path, title: str = "Jet tagging ROC") -> Path:
@@ -31,16 +43,17 @@ def plot_roc(curves: dict[str, dict], dest: Path, title: str = "Jet tagging ROC"
     fig, ax = plt.subplots(figsize=(6, 5))
     styles = ["-", "--", ":", "-."]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    floor = resolvable_fpr(curves)
     for m, (label, per_class) in enumerate(curves.items()):
         for c, (name, (fpr, tpr)) in enumerate(per_class.items()):
             ax.plot(
-                tpr, np.clip(fpr, 1e-4, None), styles[m % len(styles)],
+                tpr, np.clip(fpr, floor, None), styles[m % len(styles)],
                 color=colors[c % len(colors)], label=f"{name} ({label})",
             )  # fmt: skip
     ax.set_yscale("log")
     ax.set_xlabel("signal efficiency (true positive rate)")
     ax.set_ylabel("background efficiency (false positive rate)")
-    ax.set_ylim(1e-4, 1.0)
+    ax.set_ylim(floor, 1.0)
     ax.set_xlim(0, 1)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
@@ -59,13 +72,14 @@ def plot_roc_panels(
     ncol = min(len(classes), 3)
     nrow = -(-len(classes) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.8 * nrow), squeeze=False)
+    floor = resolvable_fpr(curves)
     for ax, name in zip(axes.flat, classes, strict=False):
         for label, per_class in curves.items():
             fpr, tpr = per_class[name]
-            ax.plot(tpr, np.clip(fpr, 1e-4, None), label=label)
+            ax.plot(tpr, np.clip(fpr, floor, None), label=label)
         ax.set_yscale("log")
         ax.set_xlim(0, 1)
-        ax.set_ylim(1e-4, 1.0)
+        ax.set_ylim(floor, 1.0)
         ax.set_title(f"{name} vs rest")
         ax.set_xlabel("signal efficiency")
         ax.set_ylabel("mistag rate")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from nanotrig.family import Family
 
 __all__ = [
-    "csim_sections", "estimate_section", "fmt", "hls_section", "no_argmax", "render_report",
-    "table", "verify_section",
+    "auc_error", "binomial_error", "csim_headline", "csim_sections", "estimate_headline",
+    "estimate_section", "fmt", "headline", "hls_section", "no_argmax", "pm", "precision_table",
+    "render_report", "table", "verify_section",
 ]  # fmt: skip
 
 
@@ -31,25 +34,36 @@ def table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def verify_section(title: str, v: dict) -> list[str]:
+    """One C-simulation check: a row per layer with its scope (every event, or the events
+    traced layer by layer in a batched check), comparison, mismatches and largest difference."""
     lines = [f"### {title}", ""]
+    n = v.get("n_events")
     lines.append(
-        f"{v.get('n_events', '-')} events; bit-exact outside lookup-table activations: "
+        f"{n:,} events; bit-exact on every layer before the lookup-table activations: "
         f"**{'yes' if v.get('ok') else 'NO'}**"
+        if isinstance(n, int)
+        else "-"
     )
     lines.append("")
     rows = [
-        [r["layer"], r["kind"], r["n_events"], r["n_mismatch"], r.get("max_abs_diff")]
+        [r["layer"], _scope(r["n_events"], v), r["kind"], r["n_mismatch"], r.get("max_abs_diff")]
         for r in v.get("layers", [])
     ]
-    if v.get("batched"):
-        out = v.get("output", {})
-        rows.append(["(output)", out.get("kind"), out.get("n_events"), out.get("n_mismatch"),
-                     out.get("max_abs_diff")])  # fmt: skip
-    lines += table(["layer", "comparison", "events", "mismatches", "max abs diff"], rows)
     out = v.get("output", {})
+    if v.get("batched") and out and out.get("n_events") != v.get("traced_events"):
+        rows.append(["(output)", _scope(out.get("n_events"), v), out.get("kind"),
+                     out.get("n_mismatch"), out.get("max_abs_diff")])  # fmt: skip
+    lines += table(["layer", "scope", "comparison", "mismatches", "max abs diff"], rows)
     if "argmax_agreement" in out:
         lines += [f"argmax agreement (C-sim vs QKeras): {fmt(out['argmax_agreement'])}", ""]
     return lines
+
+
+def _scope(n: int | None, v: dict) -> str:
+    """'all N' for every event of the check, 'traced N' for the layer-by-layer subset."""
+    if n is None:
+        return "-"
+    return f"all {n:,}" if n == v.get("n_events") else f"traced {n:,}"
 
 
 def _ns(v) -> str:
@@ -68,6 +82,13 @@ def estimate_section(est: dict | None, hls_dir: str = "hls") -> list[str]:
         f"({est.get('confidence', 'estimate')}).",
         "",
     ]
+    share = est.get("device_share")
+    if share:
+        lines += [
+            f"Share of the {share['part']}: LUT {share['lut_pct']:.2f} %, FF {share['ff_pct']:.2f} "
+            f"%, DSP {share['dsp_pct']:.2f} %, BRAM_18K {share['bram_pct']:.2f} %.",
+            "",
+        ]
     budget = est.get("budget")
     if budget:
         lines += [
@@ -104,10 +125,7 @@ def hls_section(r: dict, note: str = "") -> list[str]:
     ]
     prec = h.get("precisions", {})
     if prec:
-        keys = sorted({k for p in prec.values() for k in p})
-        lines += table(
-            ["layer", *keys], [[n, *[p.get(k, "") for k in keys]] for n, p in prec.items()]
-        )
+        lines += precision_table(prec)
     if h.get("estimate"):
         return [*lines, *estimate_section(h["estimate"])]
     return [
@@ -117,6 +135,92 @@ def hls_section(r: dict, note: str = "") -> list[str]:
         "`nanotrig synth` gives synthesis figures.",
         "",
     ]
+
+
+#: The precision columns shown on their own; the others go to "tables and other types".
+_MAIN_TYPES = ("result", "weight", "bias", "accum")
+
+
+def precision_table(prec: dict[str, dict]) -> list[str]:
+    """Per-layer types: class, comparison, the main types (columns only where some layer has
+    one) and the rest (lookup tables, indices) in one column."""
+    main = [k for k in _MAIN_TYPES if any(p.get(k) for p in prec.values())]
+    rows = []
+    for name, p in prec.items():
+        rest = [f"{k} {v}" for k, v in p.items() if k not in (*_MAIN_TYPES, "class", "kind") and v]
+        rows.append([name, p.get("class", ""), p.get("kind", ""),
+                     *[p.get(k) or "" for k in main], "; ".join(rest)])  # fmt: skip
+    header = ["layer", "class", "comparison", *main, "tables and other types"]
+    if not any(r[-1] for r in rows):
+        header, rows = header[:-1], [r[:-1] for r in rows]
+    return table(header, rows)
+
+
+# --- statistical errors and the headline block ---------------------------------------------
+
+
+def binomial_error(p: float, n: int) -> float:
+    """Standard error of an efficiency or accuracy ``p`` measured on ``n`` events."""
+    return float(np.sqrt(max(p * (1.0 - p), 0.0) / n)) if n else float("nan")
+
+
+def auc_error(auc: float, n_pos: int, n_neg: int) -> float:
+    """Hanley-McNeil standard error of a ROC AUC from ``n_pos`` signal, ``n_neg`` background."""
+    if not n_pos or not n_neg or not np.isfinite(auc):
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)
+    return float(np.sqrt(max(var, 0.0) / (n_pos * n_neg)))
+
+
+def pm(value: float, error: float, nd: int = 3) -> str:
+    """``value ± error`` with ``nd`` decimals."""
+    return f"{value:.{nd}f} ± {error:.{nd}f}"
+
+
+def headline(rows: list[tuple[str, str]]) -> list[str]:
+    """ "## Headline": the figures a physicist checks first, one row each."""
+    return ["## Headline", "", *table(["", "figure"], [list(r) for r in rows])]
+
+
+def csim_headline(r: dict) -> str:
+    """C-sim vs QKeras in one line: which events, exact or not, the lookup tables apart."""
+    v = r["verify"]
+    checks = [("real", v), ("edge-case", v.get("edge_inputs")), ("resampled", v.get("stress"))]
+    done = [(what, c) for what, c in checks if c]
+    ok = all(c["ok"] for _, c in done)
+    counts = ", ".join(f"{c['n_events']:,} {what}" for what, c in done)
+    lines = [f"{'**bit-exact**' if ok else '**NOT bit-exact**'} on every layer before the "
+             f"lookup-table activations ({counts} events)"]  # fmt: skip
+    lut = [la for la in v.get("layers", []) if la["kind"] == "lut"]
+    if lut:
+        arg = v.get("output", {}).get("argmax_agreement")
+        lines.append(
+            f"lookup-table layers ({', '.join(la['layer'] for la in lut)}) differ from QKeras' "
+            f"float activation by up to {max(la['max_abs_diff'] for la in lut):.3g}"
+            + (f", argmax agreement {arg:.4f}" if arg is not None else "")
+        )
+    return "; ".join(lines)
+
+
+def estimate_headline(r: dict) -> str:
+    """Latency, II, resources with the device share, and the budget verdict (an estimate)."""
+    est = r["hls"].get("estimate")
+    if not est:
+        return "no estimate for this graph (see the HLS section)"
+    share = est.get("device_share") or {}
+    where = f" ({share['lut_pct']:.1f} % of the {share['part']} LUTs)" if share else ""
+    text = (
+        f"{est['latency_ns']:g} ns, II {est['ii_ns']:g} ns; {est['dsp']:,} DSP, "
+        f"{est['lut']:,} LUT{where}; an estimate, not synthesis"
+    )
+    b = est.get("budget")
+    if b and (b.get("latency_budget_ns") or b.get("ii_budget_ns")):
+        text += (
+            f"; budget latency {_ns(b['latency_budget_ns'])}, II {_ns(b['ii_budget_ns'])}: "
+            f"**{'met' if b['ok'] else 'EXCEEDED'}**"
+        )
+    return text
 
 
 def no_argmax(v: dict) -> dict:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 from nanotrig.families.common import check_sample_kind, csim_failures, standard_stages
 from nanotrig.families.common import test_inputs as _test_inputs
 from nanotrig.family import Family, RunContext
-from nanotrig.report import csim_sections, hls_section, table
+from nanotrig.report import (
+    csim_headline,
+    csim_sections,
+    estimate_headline,
+    headline,
+    hls_section,
+    table,
+)
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
@@ -117,6 +124,23 @@ def _sections_sample(r: dict) -> list[str]:
     return lines + table(header, _metric_rows("float", fm) + _metric_rows("QKeras", qm))
 
 
+def _headline(r: dict) -> list[str]:
+    qm = r["quantize"]["metrics"]["quantized"]["signals"]
+    aucs = ", ".join(f"{k} {v['auc']:.3f}" for k, v in qm.items())
+    e, eq = r["export"], r["export_quantized"]
+    onnx = (
+        f"float {'agrees' if e['agrees'] else 'DISAGREES'} with Keras; QDQ score "
+        f"{'identical' if eq.get('exact') else 'NOT identical'} to QKeras"
+    )
+    return headline([
+        ("AUC per signal, QKeras", aucs),
+        ("TPR at FPR 1e-5", r["quantize"]["metrics"]["quantized"]["statement"]),
+        ("firmware (C-sim) vs QKeras, score included", csim_headline(r)),
+        ("latency and resources", estimate_headline(r)),
+        ("ONNX (onnxruntime)", onnx),
+    ])  # fmt: skip
+
+
 def _hls(r: dict) -> list[str]:
     mech = r["hls"]["precision_mechanism"]
     return hls_section(r, f"Precisions from the quantizers ({mech}).")
@@ -191,7 +215,7 @@ ANOMALY_VAE = Family(
         verify_inputs=_verify_inputs,
         export_quantized=_export_quantized,
     ),
-    sections=(_sections_sample, _hls, _csim, _onnx),
+    sections=(_headline, _sections_sample, _hls, _csim, _onnx),
     summary=_summary,
     failures=_failures,
     train=train_vae,

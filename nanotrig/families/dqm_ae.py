@@ -13,7 +13,17 @@ from nanotrig.families.common import (
     test_inputs,
 )
 from nanotrig.family import Family, RunContext
-from nanotrig.report import csim_sections, fmt, hls_section, table
+from nanotrig.report import (
+    auc_error,
+    csim_headline,
+    csim_sections,
+    estimate_headline,
+    fmt,
+    headline,
+    hls_section,
+    pm,
+    table,
+)
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
@@ -116,6 +126,31 @@ def _sections_sample(r: dict) -> list[str]:
     ]
 
 
+def _headline(r: dict) -> list[str]:
+    m = r["quantize"]["metrics"]
+
+    def any_fault(label: str) -> str:
+        x = m[label]
+        n_bad = sum(f["n_maps"] for f in x["per_fault"].values())
+        n_good = x.get("n_good")
+        if n_good is None:
+            return fmt(x["auc_any_fault"], 3)
+        return pm(x["auc_any_fault"], auc_error(x["auc_any_fault"], n_bad, n_good))
+
+    e, eq = r["export"], r.get("export_quantized") or {}
+    onnx = f"float {'agrees' if e['agrees'] else 'DISAGREES'} with Keras"
+    if "logits_exact" in eq:
+        onnx += f"; QDQ reconstructions {'identical' if eq['logits_exact'] else 'NOT identical'}"
+    return headline([
+        ("fault AUC (map MSE), float", any_fault("float")),
+        ("fault AUC (map MSE), QKeras", any_fault("quantized")),
+        ("localisation, QKeras", fmt(m["quantized"]["localisation"], 3)),
+        ("firmware (C-sim) vs QKeras", csim_headline(r)),
+        ("latency and resources", estimate_headline(r)),
+        ("ONNX (onnxruntime)", onnx),
+    ])  # fmt: skip
+
+
 def _hls(r: dict) -> list[str]:
     iq = r["hls"]["input_quantizer"]
     return hls_section(r, f"Input quantizer: quantized_bits({iq['bits']},{iq['integer']}).")
@@ -203,7 +238,7 @@ DQM_AE = Family(
         export=_export,
         export_quantized=_export_quantized,
     ),
-    sections=(_sections_sample, _hls, _csim, _onnx),
+    sections=(_headline, _sections_sample, _hls, _csim, _onnx),
     summary=_summary,
     failures=_failures,
     train=train_dqm,

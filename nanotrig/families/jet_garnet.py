@@ -17,7 +17,15 @@ import numpy as np
 from nanotrig.families.common import check_sample_kind, sample_stage
 from nanotrig.family import Family, RunContext, Stage
 from nanotrig.fileio import write_json
-from nanotrig.report import estimate_section, fmt, table
+from nanotrig.report import (
+    binomial_error,
+    estimate_headline,
+    estimate_section,
+    fmt,
+    headline,
+    pm,
+    table,
+)
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
@@ -413,6 +421,36 @@ def _sample_model(r: dict) -> list[str]:
     ]
 
 
+def _headline(r: dict) -> list[str]:
+    m, v = r["metrics"], r["verify"]
+
+    def acc(label: str) -> str:
+        x = m[label]
+        return pm(x["accuracy"], binomial_error(x["accuracy"], x["n_events"]))
+
+    edges = v.get("edge_inputs") or {}
+    ok = v["ok"] and edges.get("ok", True)
+    csim = (
+        f"{'**identical**' if ok else '**NOT identical**'} on {v['n_events']:,} jets and "
+        f"{edges.get('n_events', 0):,} edge inputs (the emulator vs the QKeras layer: "
+        f"{'within' if v['emulator_vs_keras']['ok'] else 'OUTSIDE'} its stated tolerance, "
+        "not exact)"
+    )
+    e, eq = r["export"], r["export_quantized"]
+    onnx = (
+        f"float {'agrees' if e['agrees'] else 'DISAGREES'}; QGarNet within "
+        f"{eq['atol']:g} of QKeras: {'yes' if eq['agrees'] else 'NO'} (not bit-identical)"
+    )
+    return headline([
+        (f"accuracy, float ({m['float']['n_events']:,} test jets)", acc("float")),
+        ("accuracy, QGarNet QAT", acc("QGarNet QAT")),
+        ("accuracy, firmware logits + softmax", acc(_FW)),
+        ("firmware (C-sim) vs its emulator, up to the logits", csim),
+        ("latency and resources", estimate_headline(r)),
+        ("ONNX (onnxruntime)", onnx),
+    ])  # fmt: skip
+
+
 def _firmware(r: dict) -> list[str]:
     h = r["hls"]
     lines = ["## Firmware precisions", ""]
@@ -561,7 +599,7 @@ JET_GARNET = Family(
     title="GarNet jet tagger",
     sample_kind="jets",
     stages=_STAGES,
-    sections=(_sample_model, _firmware, _csim, _onnx),
+    sections=(_headline, _sample_model, _firmware, _csim, _onnx),
     summary=_summary,
     failures=_failures,
     train=train_garnet,

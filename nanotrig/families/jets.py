@@ -6,15 +6,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from nanotrig.families.common import csim_failures, standard_stages
 from nanotrig.family import Family
-from nanotrig.report import csim_sections, hls_section, table
+from nanotrig.report import (
+    auc_error,
+    binomial_error,
+    csim_headline,
+    csim_sections,
+    estimate_headline,
+    headline,
+    hls_section,
+    pm,
+    table,
+)
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
 
 __all__ = [
-    "JET_CNN", "JET_MLP", "accuracy_section", "onnx_sections", "quantize_jets", "train_jets",
+    "JET_CNN", "JET_MLP", "accuracy_change_text", "accuracy_section", "classifier_headline",
+    "classifier_summary", "onnx_headline", "onnx_sections", "quantize_jets", "train_jets",
 ]  # fmt: skip
 
 
@@ -29,9 +42,13 @@ def quantize_jets(
     model_dir: Path, data: Path, cfg: RunConfig, out_dir: Path, force: bool = False
 ) -> dict:
     """``nanotrig quantize`` of a jet tagger: :func:`nanotrig.quantize.quantize_model` (QAT)."""
+    from nanotrig.models.metrics import SCORES_FILE, paired_accuracy_change, read_test_scores
     from nanotrig.quantize import quantize_model
 
-    return quantize_model(model_dir, data, cfg.quantize, cfg.seed, out_dir, force=force)
+    record = quantize_model(model_dir, data, cfg.quantize, cfg.seed, out_dir, force=force)
+    labels, _, scores = read_test_scores(Path(out_dir) / SCORES_FILE)
+    change = paired_accuracy_change(labels, scores["float"], scores["quantized"])
+    return {**record, "accuracy_change": change}
 
 
 def _model_line(r: dict) -> str:
@@ -56,29 +73,84 @@ def _sample_section(r: dict) -> list[str]:
     return [
         "## Sample",
         "",
-        f"{s['n_jets']} jets from Pythia 8 + FastJet ({s['path']}); per class: "
+        f"{s['n_jets']:,} jets from Pythia 8 + FastJet ({s['path']}); per class: "
         + ", ".join(f"{k} {v}" for k, v in s["n_per_class"].items())
-        + f". Split: {r['train']['sizes']}.",
+        + ". Split: "
+        + ", ".join(f"{k} {v:,}" for k, v in r["train"]["sizes"].items())
+        + ".",
         "",
         _model_line(r),
         "",
     ]
 
 
+def _with_error(m: dict, what: str, cls: str | None = None) -> str:
+    """Accuracy (``cls`` None) or a class's AUC with its statistical error."""
+    n = m.get("n_events", 0)
+    if cls is None:
+        return pm(m["accuracy"], binomial_error(m["accuracy"], n))
+    n_pos = (m.get("n_per_class") or {}).get(cls)
+    if n_pos is None:
+        return f"{m['auc'][cls]:.3f}"
+    return pm(m["auc"][cls], auc_error(m["auc"][cls], n_pos, n - n_pos))
+
+
+def accuracy_change_text(q: dict) -> str:
+    """The quantization's accuracy change in percentage points, with its error."""
+    c = q.get("accuracy_change")
+    fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
+    if c:  # paired: the same test events
+        return (
+            f"{100 * c['value']:+.2f} ± {100 * c['error']:.2f} percentage points (QKeras - "
+            f"float, paired on the same {c['n_events']:,} events: {c['gained']} gained, "
+            f"{c['lost']} lost)"
+        )
+    n = fm.get("n_events", 0)
+    err = np.hypot(binomial_error(fm["accuracy"], n), binomial_error(qm["accuracy"], n))
+    diff = qm["accuracy"] - fm["accuracy"]
+    return f"{100 * diff:+.2f} ± {100 * err:.2f} percentage points (QKeras - float, unpaired)"
+
+
 def accuracy_section(r: dict) -> list[str]:
-    """ "## Accuracy": float and QKeras accuracy and per-class AUC of a classifier's test set."""
+    """ "## Accuracy": float and QKeras accuracy and per-class AUC of a classifier's test set,
+    each with its statistical error (binomial; Hanley-McNeil for the AUC)."""
     q = r["quantize"]
     fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
     classes = list(fm["auc"])
-    lines = ["## Accuracy (test set)", ""]
+    lines = [f"## Accuracy ({fm.get('n_events', 0):,} test events)", ""]
     lines += table(
         ["model", "accuracy", *[f"AUC {c}" for c in classes]],
         [
-            ["float", fm["accuracy"], *[fm["auc"][c] for c in classes]],
-            ["QKeras (QAT)", qm["accuracy"], *[qm["auc"][c] for c in classes]],
+            ["float", _with_error(fm, "acc"), *[_with_error(fm, "auc", c) for c in classes]],
+            ["QKeras (QAT)", _with_error(qm, "acc"),
+             *[_with_error(qm, "auc", c) for c in classes]],
         ],
-    )
-    return [*lines, f"Accuracy drop from quantization: {100 * q['accuracy_drop']:.2f} %.", ""]
+    )  # fmt: skip
+    return [*lines, f"Accuracy change from quantization: {accuracy_change_text(q)}.", ""]
+
+
+def onnx_headline(r: dict) -> str:
+    """Float and QDQ ONNX agreement in one line."""
+    e, eq = r["export"], r.get("export_quantized") or {}
+    verdict = "agrees" if e["agrees"] else "DISAGREES"
+    text = f"float {verdict} with Keras (max abs diff {e['max_abs_diff']:.2g})"
+    if "logits_exact" in eq:
+        text += f"; QDQ logits {'identical' if eq['logits_exact'] else 'NOT identical'} to QKeras"
+    return text
+
+
+def classifier_headline(r: dict) -> list[str]:
+    """The headline block of a classifier run."""
+    q = r["quantize"]
+    fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
+    return headline([
+        (f"accuracy, float ({fm.get('n_events', 0):,} test events)", _with_error(fm, "acc")),
+        ("accuracy, QKeras (quantized)", _with_error(qm, "acc")),
+        ("accuracy change from quantization", accuracy_change_text(q)),
+        ("firmware (C-sim) vs QKeras", csim_headline(r)),
+        ("latency and resources", estimate_headline(r)),
+        ("ONNX (onnxruntime)", onnx_headline(r)),
+    ])  # fmt: skip
 
 
 def _csim(r: dict) -> list[str]:
@@ -147,7 +219,14 @@ def _cnn_fits_image(cfg: RunConfig) -> None:
 _COMMON = {
     "sample_kind": "jets",
     "stages": standard_stages(train_jets, quantize_jets),
-    "sections": (_sample_section, accuracy_section, hls_section, _csim, onnx_sections),
+    "sections": (
+        classifier_headline,
+        _sample_section,
+        accuracy_section,
+        hls_section,
+        _csim,
+        onnx_sections,
+    ),
     "summary": classifier_summary,
     "failures": csim_failures,
     "train": train_jets,
