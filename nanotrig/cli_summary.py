@@ -153,5 +153,11 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
 
 
 def summary_lines(verb: str, record: dict[str, Any]) -> list[str]:
-    """The human summary of ``verb``'s record: a few lines."""
-    return SUMMARIES[verb](record)
+    """The human summary of ``verb``'s record: a few lines. A record without the keys the
+    summary reads (a family of one's own may return any record) gets a generic line."""
+    try:
+        return SUMMARIES[verb](record)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        written = [str(v) for k, v in record.items() if k in ("model", "onnx", "path", "out")]
+        where = f": {', '.join(written)}" if written else ""
+        return [f"{verb} done{where} (--json prints the whole record: {', '.join(record)})"]
