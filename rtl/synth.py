@@ -1,9 +1,10 @@
 """Resource figures of a Verilog design from Yosys ``synth_xilinx -flatten`` (no vendor tool).
 
 :func:`synthesize` runs Yosys on the design's sources (da4ml's unused ``lookup_table.v`` left
-out), then ``stat -json`` for the cell counts and ``ltp -noff`` for the logic depth (the longest
-path of cells between registers, LUTs and carry cells alike). The counts are Yosys's mapping,
-not Vivado's: a like-for-like figure for comparing designs, labelled as such.
+out), then ``stat -json`` for the cell counts and ``ltp -noff`` for the logic depth: the cells on
+the longest path between registers (or ports), every LUT, MUXF and CARRY4/8 cell of a carry
+chain counting one. The counts are Yosys's mapping, not Vivado's: a like-for-like figure for
+comparing designs, labelled as such.
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ _LTP = re.compile(r"Longest topological path in \S+ \(length=(\d+)\)")
 def parse_stat(stat: dict[str, Any], top: str) -> dict[str, int]:
     """LUT, FF, CARRY, DSP, BRAM (18k-equivalent) and MUXF counts from ``stat -json``."""
     mods = stat.get("modules", {})
-    cells = (mods.get(f"\\{top}") or mods.get(top) or next(iter(mods.values()), {})).get(
-        "cells", {}
-    )
+    mod = mods.get(f"\\{top}") or mods.get(top) or next(iter(mods.values()), {})
+    cells = mod.get("num_cells_by_type") or mod.get("cells") or {}  # yosys 0.23: the former
     out = {"lut": 0, "ff": 0, "carry": 0, "dsp": 0, "bram_18k": 0, "muxf": 0}
     for name, count in cells.items():
         cell, n = name.lstrip("$\\"), int(count)
