@@ -206,3 +206,13 @@ def test_parse_stat_counts():
     got = parse_stat(stat, "top")
     assert {k: got[k] for k in ("lut", "ff", "carry", "dsp", "bram_18k", "muxf")} == {
         "lut": 7, "ff": 6, "carry": 2, "dsp": 1, "bram_18k": 3, "muxf": 2}  # fmt: skip
+
+
+def test_cli_rejects_bad_threads(project, tmp_path):
+    from nanotrig import cli
+
+    res = CliRunner().invoke(
+        cli.app, ["rtl", str(project), "--out", str(tmp_path / "o"), "--threads", "0"]
+    )
+    assert res.exit_code == 2
+    assert res.output.strip() == "nanotrig: error: --threads must be positive, got 0"
