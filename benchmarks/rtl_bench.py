@@ -90,7 +90,7 @@ def format_markdown(r: dict) -> str:
          f"DSP {y['dsp']}, BRAM18 {y['bram_18k']}, logic depth {y['logic_depth']}"),
         ("da4ml estimate", f"LUT {r['da4ml_estimate']['lut']:.0f}, adder depth "
          f"{r['da4ml_estimate']['adder_depth']:.0f}"),
-        ("Verilator", f"{r['verilator_events_per_s']:.0f} events/s ({r['threads']} thread)"),
+        ("Verilator", f"{r['verilator_events_per_s']:.0f} events/s, {r['threads']} thread(s)"),
         ("exactness", f"{r['mismatching_events']} of {r['events']} events differ "
          "(vs QKeras logits, da4ml predict, integer kernel)"),
         ("seconds", ", ".join(f"{k} {v}" for k, v in r["seconds"].items())),

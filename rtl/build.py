@@ -32,10 +32,10 @@ import numpy as np
 from nanotrig.rtl.layers import read_layers
 from nanotrig.rtl.simulate import build_simulator, write_verilog
 from nanotrig.rtl.synth import FAMILIES, synthesize
-from nanotrig.rtl.tools import YOSYS_MISSING, tool_versions, yosys
+from nanotrig.rtl.tools import YOSYS_MISSING, tool_versions, verilator_env, yosys
 from nanotrig.rtl.trace import trace_layers
 
-from nanotrig.errors import ConfigError, DataError, OutputExistsError, ToolMissingError
+from nanotrig.errors import ConfigError, DataError, OutputExistsError
 from nanotrig.fileio import file_sha256, package_versions, write_json
 
 __all__ = ["ARTIFACT_FILE", "MISMATCH_FILE", "OUTPUTS_FILE", "build_rtl"]
@@ -151,11 +151,7 @@ def build_rtl(
     record = _read_project(project_dir)
     x = _events(project_dir, record, inputs)
     _check_output(out_dir, force)
-    from nanotrig.rtl.tools import verilator_env
-
-    verilator_env()  # one line naming what to install, before any work
-    if shutil.which("g++") is None:
-        raise ToolMissingError("g++ not found: install a C++ compiler (apt-get install g++)")
+    verilator_env()  # g++, make, Verilator: one line naming what to install, before any work
     kwargs = record.get("hls4ml_convert_kwargs", {})
     clock = float(kwargs.get("clock_period") or 5.0)
     cutoff = (latency_cutoff or clock) if pipeline else None
@@ -259,7 +255,7 @@ def _build(
     elif synth:
         synth_note = YOSYS_MISSING
         log.warning(YOSYS_MISSING)
-    src = [p for p in design.sources()]
+    src = design.sources()
     return {
         "project_dir": str(project_dir),
         "project_name": record.get("project_name"),
