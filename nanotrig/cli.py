@@ -685,6 +685,64 @@ def scan(
     )
 
 
+@app.command()
+def rtl(
+    project: Annotated[Path, typer.Argument(help="Directory written by 'convert'.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the RTL artifacts.")],
+    inputs: Annotated[
+        Path | None,
+        typer.Option("--inputs", help="Events to check (.npy or .h5); default: edge + random."),
+    ] = None,
+    pipeline: Annotated[
+        bool,
+        typer.Option("--pipeline/--comb", help="Pipelined at the project's clock, or not."),
+    ] = True,
+    latency_cutoff: Annotated[
+        float | None,
+        typer.Option(help="Adder levels per pipeline stage (default: the clock period in ns)."),
+    ] = None,
+    family: Annotated[str, typer.Option(help="Yosys synth_xilinx family.")] = "xcup",
+    no_synth: Annotated[bool, typer.Option("--no-synth", help="Skip the Yosys figures.")] = False,
+    threads: Annotated[int, typer.Option(help="Verilator build and simulation threads.")] = 1,
+    force: Force = False,
+) -> None:
+    """Verilog of PROJECT from da4ml (up to the logits), bit-exact in Verilator, Yosys figures.
+
+    Exits 1 when the RTL disagrees with QKeras, the integer kernel or da4ml on any event
+    (mismatches.npz holds the first ones).
+    """
+
+    def go():
+        from nanotrig.rtl import build_rtl
+
+        if threads <= 0:
+            raise ConfigError(f"--threads must be positive, got {threads}")
+        return build_rtl(
+            project, out, inputs, pipeline=pipeline, latency_cutoff=latency_cutoff,
+            family=family, synth=not no_synth, threads=threads, force=force,
+        )  # fmt: skip
+
+    rec = _guarded(go)
+    v, s = rec["verification"], rec["synthesis"]
+    depth = f"{rec['pipeline_stages']} cycles" if rec["pipeline_stages"] else "combinational"
+    typer.echo(f"verilog: {out / rec['rtl_dir'] / 'src'} ({depth}; left out: {rec['left_out']})")
+    typer.echo(
+        f"verilator: {v['n_events']} events, {v['mismatching_events']} mismatching, "
+        f"{v['events_per_s']:.0f} events/s"
+    )
+    if s:
+        typer.echo(
+            f"yosys {s['family']}: LUT {s['lut']}, FF {s['ff']}, CARRY {s['carry']}, "
+            f"DSP {s['dsp']}, BRAM18 {s['bram_18k']}, logic depth {s['logic_depth']}"
+        )
+    else:
+        typer.echo(f"yosys: skipped ({rec['synthesis_skipped'] or '--no-synth'})")
+    typer.echo(f"record: {out / 'artifact.json'}")
+    if not v["ok"]:
+        typer.echo(f"nanotrig: RTL mismatches: see {out / str(v['mismatch_file'])}", err=True)
+        raise typer.Exit(code=1)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app(prog_name="nanotrig")
 

@@ -1,0 +1,126 @@
+"""RTL figures of the 6-bit jet MLP (benchmarks/csim_bench.py): Yosys, depth, Verilator speed.
+
+    python benchmarks/rtl_bench.py [--events 100000] [--threads 1] [--comb] [--family xcup]
+                                   [--out DIR]
+
+The seeded 16-64-32-32-5 QKeras MLP of csim_bench is converted (hls/), then ``build_rtl``
+traces it with da4ml up to the logits (the softmax table is left out), writes pipelined Verilog
+at the project's 5 ns clock (or combinational with ``--comb``), checks the Verilator outputs bit
+for bit against the QKeras logits, da4ml's ``CombLogic.predict`` and the integer kernel on
+``--events`` jets (csim_bench's inputs plus the project's edge inputs), and synthesizes it with
+Yosys ``synth_xilinx -flatten``. Prints a markdown table and writes rtl_bench.json / .md to
+--out (default runs/bench). Figures are printed, not asserted; a mismatch exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+
+
+def _csim_bench():
+    spec = importlib.util.spec_from_file_location("csim_bench", HERE / "csim_bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_benchmark(n_events: int, threads: int, pipeline: bool, family: str, work: Path) -> dict:
+    """Convert the jet MLP, build its RTL on ``n_events`` jets; return the figures."""
+    import numpy as np
+    from nanotrig.hls import edge_inputs
+    from nanotrig.rtl import build_rtl
+
+    bench = _csim_bench()
+    project = bench.convert_jet_mlp(work / "model")
+    x = np.concatenate([edge_inputs(project), bench.jet_inputs(n_events)])
+    rec = build_rtl(project, work / "rtl", x, pipeline=pipeline, family=family, threads=threads)
+    v, s = rec["verification"], rec["synthesis"] or {}
+    return {
+        "model": "jet MLP 16-64-32-32-5, 6-bit (csim_bench), logits",
+        "mode": rec["mode"],
+        "clock_period_ns": rec["clock_period_ns"],
+        "pipeline_stages": rec["pipeline_stages"],
+        "latency_ns": rec["latency_ns"],
+        "events": v["n_events"],
+        "mismatching_events": v["mismatching_events"],
+        "against": v["against"],
+        "verilator_events_per_s": v["events_per_s"],
+        "threads": threads,
+        "yosys": {
+            k: s.get(k)
+            for k in (
+                "family",
+                "lut",
+                "ff",
+                "carry",
+                "dsp",
+                "bram_18k",
+                "muxf",
+                "logic_depth",
+                "seconds",
+            )
+        },
+        "yosys_skipped": rec["synthesis_skipped"],
+        "da4ml_estimate": rec["da4ml_estimate"],
+        "seconds": rec["seconds"],
+        "versions": {k: rec["versions"].get(k) for k in ("da4ml", "verilator", "yosys")},
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def format_markdown(r: dict) -> str:
+    """The table printed by :func:`main`."""
+    y = r["yosys"]
+    depth = f"{r['pipeline_stages']} cycles ({r['latency_ns']} ns)" if r["pipeline_stages"] \
+        else "combinational"  # fmt: skip
+    rows = [
+        ("RTL", f"{r['mode']}, {depth} at {r['clock_period_ns']} ns"),
+        ("Yosys " + str(y["family"]), f"LUT {y['lut']}, FF {y['ff']}, CARRY {y['carry']}, "
+         f"DSP {y['dsp']}, BRAM18 {y['bram_18k']}, logic depth {y['logic_depth']}"),
+        ("da4ml estimate", f"LUT {r['da4ml_estimate']['lut']:.0f}, adder depth "
+         f"{r['da4ml_estimate']['adder_depth']:.0f}"),
+        ("Verilator", f"{r['verilator_events_per_s']:.0f} events/s, {r['threads']} thread(s)"),
+        ("exactness", f"{r['mismatching_events']} of {r['events']} events differ "
+         "(vs QKeras logits, da4ml predict, integer kernel)"),
+        ("seconds", ", ".join(f"{k} {v}" for k, v in r["seconds"].items())),
+    ]  # fmt: skip
+    lines = [f"RTL of the {r['model']} ({r['cpus']} CPUs)", "", "| | |", "|---|---|"]
+    lines += [f"| {a} | {b} |" for a, b in rows]
+    if r["yosys_skipped"]:
+        lines.append(f"\nYosys skipped: {r['yosys_skipped']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nanotrig.fileio import write_json, write_text
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=100_000, help="jets checked in Verilator")
+    ap.add_argument("--threads", type=int, default=1, help="Verilator build/simulation threads")
+    ap.add_argument("--comb", action="store_true", help="combinational instead of pipelined")
+    ap.add_argument("--family", default="xcup", help="Yosys synth_xilinx family")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for json/md")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="nanotrig_rtl_bench_") as tmp:
+        result = run_benchmark(args.events, args.threads, not args.comb, args.family, Path(tmp))
+    table = format_markdown(result)
+    write_json(args.out / "rtl_bench.json", result)
+    write_text(args.out / "rtl_bench.md", table)
+    sys.stdout.write(table)
+    return 0 if result["mismatching_events"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

