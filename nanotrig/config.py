@@ -37,6 +37,7 @@ __all__ = [
     "ModelConfig",
     "QuantBits",
     "QuantizeConfig",
+    "RtlConfig",
     "RunConfig",
     "SampleConfig",
     "VerifyConfig",
@@ -467,6 +468,20 @@ class ExportConfig(_Strict):
     atol: float = Field(1e-5, gt=0, description="Allowed |ONNX - Keras| (float32 round-off).")
 
 
+class RtlConfig(_Strict):
+    """The RTL stage (``rtl/``): da4ml Verilog of the converted project, checked in Verilator
+    against QKeras on the verified events, the edge inputs and the stress events; Yosys
+    figures. Off by default (the Verilator build and Yosys take minutes)."""
+
+    enabled: bool = Field(False, description="Run the rtl stage (families that have one).")
+    pipeline: bool = Field(True, description="Pipelined at the hls clock, else combinational.")
+    synth: bool = Field(True, description="Yosys LUT/FF/CARRY/DSP figures (if installed).")
+    family: Literal["xcup", "xcu", "xc7"] = Field(
+        "xcup", description="Yosys synth_xilinx family: UltraScale+, UltraScale, 7-series."
+    )
+    threads: int = Field(2, ge=1, le=64, description="Verilator build and simulation threads.")
+
+
 class RunConfig(_Strict):
     """A whole run: ``nanotrig run CONFIG.yml`` writes ``<out_root>/<name>/``."""
 
@@ -481,6 +496,7 @@ class RunConfig(_Strict):
     hls: HlsConfig = HlsConfig()
     verify: VerifyConfig = VerifyConfig()
     export: ExportConfig = ExportConfig()
+    rtl: RtlConfig = RtlConfig()
 
     @model_validator(mode="after")
     def _family_settings(self) -> RunConfig:
@@ -493,6 +509,16 @@ class RunConfig(_Strict):
             raise ValueError(
                 f"quantize.sparsity: pruning is wired for the {prunable} families, not "
                 f"{self.model.family}: set it to 0"
+            )
+        if self.rtl.enabled and fam.stage("rtl") is None:
+            raise ValueError(
+                f"rtl.enabled: the {fam.name} family has no rtl stage yet (nanotrig rtl takes "
+                "io_parallel Dense/ReLU projects, the jet_mlp family): set it to false"
+            )
+        if self.rtl.enabled and self.hls.io_type != "io_parallel":
+            raise ValueError(
+                "rtl.enabled: the rtl stage takes io_parallel projects: set hls.io_type: "
+                "io_parallel or rtl.enabled: false"
             )
         if fam.check_config is not None:
             fam.check_config(self)

@@ -36,7 +36,7 @@ ENTRY_POINT_GROUP = "nanotrig.families"
 
 #: The stages a run may have, in the order they run; a family declares a subset.
 STAGE_ORDER = (
-    "generate", "train", "quantize", "convert", "verify", "export", "export_quantized",
+    "generate", "train", "quantize", "convert", "verify", "rtl", "export", "export_quantized",
 )  # fmt: skip
 
 
@@ -67,7 +67,8 @@ class Stage:
     ``run(ctx)`` does the work and returns the artifact record (a JSON-able dict).
     ``keys``: the config keys it reads (``"model"``, ``"quantize.input"``, ...); ``after``: the
     stages whose outputs it reads; ``outputs``: what it writes, relative to the run directory.
-    A stage whose keys and upstream stages are unchanged is not redone by ``run --resume``.
+    A stage whose keys and upstream stages are unchanged is not redone by ``run --resume``;
+    ``when(cfg)`` False skips it (an optional stage, e.g. ``rtl``).
     """
 
     name: str
@@ -75,6 +76,7 @@ class Stage:
     keys: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    when: Callable[[Any], bool] | None = None  # runs only if when(cfg); default always
 
 
 #: A report section: the report dict in, markdown lines out.

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "auc_error", "binomial_error", "csim_headline", "csim_sections", "estimate_headline",
     "estimate_section", "fmt", "headline", "hls_section", "no_argmax", "pm", "precision_table",
-    "render_report", "table", "verify_section",
+    "render_report", "rtl_headline", "rtl_section", "table", "verify_section",
 ]  # fmt: skip
 
 
@@ -221,6 +221,69 @@ def estimate_headline(r: dict) -> str:
             f"**{'met' if b['ok'] else 'EXCEEDED'}**"
         )
     return text
+
+
+def rtl_headline(r: dict) -> str | None:
+    """The rtl stage in one line (None where it did not run)."""
+    t = r.get("rtl")
+    if not t:
+        return None
+    v, s = t["verification"], t.get("synthesis")
+    depth = (
+        f"{t['latency_cycles']} cycles = {t['latency_ns']:g} ns" if t["latency_cycles"]
+        else "combinational"
+    )  # fmt: skip
+    text = (
+        f"Verilog {depth}; Verilator {'**bit-exact**' if v['ok'] else '**NOT bit-exact**'} "
+        f"with QKeras' logits on {v['n_events']:,} events ({v['mismatching_events']} differ)"
+    )
+    if s:
+        text += f"; Yosys {s['lut']:,} LUT, {s['ff']:,} FF, {s['dsp']} DSP"
+    return text
+
+
+def rtl_section(r: dict) -> list[str]:
+    """ "## RTL": da4ml Verilog, the Verilator check, Yosys figures beside the HLS estimate."""
+    t = r.get("rtl")
+    if not t:
+        return []
+    v, s, ev = t["verification"], t.get("synthesis"), t.get("events", {})
+    lines = ["## RTL (da4ml Verilog, Verilator, Yosys)", ""]
+    depth = (
+        f"pipelined in {t['latency_cycles']} cycles = {t['latency_ns']:g} ns at "
+        f"{t['clock_period_ns']:g} ns" if t["latency_cycles"] else "combinational"
+    )  # fmt: skip
+    lines += [
+        f"Layers {', '.join(la['name'] for la in t['layers'])}: Verilog {depth} (`rtl/`)."
+        + (f" {t['left_out_reason']}." if t.get("left_out_reason") else ""),
+        "",
+        f"Verilator vs QKeras' logits (and da4ml's own simulation and the integer kernel): "
+        f"{v['n_events']:,} events ({ev.get('verified', 0):,} verified, {ev.get('edge', 0):,} "
+        f"edge-case, {ev.get('stress', 0):,} resampled), {v['mismatching_events']} differ: "
+        f"**{'bit-exact' if v['ok'] else 'NOT bit-exact'}**; {v['events_per_s'] or 0:,.0f} "
+        "events/s.",
+        "",
+    ]
+    b = t.get("budget")
+    if b:
+        lines += [
+            f"Latency budget {b['latency_budget_ns']:g} ns on the exact pipeline depth: "
+            f"**{'met' if b['ok'] else 'EXCEEDED'}**.",
+            "",
+        ]
+    est = (r.get("hls") or {}).get("estimate") or {}
+    if s:
+        rows = [
+            ["Yosys synth_xilinx (" + s["family"] + ")", s["lut"], s["ff"], s["carry"], s["dsp"],
+             s["bram_18k"], s["logic_depth"]],
+            ["da4ml's own estimate", t["da4ml_estimate"]["lut"], None, None, 0, 0, None],
+            ["HLS estimate (hls4ml architecture)", est.get("lut"), est.get("ff"), None,
+             est.get("dsp"), est.get("bram"), None],
+        ]  # fmt: skip
+        lines += table(["", "LUT", "FF", "CARRY", "DSP", "BRAM_18K", "logic depth"], rows)
+    else:
+        lines += [f"No synthesis figures: {t.get('synthesis_skipped')}", ""]
+    return lines
 
 
 def no_argmax(v: dict) -> dict:

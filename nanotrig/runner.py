@@ -9,6 +9,7 @@ Layout of ``<out_root>/<name>/`` (the stages a family declares)::
     model/                train: float model, split, metrics, plots
     qmodel/               quantize: QKeras model, QAT history, test inputs, plots
     hls/                  convert: hls4ml project, test vectors, conversion.json; verify.json
+    rtl/                  rtl (optional): da4ml Verilog, Verilator check, Yosys figures
     onnx/                 export: float ONNX model and its agreement record
     onnx_q/               export_quantized: quantized ONNX model and its check vs QKeras
     report.json, report.md
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 #: The key of each stage's record in report.json.
 REPORT_KEYS = {
     "generate": "samples", "train": "train", "quantize": "quantize", "convert": "hls",
-    "verify": "verify", "export": "export", "export_quantized": "export_quantized",
+    "verify": "verify", "rtl": "rtl", "export": "export", "export_quantized": "export_quantized",
 }  # fmt: skip
 
 
@@ -82,6 +83,10 @@ def run_chain(
     ctx = RunContext(cfg=cfg, run_dir=run_dir, timed=timed, progress=progress, sample=sample)
     report_extra: dict = {}
     for stage in fam.stages:
+        if stage.when is not None and not stage.when(cfg):
+            ledger.forget(stage.name)
+            _clear(run_dir, stage.outputs)
+            continue
         shared = str(sample.resolve()) if sample is not None and stage.name == "generate" else None
         fp = ledger.fingerprint(stage, cfg, extra=shared)
         entry = ledger.reusable(stage, run_dir, fp)

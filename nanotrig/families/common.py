@@ -29,6 +29,8 @@ __all__ = [
     "export_quantized_stage",
     "export_stage",
     "quantize_stage",
+    "rtl_failures",
+    "rtl_stage",
     "sample_stage",
     "standard_stages",
     "test_inputs",
@@ -154,6 +156,60 @@ def verify_stage(
     )  # fmt: skip
 
 
+def _rtl(ctx: RunContext) -> dict:
+    """da4ml Verilog of ``hls/``, checked in Verilator on the verified events, the edge inputs
+    and the stress events (when the run made them); the latency budget on the exact depth."""
+    from nanotrig.hls import edge_inputs
+    from nanotrig.rtl import build_rtl
+
+    cfg, hls_dir = ctx.cfg, ctx.run_dir / "hls"
+    parts = [test_inputs(ctx)[: cfg.verify.n_events], edge_inputs(hls_dir)]
+    stress = ctx.run_dir / "data" / "stress_inputs.npy"
+    if cfg.verify.stress_events and stress.is_file():
+        parts.append(np.load(stress))
+    x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
+    record = build_rtl(
+        hls_dir, ctx.run_dir / "rtl", x, pipeline=cfg.rtl.pipeline, family=cfg.rtl.family,
+        synth=cfg.rtl.synth, threads=cfg.rtl.threads,
+    )  # fmt: skip
+    record["events"] = {"verified": len(parts[0]), "edge": len(parts[1]),
+                        "stress": len(parts[2]) if len(parts) > 2 else 0}  # fmt: skip
+    budget = cfg.hls.latency_budget_ns
+    if budget is not None:
+        depth_ns = record["latency_ns"] or 0.0  # combinational: no registers, no cycles
+        record["budget"] = {"latency_budget_ns": budget, "ok": depth_ns <= budget}
+    return record
+
+
+def rtl_stage() -> Stage:
+    """``rtl`` (when ``rtl.enabled``): Verilog, Verilator vs QKeras bit for bit, Yosys."""
+    return Stage(
+        "rtl", _rtl, keys=("rtl", "verify"), after=("convert",), outputs=("rtl",),
+        when=lambda cfg: cfg.rtl.enabled,
+    )  # fmt: skip
+
+
+def rtl_failures(report: dict, run_dir: Path | str) -> list[str]:
+    """The rtl stage's failures: a Verilator mismatch, a pipeline deeper than the budget."""
+    r = report.get("rtl")
+    if not r:
+        return []
+    out = []
+    if not r["verification"]["ok"]:
+        out.append(
+            f"the RTL simulation differs from QKeras (see {Path(run_dir) / 'rtl'} and its "
+            "mismatches.npz)"
+        )
+    b = r.get("budget")
+    if b and not b["ok"]:
+        out.append(
+            f"the RTL pipeline takes {r['latency_ns']:g} ns ({r['latency_cycles']} cycles), over "
+            f"the latency budget of {b['latency_budget_ns']:g} ns: raise rtl.pipeline's clock "
+            "or the budget, or shrink the model"
+        )
+    return out
+
+
 def _export_float(ctx: RunContext) -> dict:
     from nanotrig.export import export_model
 
@@ -191,15 +247,18 @@ def standard_stages(
     verify_inputs: Callable[[RunContext], np.ndarray] | None = None,
     export: Callable[[RunContext], dict] | None = None,
     export_quantized: Callable[[RunContext], dict] | None = None,
+    rtl: bool = False,
 ) -> tuple[Stage, ...]:
     """The usual chain: sample, the family's train and quantize, the generic hls4ml conversion,
-    the C-simulation checks, float and QDQ ONNX. Override the verify inputs or an export."""
+    the C-simulation checks, (``rtl``: the optional RTL stage,) float and QDQ ONNX. Override the
+    verify inputs or an export."""
     return (
         sample_stage(),
         train_stage(train),
         quantize_stage(quantize),
         convert_stage(),
         verify_stage(verify_inputs) if verify_inputs else verify_stage(),
+        *((rtl_stage(),) if rtl else ()),
         export_stage(export) if export else export_stage(),
         export_quantized_stage(export_quantized) if export_quantized else export_quantized_stage(),
     )
@@ -212,10 +271,13 @@ def all_bit_exact(record: dict[str, Any]) -> bool:
 
 
 def csim_failures(report: dict, run_dir: Path | str) -> list[str]:
-    """The C-simulation failure of a run (empty when every check is bit-exact)."""
+    """The C-simulation failure of a run (empty when every check is bit-exact), and the rtl
+    stage's where it ran."""
+    out = rtl_failures(report, run_dir)
     if all_bit_exact(report["verify"]):
-        return []
+        return out
     return [
         f"C-simulation is not bit-exact with QKeras (see {Path(run_dir) / 'report.md'}): "
-        "check the layer precisions in hls/conversion.json"
+        "check the layer precisions in hls/conversion.json",
+        *out,
     ]

@@ -19,6 +19,7 @@ from nanotrig.report import (
     headline,
     hls_section,
     pm,
+    rtl_headline,
     table,
 )
 
@@ -143,14 +144,16 @@ def classifier_headline(r: dict) -> list[str]:
     """The headline block of a classifier run."""
     q = r["quantize"]
     fm, qm = q["metrics"]["float"], q["metrics"]["quantized"]
-    return headline([
+    rows = [
         (f"accuracy, float ({fm.get('n_events', 0):,} test events)", _with_error(fm, "acc")),
         ("accuracy, QKeras (quantized)", _with_error(qm, "acc")),
         ("accuracy change from quantization", accuracy_change_text(q)),
         ("firmware (C-sim) vs QKeras", csim_headline(r)),
         ("latency and resources", estimate_headline(r)),
+        ("RTL (da4ml, Verilator, Yosys)", rtl_headline(r)),
         ("ONNX (onnxruntime)", onnx_headline(r)),
-    ])  # fmt: skip
+    ]
+    return headline([(k, v) for k, v in rows if v is not None])
 
 
 def _csim(r: dict) -> list[str]:
@@ -218,7 +221,6 @@ def _cnn_fits_image(cfg: RunConfig) -> None:
 
 _COMMON = {
     "sample_kind": "jets",
-    "stages": standard_stages(train_jets, quantize_jets),
     "sections": (
         classifier_headline,
         _sample_section,
@@ -238,6 +240,7 @@ _COMMON = {
 
 JET_MLP = Family(
     name="jet_mlp",
+    stages=standard_stages(train_jets, quantize_jets, rtl=True),
     title="jet MLP tagger",
     model_keys=("hidden",),
     description="dense network on the 16 standardised high-level jet features",
@@ -245,6 +248,7 @@ JET_MLP = Family(
 )
 JET_CNN = Family(
     name="jet_cnn",
+    stages=standard_stages(train_jets, quantize_jets),
     title="jet CNN tagger",
     model_keys=("conv_filters", "kernel_size", "pool_size", "dense"),
     check_config=_cnn_fits_image,

@@ -66,13 +66,13 @@ def _toy_family():
     from nanotrig.families.common import csim_failures, standard_stages
     from nanotrig.families.jets import accuracy_section, classifier_summary, onnx_sections
     from nanotrig.family import Family
-    from nanotrig.report import csim_sections, hls_section
+    from nanotrig.report import csim_sections, hls_section, rtl_section
 
     return Family(
         name=TOY, title="toy DQM classifier", sample_kind="dqm", model_keys=("hidden",),
-        stages=standard_stages(_toy_train, _toy_quantize),
+        stages=standard_stages(_toy_train, _toy_quantize, rtl=True),
         sections=(accuracy_section, hls_section, lambda r: csim_sections(r, "maps"),
-                  onnx_sections),
+                  rtl_section, onnx_sections),
         summary=classifier_summary, failures=csim_failures, train=_toy_train,
         quantize=_toy_quantize,
     )  # fmt: skip
@@ -93,6 +93,7 @@ def toy(tmp_path):
         "model": {"family": TOY, "hidden": [4], "epochs": 3, "patience": 2},
         "quantize": {"epochs": 1},
         "verify": {"n_events": 40, "stress_events": 0},
+        "rtl": {"enabled": True, "synth": False},
     }  # fmt: skip
     path = tmp_path / "toy.yml"
     path.write_text(yaml.safe_dump(cfg))
@@ -119,11 +120,14 @@ def test_toy_family_through_run_resume_and_every_verb(toy, tmp_path):
     report = json.loads((run_dir / "report.json").read_text())
     assert report["family"] == TOY and report["verify"]["ok"] and report["export"]["agrees"]
     assert report["export_quantized"]["logits_exact"]
+    rtl = report["rtl"]["verification"]  # the optional rtl stage: Verilator == QKeras logits
+    assert rtl["ok"] and rtl["mismatching_events"] == 0 and rtl["n_events"] > 40
     md = (run_dir / "report.md").read_text()
     assert md.startswith("# nanotrig run `toy`: toy DQM classifier")
     assert "## C-simulation vs QKeras" in md and "## ONNX (quantized model" in md
+    assert "## RTL (da4ml Verilog, Verilator, Yosys)" in md
     first = _ledger(run_dir)
-    assert list(first) == ["generate", "train", "quantize", "convert", "verify", "export",
+    assert list(first) == ["generate", "train", "quantize", "convert", "verify", "rtl", "export",
                            "export_quantized"]  # fmt: skip
 
     # without --resume or --force an existing run is refused in one line, nothing touched
