@@ -66,7 +66,8 @@ def _model_line(r: dict) -> str:
     else:
         arch = f"hidden layers {m['hidden']}"
         what = f"{inputs['kind']} ({shape})"
-    return f"Model: {family} on {what}: {arch}."
+    name = {"jet_mlp": "jet MLP", "jet_cnn": "jet CNN"}.get(family, family)
+    return f"Model: {name} (`{family}`) on {what}: {arch}."
 
 
 def _sample_section(r: dict) -> list[str]:

@@ -61,7 +61,7 @@ def test_demo_report_reads_at_a_glance(mini_run):
     assert len(body) == 2 and body[0].count("\n## ") == 0, "the headline block comes first"
     head = _tables(body[1])[0]
     figures = {row[0]: row[1] for row in head[1:]}
-    acc = [v for k, v in figures.items() if k.startswith("accuracy, ")]
+    acc = [v for k, v in figures.items() if k.startswith("accuracy")]
     assert len(acc) == 3 and all("±" in v for v in acc), figures
     assert "percentage points" in figures["accuracy change from quantization"]
     assert "**bit-exact**" in figures["firmware (C-sim) vs QKeras"]
