@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +27,17 @@ __all__ = ["export_model"]
 
 
 def export_model(
-    model_path: Path, inputs: np.ndarray, cfg: ExportConfig, out_dir: Path, force: bool = False
-) -> dict:
+    model_path: Path, inputs: np.ndarray, cfg: ExportConfig, out_dir: Path, force: bool = False,
+    compare: Callable[[np.ndarray, np.ndarray, np.ndarray], dict] | None = None,
+    raise_on_disagreement: bool = True,
+) -> dict:  # fmt: skip
     """Export ``model_path`` to ``out_dir/<stem>.onnx`` and check it against Keras on ``inputs``.
 
     The model, the inputs (shape, finite values) and ``out_dir`` are checked, and the ONNX file
     is made and run in a temporary folder, before ``out_dir`` is touched: bad input leaves no
-    file. Raises VerificationError (after writing the record) if max |ONNX - Keras| exceeds
-    ``cfg.atol``.
+    file. ``compare(x, y_onnx, y_keras)`` adds a model's own figures to the record. Raises
+    VerificationError (after writing the record) if max |ONNX - Keras| exceeds ``cfg.atol``,
+    unless ``raise_on_disagreement`` is False (the record's ``agrees`` says so).
     """
     from nanotrig.quantize import load_keras_model
 
@@ -66,9 +70,10 @@ def export_model(
         "argmax_agreement": float((y_onnx.argmax(1) == y_keras.argmax(1)).mean()),
         "agrees": max_diff <= cfg.atol,
         "events_per_s": round(len(x) / seconds, 1) if seconds > 0 else None,
+        **(compare(x, y_onnx, y_keras) if compare is not None else {}),
     }
     write_json(out_dir / "artifact.json", record)
-    if not record["agrees"]:
+    if not record["agrees"] and raise_on_disagreement:
         raise VerificationError(
             f"ONNX output differs from Keras by {max_diff:.3g} > atol {cfg.atol:g}: "
             "check the opset or the model's custom layers"
