@@ -15,9 +15,24 @@ if TYPE_CHECKING:
     from nanotrig.family import Family
 
 __all__ = [
-    "auc_error", "binomial_error", "csim_headline", "csim_sections", "estimate_headline",
-    "estimate_section", "fmt", "headline", "hls_section", "no_argmax", "pm", "precision_table",
-    "render_report", "rtl_headline", "rtl_section", "table", "verify_section",
+    "auc_error",
+    "binomial_error",
+    "csim_headline",
+    "csim_sections",
+    "estimate_headline",
+    "estimate_section",
+    "fmt",
+    "headline",
+    "hls_section",
+    "no_argmax",
+    "onnx_float_line",
+    "pm",
+    "precision_table",
+    "render_report",
+    "rtl_headline",
+    "rtl_section",
+    "table",
+    "verify_section",
 ]  # fmt: skip
 
 
@@ -284,6 +299,16 @@ def rtl_section(r: dict) -> list[str]:
     else:
         lines += [f"No synthesis figures: {t.get('synthesis_skipped')}", ""]
     return lines
+
+
+def onnx_float_line(e: dict, what: str, label: str = "", extra: str = "") -> str:
+    """The float ONNX model's agreement with Keras (an ``export`` record) in one sentence:
+    ``label`` before the file, ``extra`` figures after the event count (``what``)."""
+    return (
+        f"{label}{e['onnx']} on {', '.join(e['providers'])}: max |ONNX - Keras| = "
+        f"{e['max_abs_diff']:.3g} (tolerance {e['atol']:g}) on {e['n_events']} {what}{extra}: "
+        f"**{'agrees' if e['agrees'] else 'DISAGREES'}**."
+    )
 
 
 def no_argmax(v: dict) -> dict:

@@ -14,6 +14,7 @@ from nanotrig.report import (
     estimate_headline,
     headline,
     hls_section,
+    onnx_float_line,
     table,
 )
 
@@ -153,12 +154,7 @@ def _csim(r: dict) -> list[str]:
 def _onnx(r: dict) -> list[str]:
     e = r["export"]
     lines = ["## ONNX (onnxruntime)", ""]
-    lines += [
-        f"Float score model {e['onnx']}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} "
-        f"(tolerance {e['atol']:g}) on {e['n_events']} events: "
-        f"**{'agrees' if e['agrees'] else 'DISAGREES'}**.",
-        "",
-    ]
+    lines += [onnx_float_line(e, "events", "Float score model "), ""]
     return lines + quantized_onnx_lines(r["export_quantized"])
 
 

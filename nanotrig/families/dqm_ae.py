@@ -21,6 +21,7 @@ from nanotrig.report import (
     fmt,
     headline,
     hls_section,
+    onnx_float_line,
     pm,
     table,
 )
@@ -163,13 +164,8 @@ def _csim(r: dict) -> list[str]:
 def _onnx(r: dict) -> list[str]:
     e, eq = r["export"], r.get("export_quantized") or {}
     lines = ["## ONNX", ""]
-    lines += [
-        f"Float: {e['onnx']} on {', '.join(e['providers'])}: max |ONNX - Keras| = "
-        f"{e['max_abs_diff']:.3g} (tolerance {e['atol']:g}) on {e['n_events']} maps, per-map "
-        f"loss max |diff| {e['max_abs_diff_loss']:.3g}: "
-        f"**{'agrees' if e['agrees'] else 'DISAGREES'}**.",
-        "",
-    ]
+    loss = f", per-map loss max |diff| {e['max_abs_diff_loss']:.3g}"
+    lines += [onnx_float_line(e, "maps", "Float: ", loss), ""]
     if "error" in eq:
         return [*lines, f"Quantized (QDQ): **DISAGREES**: {eq['error']}", ""]
     if eq:

@@ -18,6 +18,7 @@ from nanotrig.report import (
     estimate_headline,
     headline,
     hls_section,
+    onnx_float_line,
     pm,
     rtl_headline,
     table,
@@ -165,12 +166,8 @@ def onnx_sections(r: dict) -> list[str]:
     """The float ONNX agreement and the QDQ ONNX check of a classifier."""
     e = r["export"]
     lines = ["## ONNX (float model, onnxruntime)", ""]
-    lines += [
-        f"{e['onnx']} on {', '.join(e['providers'])}: max |ONNX - Keras| = {e['max_abs_diff']:.3g} "
-        f"(tolerance {e['atol']:g}) on {e['n_events']} events, argmax agreement "
-        f"{e['argmax_agreement']:.4f}: **{'agrees' if e['agrees'] else 'DISAGREES'}**.",
-        "",
-    ]
+    arg = f", argmax agreement {e['argmax_agreement']:.4f}"
+    lines += [onnx_float_line(e, "events", extra=arg), ""]
     eq = r.get("export_quantized")
     if eq:
         lines += [
