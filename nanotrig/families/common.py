@@ -117,6 +117,8 @@ def verify_checks(
     from nanotrig.hls import edge_inputs, stress_inputs, verify_project
 
     cfg, timed, hls_dir = ctx.cfg, ctx.timed, ctx.run_dir / "hls"
+    for stale in hls_dir.glob("mismatch*.npz"):  # a resumed run's earlier verification
+        stale.unlink()
     record = timed("verify", verify_project, hls_dir, x_verify).to_dict()
     if cfg.verify.edge_inputs:
         record["edge_inputs"] = timed(
