@@ -275,6 +275,8 @@ def _verify(ctx: RunContext) -> dict:
     )
 
     cfg, timed, run_dir = ctx.cfg, ctx.timed, ctx.run_dir
+    for stale in (run_dir / "hls").glob("mismatch*.npz"):  # a resumed run's earlier check
+        stale.unlink()
     data, model, qmodel = _data(ctx), _model(ctx), _qmodel(ctx)
     hls_model = ctx.cache.get("hls_model")
     if hls_model is None:  # after a resume: the same project, rebuilt beside it
