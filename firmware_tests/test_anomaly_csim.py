@@ -125,12 +125,12 @@ def test_cli_train_and_quantize_verbs(anomaly_run, tmp_path):
     (tmp_path / "c.yml").write_text(yaml.safe_dump(cfg))
     data, runner = str(run_dir / "data" / "l1.h5"), CliRunner()
     res = runner.invoke(app, ["train", str(tmp_path / "c.yml"), "--data", data, "--out",
-                              str(tmp_path / "model")])  # fmt: skip
+                              str(tmp_path / "model"), "--json"])  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["inputs"] == {"kind": "l1_features", "shape": [57]}
     res = runner.invoke(app, ["quantize", str(tmp_path / "c.yml"), "--model",
                               str(tmp_path / "model"), "--data", data, "--out",
-                              str(tmp_path / "qmodel")])  # fmt: skip
+                              str(tmp_path / "qmodel"), "--json"])  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert "mu_quant" in json.loads(res.stdout)["quantizers"]
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")

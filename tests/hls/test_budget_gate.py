@@ -94,6 +94,6 @@ def test_cli_budget_gate(model_path, tmp_path):
     assert "slowest layers" in errors[0] and not out.exists()
     result = runner.invoke(app, [*args, "--ii-ns", "-1"])
     assert result.exit_code == 2 and "--ii-ns" in result.stderr
-    result = runner.invoke(app, [*args, "--latency-budget-ns", "500", "--ii-ns", "50"])
+    result = runner.invoke(app, [*args, "--latency-budget-ns", "500", "--ii-ns", "50", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["estimate"]["budget"]["ok"] is True
