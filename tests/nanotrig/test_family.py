@@ -204,7 +204,29 @@ def test_run_refuses_a_sample_of_another_kind(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def _cli_run_config(tmp_path: Path, data: dict):
+def test_run_refuses_force_with_resume(tmp_path):
+    res = _cli_run_config(tmp_path, {"name": "x", "out_root": str(tmp_path / "r")}, "--force",
+                          "--resume")  # fmt: skip
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--force starts over and --resume keeps the run" in lines[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_garnet_verbs_refuse_bad_files_in_one_line(tmp_path):
+    """GarNet's own export and verify paths: a missing model, a project that is not one."""
+    garnet = {"name": "g", "samples": {"kind": "jets"}, "model": {"family": "jet_garnet"},
+              "verify": {"stress_events": 0}}  # fmt: skip
+    cfg = tmp_path / "g.yml"
+    cfg.write_text(yaml.safe_dump(garnet))
+    (tmp_path / "x.npz").write_bytes(b"")
+    res = _cli("export", tmp_path / "missing.h5", "--out", tmp_path / "o", "--inputs",
+               tmp_path / "x.npz", "--config", cfg)  # fmt: skip
+    assert res.exit_code == 2 and "model file" in res.stderr and "not found" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def _cli_run_config(tmp_path: Path, data: dict, *extra: str):
     path = tmp_path / "c.yml"
     path.write_text(yaml.safe_dump(data))
-    return _cli("run", path)
+    return _cli("run", path, *extra)
