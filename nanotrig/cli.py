@@ -211,10 +211,8 @@ def train(
     _output("train", json_out)
 
     def go():
-        from nanotrig.family import get_family
-
         cfg = load_config(config)
-        family = get_family(cfg.model.family)
+        family = _family_of(cfg)
         _emit(family.train(data, cfg, out, force=force))
 
     _guarded(go)
@@ -233,10 +231,8 @@ def quantize(
     _output("quantize", json_out)
 
     def go():
-        from nanotrig.family import get_family
-
         cfg = load_config(config)
-        family = get_family(cfg.model.family)
+        family = _family_of(cfg)
         _emit(family.quantize(model, data, cfg, out, force=force))
 
     _guarded(go)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from nanotrig.models import MODEL_FILE, classification_metrics, load_sample_dataset, roc_curves
-from nanotrig.models.metrics import write_test_scores
+from nanotrig.models.metrics import paired_accuracy_change, write_test_scores
 from nanotrig.models.plots import plot_loss, plot_roc
 from nanotrig.models.train import fit, seed_everything
 from nanotrig.quantize.qmodel import build_qmodel, check_overrides, quantizer_strings
@@ -120,6 +120,7 @@ def quantize_model(
         "epochs_run": len(history["loss"]),
         "metrics": metrics,
         "accuracy_drop": f_metrics["accuracy"] - q_metrics["accuracy"],
+        "accuracy_change": paired_accuracy_change(data.y_test, f_scores, q_scores),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     write_json(out_dir / "artifact.json", record)

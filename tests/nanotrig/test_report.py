@@ -63,7 +63,8 @@ def test_demo_report_reads_at_a_glance(mini_run):
     figures = {row[0]: row[1] for row in head[1:]}
     acc = [v for k, v in figures.items() if k.startswith("accuracy")]
     assert len(acc) == 3 and all("±" in v for v in acc), figures
-    assert "percentage points" in figures["accuracy change from quantization"]
+    change = figures["accuracy change from quantization"]
+    assert "percentage points" in change and "paired on the same" in change, change
     assert "**bit-exact**" in figures["firmware (C-sim) vs QKeras"]
     assert "estimate, not synthesis" in figures["latency and resources"]
     assert "% of the" in figures["latency and resources"]  # share of the device
