@@ -4,7 +4,8 @@ Output layout (``out_dir``)::
 
     <project_name>_prj/     the hls4ml project (firmware/, tb_data/ with the testbench vectors)
     hls_model.fml           the converted hls4ml graph (hls4ml.utils.serialization), for verify
-    keras_model.h5          the Keras reference (input quantizer inserted if the model had none)
+    keras_model.h5          the Keras reference (input quantizer inserted if the model had none,
+                            BatchNormalization folded into the QDense/QConv before it)
     tb_input.npy            testbench inputs (float32) and reference outputs, when given
     tb_output.npy
     estimate.png            estimated latency per layer against the budget (an estimate)
@@ -26,6 +27,7 @@ from nanotrig.hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_sett
 from nanotrig.hls.inputs import validate_inputs
 from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
 from nanotrig.hls.resize_kif import register_resize_kif
+from nanotrig.quantize.bn_fold import fold_batchnorm
 
 from nanotrig.config import HlsConfig, QuantBits
 from nanotrig.errors import ConfigError, ConversionError
@@ -74,7 +76,9 @@ def convert_model(
         raise ConfigError(f"cfg must be an HlsConfig, got {type(cfg).__name__}")
     model_path, out_dir = Path(model_path), Path(out_dir)
     model = load_qkeras_model(model_path)
-    check_supported(model)
+    check_supported(model, model_path)
+    given = model
+    model, bn_folds = fold_batchnorm(model)  # QConv2DBatchnorm's folding, or refused
     reference, input_info = prepare_reference(model, input_bits)
     tb_x = None
     if test_inputs is not None:
@@ -128,6 +132,7 @@ def convert_model(
         "project_dir": project_dir.name,
         "project_name": cfg.project_name,
         "input_quantizer": input_info,
+        "batchnorm": _fold_record(bn_folds, given, reference, tb_x),
         "input_shape": list(reference.input_shape[1:]),
         "precision_mechanism": "hls4ml bit_exact=True (interval arithmetic from quantizers)",
         "precisions": precisions,
@@ -152,6 +157,37 @@ def convert_model(
     write_json(out / CONVERSION_FILE, record)
     log.info("wrote hls4ml project %s in %.1f s", project_dir, record["seconds"])
     return record
+
+
+def _fold_record(folds, given, reference, tb_x) -> dict[str, Any] | None:
+    """What happened to the model's BatchNormalization layers, and (on the test vectors) how
+    far the folded reference is from the model as given: a change of the model, not a
+    firmware error."""
+    if not folds:
+        return None
+    rec: dict[str, Any] = {
+        "folded": folds,
+        "how": "QKeras QConv2DBatchnorm folding: kernel*gamma/sqrt(var+eps), "
+        "(bias-mean)*gamma/sqrt(var+eps)+beta, re-quantized with the layer's quantizers; "
+        "the reference (keras_model.h5) is the folded model",
+        "change_vs_given_model": None,
+    }
+    for fold in folds:
+        log.info("BatchNormalization %s folded into %s", fold["layer"], fold["folded_into"])
+        if fold["saturated_weights"]:
+            log.warning(
+                "%.1f%% of %s's folded weights lie beyond its quantizers' range and saturate: "
+                "give it more integer bits, or train with the folding (QAT)",
+                100 * fold["saturated_weights"], fold["folded_into"],
+            )  # fmt: skip
+    if tb_x is not None:
+        a = np.asarray(given.predict(tb_x, verbose=0), np.float64).reshape(len(tb_x), -1)
+        b = np.asarray(reference.predict(tb_x, verbose=0), np.float64).reshape(len(tb_x), -1)
+        change = {"n_events": len(tb_x), "max_abs_diff": float(np.max(np.abs(a - b)))}
+        if a.shape[1] > 1:
+            change["argmax_agreement"] = float(np.mean(a.argmax(1) == b.argmax(1)))
+        rec["change_vs_given_model"] = change
+    return rec
 
 
 def _conversion_error(model_path: Path, err: BaseException) -> ConversionError:

@@ -100,8 +100,13 @@ def load_qkeras_model(path: str | Path):
     return model
 
 
-def check_supported(model) -> None:
-    """Raise :class:`ModelError` naming the first layer hls4ml cannot convert bit-exactly."""
+#: Float Keras layers whose QKeras counterpart ``nanotrig quantize --ptq`` builds.
+FLOAT_LAYERS = frozenset({"Dense", "Conv1D", "Conv2D"})
+
+
+def check_supported(model, source: str | Path = "MODEL.h5") -> None:
+    """Raise :class:`ModelError` naming the first layer hls4ml cannot convert bit-exactly
+    (a float Dense/Conv: with the ``nanotrig quantize --ptq`` command for ``source``)."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(
             f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs: "
@@ -109,6 +114,11 @@ def check_supported(model) -> None:
         )
     for layer in model.layers:
         cls = type(layer).__name__
+        if cls in FLOAT_LAYERS:
+            raise ModelError(
+                f"float layer {layer.name!r} ({cls}): quantize the model first with "
+                f"`nanotrig quantize --ptq {source} --out qmodel/` and convert qmodel/qmodel.h5"
+            )
         if cls not in SUPPORTED_LAYERS:
             raise ModelError(
                 f"layer {layer.name!r} has unsupported type {cls}: supported layer types are "

@@ -220,22 +220,97 @@ def train(
 
 @app.command()
 def quantize(
-    config: ConfigArg,
-    model: Annotated[Path, typer.Option("--model", help="Directory written by 'train'.")],
-    data: Annotated[Path, typer.Option("--data", help="The sample the model was trained on.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the QKeras model.")],
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="YAML run config (see configs/). With --ptq optional ('name' may be left "
+            "out): its quantize section gives the bit widths."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Directory written by 'train'.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="The sample the model was trained on.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the QKeras model (required).")
+    ] = None,
+    ptq: Annotated[
+        Path | None,
+        typer.Option(
+            "--ptq",
+            help="Float Keras model (.h5) to quantize post-training, without training "
+            "(BatchNormalization folded; instead of --model/--data).",
+        ),
+    ] = None,
+    bits: Annotated[
+        int | None,
+        typer.Option("--bits", help="PTQ: total bits of every weight, bias and activation."),
+    ] = None,
+    integer: Annotated[
+        int | None,
+        typer.Option("--integer", help="PTQ: integer bits (sign excluded) of the same."),
+    ] = None,
+    inputs: Annotated[
+        Path | None,
+        typer.Option("--inputs", help="PTQ: events (.npy or .h5 'features') to compare on."),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels", help="PTQ: class of each event (.npy or .h5 'labels'): accuracy change."
+        ),
+    ] = None,
     force: Force = False,
     json_out: Json = False,
 ) -> None:
-    """Build the QKeras model with CONFIG's bit widths and train it (QAT)."""
+    """Build the QKeras model with CONFIG's bit widths and train it (QAT); or, with --ptq,
+    quantize a float Keras model without training and report the accuracy change."""
     _output("quantize", json_out)
 
     def go():
+        if out is None:
+            raise ConfigError("quantize needs --out DIR: the directory for the QKeras model")
+        if ptq is not None:
+            return _emit(_ptq(ptq, config, model, data, out, bits, integer, inputs, labels, force))
+        if bits is not None or integer is not None or inputs or labels:
+            raise ConfigError("--bits, --integer, --inputs and --labels go with --ptq MODEL.h5")
+        if config is None or model is None or data is None:
+            raise ConfigError(
+                "quantize needs CONFIG, --model and --data (QAT), or --ptq MODEL.h5 (no training)"
+            )
         cfg = load_config(config)
         family = _family_of(cfg)
         _emit(family.quantize(model, data, cfg, out, force=force))
 
     _guarded(go)
+
+
+def _ptq(path, config, model, data, out, bits, integer, inputs, labels, force) -> dict:
+    """``quantize --ptq``: the bit widths from CONFIG's quantize section, --bits/--integer."""
+    from pydantic import ValidationError
+
+    from nanotrig.config import QuantBits
+    from nanotrig.inputs import load_inputs
+
+    if model is not None or data is not None:
+        raise ConfigError("--ptq takes the float model itself: leave out --model and --data")
+    qcfg = _convert_base(config).quantize
+    if bits is not None or integer is not None:
+        b = bits if bits is not None else qcfg.weights.bits
+        i = integer if integer is not None else qcfg.weights.integer
+        try:
+            q = QuantBits(bits=b, integer=i)
+        except ValidationError as err:
+            msg = err.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"invalid --bits {b} --integer {i}: {msg}") from None
+        qcfg = qcfg.model_copy(update={"weights": q, "bias": q, "activation": q})
+    from nanotrig.quantize.ptq import load_labels, ptq_model
+
+    x = load_inputs(inputs) if inputs else None
+    y = load_labels(labels) if labels else None
+    return ptq_model(path, out, qcfg, inputs=x, labels=y, force=force)
 
 
 @app.command()

@@ -63,6 +63,8 @@ def _train(r: dict[str, Any]) -> list[str]:
 
 
 def _quantize(r: dict[str, Any]) -> list[str]:
+    if r.get("mode") == "ptq":
+        return _ptq(r)
     m = r.get("metrics") or {}
     lines = [f"wrote {r['model']} ({r.get('epochs_run')} QAT epochs, {r.get('seconds', 0):.0f} s)"]
     for key in ("float", "quantized"):
@@ -75,6 +77,50 @@ def _quantize(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ptq(r: dict[str, Any]) -> list[str]:
+    folds = r.get("batchnorm_folded") or []
+    lines = [
+        f"wrote {r['model']} (post-training quantization of {r['float_model']}, no training)",
+        f"input quantizer quantized_bits({r['input_quantizer']['bits']},"
+        f"{r['input_quantizer']['integer']}); {len(r['quantizers'])} Dense/Conv layers quantized"
+        + (f"; BatchNormalization folded: {_folds(folds)}" if folds else ""),
+    ]
+    sat = {k: v for k, v in r["saturated_weights"].items() if v > 0}
+    if sat:
+        lines.append(
+            "saturated weights (give these layers more integer bits): "
+            + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sat.items())
+        )
+    acc, change = r.get("accuracy"), r.get("accuracy_change")
+    if acc and change:
+        lines.append(
+            f"accuracy on {r['n_events']} events: float {acc['float']:.4f}, quantized "
+            f"{acc['quantized']:.4f}, paired change {100 * change['value']:+.2f} "
+            f"± {100 * change['error']:.2f} points"
+        )
+    elif r.get("agreement"):
+        a = r["agreement"]
+        arg = a.get("argmax_agreement")
+        agree = f", argmax agreement {arg:.4f}" if arg is not None else ""
+        lines.append(
+            f"float vs quantized on {r['n_events']} events (no labels): max|diff| "
+            f"{a['max_abs_diff']:.3g}{agree}"
+        )
+    else:
+        lines.append("no inputs given: pass --inputs (and --labels) for the accuracy change")
+    return lines
+
+
+def _folds(folds: list[dict[str, Any]]) -> str:
+    def one(f: dict[str, Any]) -> str:
+        sat = f.get("saturated_weights")
+        return f"{f['layer']} into {f['folded_into']}" + (
+            f" ({100 * sat:.1f}% of its weights saturate)" if sat else ""
+        )
+
+    return ", ".join(one(f) for f in folds)
+
+
 def _convert(r: dict[str, Any]) -> list[str]:
     precisions = r.get("precisions") or {}
     lut = r.get("lut_layers") or []
@@ -83,6 +129,19 @@ def _convert(r: dict[str, Any]) -> list[str]:
         f"precisions: {len(precisions)} layers bit-exact by construction"
         + (f", {len(lut)} lookup-table ({', '.join(lut)})" if lut else ""),
     ]
+    bn = r.get("batchnorm")
+    if bn:
+        change = bn.get("change_vs_given_model")
+        lines.append(
+            f"BatchNormalization folded (as QKeras QConv2DBatchnorm): {_folds(bn['folded'])}; "
+            "the reference is the folded model"
+            + (
+                f" (vs the model as given on the test vectors: max|diff| "
+                f"{change['max_abs_diff']:.3g})"
+                if change
+                else ""
+            )
+        )
     est = r.get("estimate")
     if est is None:
         lines.append("estimate: none (the graph holds a layer the estimate does not model)")

@@ -2,7 +2,8 @@
 
 The float model's layers are walked in order and mapped one to one, keeping their names:
 Dense -> QDense, Conv1D/Conv2D -> QConv1D/QConv2D (weights and bias quantizers),
-Activation("relu") / ReLU -> QActivation(quantized_relu); an input quantizer
+Activation("relu") / ReLU -> QActivation(quantized_relu) (a fused activation becomes its own
+layer after the QKeras one); an input quantizer
 QActivation(quantized_bits) named ``input_quant`` is inserted after the input so that the
 firmware's input type is part of the model. Softmax/sigmoid and shape layers are kept as they are.
 """
@@ -24,7 +25,8 @@ INPUT_QUANT_NAME = "input_quant"
 _WEIGHTED = {"Dense": "QDense", "Conv1D": "QConv1D", "Conv2D": "QConv2D"}
 _PASSTHROUGH = {
     "Flatten", "Reshape", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
-    "AveragePooling2D", "Dropout", "UpSampling1D", "UpSampling2D",
+    "AveragePooling2D", "Dropout", "UpSampling1D", "UpSampling2D", "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
 }  # fmt: skip
 _KEPT_ACTIVATIONS = {"softmax", "sigmoid", "linear"}
 
@@ -55,7 +57,8 @@ def check_overrides(model, cfg: QuantizeConfig) -> None:
     for layer in model.layers:
         cls = type(layer).__name__
         if cls in _WEIGHTED:
-            kinds[layer.name] = "weighted"
+            fused_relu = layer.get_config().get("activation") == "relu"
+            kinds[layer.name] = "weighted+relu" if fused_relu else "weighted"
         elif cls == "ReLU" or (cls == "Activation" and layer.get_config()["activation"] == "relu"):
             kinds[layer.name] = "activation"
     for name, over in cfg.layers.items():
@@ -69,7 +72,7 @@ def check_overrides(model, cfg: QuantizeConfig) -> None:
                 f"quantize.layers.{name} sets weights/bias on an activation layer: "
                 "set 'activation' there, weights on the Dense/Conv layer"
             )
-        if kinds[name] == "weighted" and over.activation:
+        if kinds[name] == "weighted" and over.activation:  # a fused relu takes it
             raise ConfigError(
                 f"quantize.layers.{name} sets 'activation' on a Dense/Conv layer: "
                 "set it on the activation layer that follows"
@@ -77,31 +80,44 @@ def check_overrides(model, cfg: QuantizeConfig) -> None:
 
 
 def build_qmodel(model, cfg: QuantizeConfig):
-    """Return a QKeras model mirroring ``model`` (a chain of layers), weights copied over."""
+    """Return a QKeras model mirroring ``model`` (a chain of layers), weights copied over.
+
+    A Dense/Conv with a fused activation becomes the QKeras layer followed by that activation,
+    named ``<layer>_<activation>`` (a fused relu takes the layer's ``activation`` bits).
+    """
     from qkeras import QActivation, QConv1D, QConv2D, QDense
     from tensorflow import keras
 
     qclasses = {"QDense": QDense, "QConv1D": QConv1D, "QConv2D": QConv2D}
     check_overrides(model, cfg)
-    inp = keras.Input(shape=model.input_shape[1:], name=model.layers[0].name)
+    inp = keras.Input(shape=model.input_shape[1:], name=model._input_layers[0].name)
     x = QActivation(_bits_str(cfg.input), name=INPUT_QUANT_NAME)(inp)
     copies: list[tuple[str, list]] = []
-    for layer in model.layers[1:]:
+    for layer in model.layers:
         cls = type(layer).__name__
+        if cls == "InputLayer":
+            continue
         conf = layer.get_config()
         if cls in _WEIGHTED:
-            w, b, _ = layer_bits(cfg, layer.name)
+            w, b, a = layer_bits(cfg, layer.name)
             conf.update(kernel_quantizer=_bits_str(w), bias_quantizer=_bits_str(b))
-            if conf.get("activation", "linear") != "linear":
+            fused = conf.get("activation", "linear")
+            if fused not in ("linear", "relu", *_KEPT_ACTIVATIONS):
                 raise ModelError(
-                    f"layer {layer.name} has a fused activation {conf['activation']!r}: "
-                    "build the float model with a separate Activation layer"
+                    f"layer {layer.name} has a fused activation {fused!r} with no QKeras "
+                    "counterpart here: use relu, softmax, sigmoid or linear"
                 )
+            conf["activation"] = "linear"
             for key in ("kernel_constraint", "bias_constraint"):
                 conf.pop(key, None)
             x = qclasses[_WEIGHTED[cls]].from_config(conf)(x)
             copies.append((layer.name, layer.get_weights()))
+            if fused == "relu":
+                x = QActivation(_relu_str(a), name=f"{layer.name}_relu")(x)
+            elif fused != "linear":
+                x = keras.layers.Activation(fused, name=f"{layer.name}_{fused}")(x)
         elif cls == "ReLU" or (cls == "Activation" and conf["activation"] == "relu"):
+            _check_plain_relu(layer, conf)
             _, _, a = layer_bits(cfg, layer.name)
             x = QActivation(_relu_str(a), name=layer.name)(x)
         elif (cls == "Activation" and conf["activation"] in _KEPT_ACTIVATIONS) or (
@@ -117,3 +133,16 @@ def build_qmodel(model, cfg: QuantizeConfig):
     for name, weights in copies:
         qmodel.get_layer(name).set_weights(weights)
     return qmodel
+
+
+def _check_plain_relu(layer, conf: dict) -> None:
+    """quantized_relu is max(x, 0): a ReLU with a cap, slope or threshold is refused."""
+    if (
+        conf.get("max_value") is not None
+        or conf.get("negative_slope", 0)
+        or conf.get("threshold", 0)
+    ):
+        raise ModelError(
+            f"layer {layer.name} is a ReLU with max_value/negative_slope/threshold, which "
+            "quantized_relu does not compute: use a plain ReLU"
+        )
