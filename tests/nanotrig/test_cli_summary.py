@@ -57,3 +57,22 @@ def test_dqm_and_garnet_summaries():
         "wrote q/qmodel.h5 (2 QAT epochs, 0 s)",
         "quantized test accuracy 0.7500, mean AUC 0.8500",
     ]
+
+
+def test_convert_summary_says_what_happened_to_batchnorm():
+    rec = {
+        "out": "hls", "project_dir": "myproject_prj", "precisions": {"fc1": {}}, "lut_layers": [],
+        "estimate": None,
+        "batchnorm": {
+            "folded": [{"layer": "bn1", "folded_into": "fc1", "saturated_weights": 0.25}],
+            "change_vs_given_model": {"n_events": 50, "max_abs_diff": 0.5},
+        },
+    }  # fmt: skip
+    lines = summary_lines("convert", rec)
+    assert lines[2] == (
+        "BatchNormalization folded (as QKeras QConv2DBatchnorm): bn1 into fc1 (25.0% of its "
+        "weights saturate); the reference is the folded model (vs the model as given on the "
+        "test vectors: max|diff| 0.5)"
+    )
+    assert not any("BatchNormalization" in line for line in summary_lines("convert", {
+        **rec, "batchnorm": None}))  # fmt: skip

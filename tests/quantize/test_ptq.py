@@ -201,3 +201,14 @@ def test_bad_ptq_input_refused_nothing_written(tmp_path, case, message):
         assert [p.name for p in out.iterdir()] == ["keep.txt"]
     else:
         assert not out.exists()
+
+
+def test_quantize_without_ptq_needs_its_qat_arguments(tmp_path):
+    line = _err(runner.invoke(app, ["quantize", "--out", str(tmp_path / "q")]))
+    assert "quantize needs CONFIG, --model and --data (QAT), or --ptq MODEL.h5" in line
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("name: x\n")
+    args = ["quantize", str(cfg), "--model", "m", "--data", "d", "--out", str(tmp_path / "q")]
+    line = _err(runner.invoke(app, [*args, "--bits", "8"]))
+    assert "--bits, --integer, --inputs and --labels go with --ptq MODEL.h5" in line
+    assert not (tmp_path / "q").exists()
