@@ -85,12 +85,13 @@ def _ptq(r: dict[str, Any]) -> list[str]:
         f"{r['input_quantizer']['integer']}); {len(r['quantizers'])} Dense/Conv layers quantized"
         + (f"; BatchNormalization folded: {_folds(folds)}" if folds else ""),
     ]
-    sat = {k: v for k, v in r["saturated_weights"].items() if v > 0}
-    if sat:
-        lines.append(
-            "saturated weights (give these layers more integer bits): "
-            + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sat.items())
-        )
+    for what in ("weights", "activations"):
+        sat = {k: v for k, v in (r.get(f"saturated_{what}") or {}).items() if v > 0}
+        if sat:
+            lines.append(
+                f"saturated {what} (give these more integer bits): "
+                + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sat.items())
+            )
     acc, change = r.get("accuracy"), r.get("accuracy_change")
     if acc and change:
         lines.append(

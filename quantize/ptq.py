@@ -88,6 +88,7 @@ def ptq_model(
         "quantizers": layer_quantizers(qmodel, cfg),
         "batchnorm_folded": folds,
         "saturated_weights": _saturated(folded, cfg),
+        "saturated_activations": None if x is None else _saturated_activations(model, cfg, x),
         **_comparison(model, qmodel, x, y),
     }
     for name, frac in record["saturated_weights"].items():
@@ -96,6 +97,12 @@ def ptq_model(
                 "layer %s: %.1f%% of its weights lie outside the quantizer's range and "
                 "saturate: give it more integer bits (quantize.layers.%s.weights)",
                 name, 100 * frac, name,
+            )  # fmt: skip
+    for name, frac in (record["saturated_activations"] or {}).items():
+        if frac > 0:
+            log.warning(
+                "%s: %.1f%% of its values on the given inputs exceed the quantizer's range and "
+                "saturate: give it more integer bits", name, 100 * frac,
             )  # fmt: skip
     out = prepare_output_dir(out_dir, force)
     with atomic_path(out / QMODEL_FILE) as tmp:
@@ -181,11 +188,38 @@ def load_labels(path: str | Path, dataset: str = "labels") -> np.ndarray:
     raise DataError(f"labels file {p} has unknown suffix {p.suffix!r}: use .npy or .h5")
 
 
+def _saturated_activations(model, cfg: QuantizeConfig, x: np.ndarray) -> dict[str, float]:
+    """On the given inputs: the fraction of values at or above the range of the input quantizer
+    (``input``) and of each relu quantizer (the float model's values, before quantization)."""
+    import keras
+
+    top = 2.0**cfg.input.integer
+    out = {"input": float(np.mean((x >= top) | (x < -top)))}
+    relus = []
+    for layer in model.layers:
+        cls, conf = type(layer).__name__, layer.get_config()
+        if cls == "ReLU" or (
+            cls in ("Activation", *_WEIGHTED) and conf.get("activation") == "relu"
+        ):
+            relus.append(layer)
+    if relus:
+        # node 0: the layer's call in ``model`` (fold_batchnorm calls some layers again)
+        probe = keras.Model(model.inputs, [layer.get_output_at(0) for layer in relus])
+        values = probe.predict(x, batch_size=1024, verbose=0)
+        for layer, v in zip(relus, values if len(relus) > 1 else [values], strict=True):
+            a = layer_bits(cfg, layer.name)[2]
+            out[layer.name] = float(np.mean(np.asarray(v) >= 2.0**a.integer))
+    return out
+
+
+_WEIGHTED = ("Dense", "Conv1D", "Conv2D")
+
+
 def _saturated(model, cfg: QuantizeConfig) -> dict[str, float]:
     """Per Dense/Conv: the fraction of kernel and bias values outside the quantizer's range."""
     out = {}
     for layer in model.layers:
-        if type(layer).__name__ not in ("Dense", "Conv1D", "Conv2D"):
+        if type(layer).__name__ not in _WEIGHTED:
             continue
         w, b, _ = layer_bits(cfg, layer.name)
         values = layer.get_weights()

@@ -122,6 +122,9 @@ def test_plain_mlp_ptq_convert_verify_exact(tmp_path):
         "layer": "bn1", "folded_into": "fc1", "epsilon": 1e-3, "saturated_weights": None,
     }  # fmt: skip
     assert set(rec["quantizers"]) == {"fc1", "fc2", "logits"}
+    sat = rec["saturated_activations"]
+    assert set(sat) == {"input", "relu1", "fc2"} and sat["input"] == 0.0  # normal(0,1) < 32
+    assert all(0 <= v <= 1 for v in sat.values())
     assert rec["quantizers"]["fc2"]["weights"] == "quantized_bits(8,2,alpha=1)"
     assert {r["keras_layer"] for r in ver["layers"]} >= {"fc1", "relu1", "fc2_relu", "logits"}
     assert _width(conv, "fc1") <= 8 and _width(conv, "fc2") <= 8
