@@ -265,8 +265,13 @@ def quantize(
     force: Force = False,
     json_out: Json = False,
 ) -> None:
-    """Build the QKeras model with CONFIG's bit widths and train it (QAT); or, with --ptq,
-    quantize a float Keras model without training and report the accuracy change."""
+    """QAT of CONFIG's QKeras model, or --ptq of a float model.
+
+    QAT: the QKeras model with CONFIG's bit widths, trained from the float model of 'train'.
+    --ptq MODEL.h5: a float Keras model quantized without training (BatchNormalization folded
+    into the Dense/Conv before it), bit widths from --bits/--integer or CONFIG's quantize
+    section; with --inputs and --labels, the paired accuracy change.
+    """
     _output("quantize", json_out)
 
     def go():
