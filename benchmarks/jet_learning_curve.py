@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 #: Float 16-64-32-32-5 MLP on the hls4ml LHC jet data set (OpenML 42468, 664k training jets):
-#: accuracy from hls4ml PR #285, per-class AUC of the same MLP in JEDI-net (arXiv 1908.05318,
-#: Table 2, "DNN"). See docs/jet-physics.md.
+#: accuracy from hls4ml PR #285; per-class AUC of the same MLP as recalled from JEDI-net (arXiv
+#: 1908.05318, Table 2, "DNN"), unverified. See docs/jet-physics.md.
 PUBLISHED = {
     "accuracy": 0.7705,
     "auc": {"g": 0.938, "q": 0.903, "W": 0.954, "Z": 0.946, "t": 0.962},
