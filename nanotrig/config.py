@@ -68,6 +68,12 @@ class JetSampleConfig(_Strict):
         (800.0, 1200.0), description="Window the leading jet's pT must fall in to be kept."
     )
     jet_r: float = Field(0.8, gt=0, le=1.5, description="Anti-kT radius.")
+    boson_production: Literal["pair", "scalar"] = Field(
+        "pair", description="W and Z jets: 'pair' = q qbar -> WW / ZZ (Standard Model, mostly "
+        "transversely polarised; the hls4ml data set's samples are WW and ZZ); 'scalar' = a heavy "
+        "scalar (2 TeV) -> WW / ZZ (longitudinal: fewer asymmetric decays lose a prong to the "
+        "grooming; see docs/jet-physics.md).",
+    )  # fmt: skip
     match_dr: float | None = Field(
         0.8, gt=0, description="W/Z/t jets: max dR to the hard-process parton; null disables."
     )

@@ -11,6 +11,8 @@ __all__ = [
     "CLASS_PROCESSES",
     "HARD_PARTON_IDS",
     "PYTHIA_SEED_MAX",
+    "SCALAR_MASS_GEV",
+    "SCALAR_PROCESSES",
     "EventBatch",
     "generate_batch",
     "pythia_settings",
@@ -35,6 +37,26 @@ CLASS_PROCESSES: dict[str, tuple[str, ...]] = {
     "t": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", *_W_HADRONIC),
 }
 
+#: ``boson_production: scalar``: W and Z from a heavy CP-even scalar (Pythia's H2, id 35) of this
+#: mass, each boson at pT up to about m/2 = 1 TeV. A scalar decays to longitudinal W/Z, whose
+#: quark pairs share the momentum evenly (z ~ 6 z (1 - z)); the pair-produced W/Z are mostly
+#: transverse (z ~ 3 z^2), and more of their decays fail the grooming's z > 0.1.
+SCALAR_MASS_GEV = 2000.0
+_SCALAR = (
+    "Higgs:useBSM = on",
+    "HiggsBSM:gg2H2 = on",
+    f"35:m0 = {SCALAR_MASS_GEV:.1f}",
+    "35:mWidth = 20.0",
+    "35:doForceWidth = on",
+    f"35:mMin = {0.75 * SCALAR_MASS_GEV:.1f}",
+    f"35:mMax = {1.25 * SCALAR_MASS_GEV:.1f}",
+    "35:onMode = off",
+)
+SCALAR_PROCESSES: dict[str, tuple[str, ...]] = {
+    "W": (*_SCALAR, "35:onIfAny = 24", *_W_HADRONIC),
+    "Z": (*_SCALAR, "35:onIfAny = 23", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"),
+}
+
 #: PDG id of the hard-process particle a jet of this class is matched to (None: no matching).
 HARD_PARTON_IDS: dict[str, int | None] = {"g": None, "q": None, "W": 24, "Z": 23, "t": 6}
 
@@ -53,15 +75,17 @@ class EventBatch:
 
 
 def pythia_settings(cls: str, cfg: JetSampleConfig, seed: int | None = None) -> list[str]:
-    """The Pythia ``readString`` lines for class ``cls``; ``seed`` adds the random-seed lines."""
+    """The Pythia ``readString`` lines for class ``cls``; ``seed`` adds the random-seed lines.
+    The pTHat window applies to the 2 -> 2 processes (not to the scalar's 2 -> 1)."""
     if cls not in CLASS_PROCESSES:
         raise ConfigError(f"unknown jet class {cls!r}: choose from {sorted(CLASS_PROCESSES)}")
     lo, hi = cfg.pthat_range_gev
+    scalar = cfg.boson_production == "scalar" and cls in SCALAR_PROCESSES
     lines = [
         f"Beams:eCM = {cfg.ecm_gev:.1f}",
         "Print:quiet = on",
         "Next:numberCount = 0",
-        *CLASS_PROCESSES[cls],
+        *(SCALAR_PROCESSES[cls] if scalar else CLASS_PROCESSES[cls]),
         f"PhaseSpace:pTHatMin = {lo:.3f}",
         f"PhaseSpace:pTHatMax = {hi:.3f}",
     ]

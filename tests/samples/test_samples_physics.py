@@ -73,6 +73,28 @@ def test_substructure_orderings(small_sample) -> None:
     assert (s.features[:, FEATURE_NAMES.index("j_zlogz")] <= 0).all()
 
 
+#: Per-class medians of the hls4ml LHC jet data set (issue 19; docs/jet-physics.md).
+DATA_SET_MULTIPLICITY = {"g": 93, "q": 55, "W": 50, "Z": 53, "t": 86}
+DATA_SET_MASS_MMDT = {"W": 79.0, "Z": 89.0, "t": 170.0}
+
+
+def test_medians_match_the_data_set(small_sample) -> None:
+    """Same definitions as the data set (multiplicity of the ungroomed jet with the underlying
+    event, mMDT mass): per-class medians within statistics of its medians; a quarter of the
+    pair-produced W jets groomed to one prong."""
+    _, s = small_sample
+    for cls, ref in DATA_SET_MULTIPLICITY.items():
+        med = float(np.median(_feature(s, cls, "j_multiplicity")))
+        assert abs(med - ref) <= 0.12 * ref, (cls, med, ref)
+    for cls, ref in DATA_SET_MASS_MMDT.items():
+        med = float(np.median(_feature(s, cls, "j_mass_mmdt")))
+        assert abs(med - ref) <= 0.1 * ref, (cls, med, ref)
+    assert np.median(_feature(s, "q", "j_mass_mmdt")) < 25.0
+    assert 35.0 < np.median(_feature(s, "g", "j_mass_mmdt")) < 90.0
+    one_prong = float(np.mean(_feature(s, "W", "j_mass_mmdt") < 50.0))
+    assert 0.12 < one_prong < 0.40, one_prong
+
+
 def test_manifest(small_sample, small_cfg) -> None:
     _, s = small_sample
     m = s.manifest
