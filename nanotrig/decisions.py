@@ -103,6 +103,8 @@ class FlipCounter:
     spec: DecisionSpec
     points: list[WorkingPoint]
     n_events: int = 0
+    #: Events whose decision differs at one working point or more.
+    events_differ: int = 0
     flips: np.ndarray = field(init=False)
     #: Of the flips: firmware passes where the reference does not.
     gained: np.ndarray = field(init=False)
@@ -123,14 +125,18 @@ class FlipCounter:
         self.n_events += len(x)
         self.flips += np.sum(ref != fw, axis=0)
         self.gained += np.sum(fw & ~ref, axis=0)
-        return int(np.sum(np.any(ref != fw, axis=1)))
+        differ = int(np.sum(np.any(ref != fw, axis=1)))
+        self.events_differ += differ
+        return differ
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record: events, scope, and per working point its flips."""
         return {
             "n_events": self.n_events,
             "scope": self.scope,
+            "events_differ": self.events_differ,
             "total_flips": int(self.flips.sum()),
+            "total_gained": int(self.gained.sum()),
             "points": [
                 {**p.to_dict(), "flips": int(f), "gained": int(g)}
                 for p, f, g in zip(self.points, self.flips, self.gained, strict=True)

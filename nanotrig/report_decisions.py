@@ -18,8 +18,13 @@ def _pct(rate: dict) -> str:
 def _flips(f: dict | None) -> str:
     if not f:
         return "not checked"
-    scope = "" if f["scope"] == "all" else " (traced events only)"
-    return f"{f['total_flips']:,} of {f['n_events']:,} events × points{scope}"
+    scope = "" if f["scope"] == "all" else ", traced events only"
+    n_points = len(f["points"])
+    return (
+        f"{f['events_differ']:,} of {f['n_events']:,} events differ ({f['total_flips']:,} "
+        f"flips over {n_points} working points, {f['total_gained']:,} of them the firmware "
+        f"passing where QKeras does not{scope})"
+    )
 
 
 def decisions_headline(r: dict) -> str | None:

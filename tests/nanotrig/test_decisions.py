@@ -45,7 +45,7 @@ def test_flips_counted_in_chunks_and_in_the_table():
     for start in range(0, 1000, 300):  # streamed in uneven chunks
         counter.add(x[start : start + 300], ref[start : start + 300], fw[start : start + 300])
     rec = counter.to_dict()
-    assert rec["n_events"] == 1000 and rec["total_flips"] == 10
+    assert rec["n_events"] == 1000 and rec["total_flips"] == 10 and rec["events_differ"] == 10
     assert [p["flips"] for p in rec["points"]] == [7, 3]
     assert rec["points"][0]["gained"] == int(np.sum(ref[:7, 0] < 0.5))
     signal = np.zeros((1000, 2), bool)
