@@ -20,10 +20,13 @@ def _flips(f: dict | None) -> str:
         return "not checked"
     scope = "" if f["scope"] == "all" else ", traced events only"
     n_points = len(f["points"])
+    gained = (
+        f", {f['total_gained']:,} of them the firmware passing where QKeras does not"
+        if f["total_flips"] else ""
+    )  # fmt: skip
     return (
         f"{f['events_differ']:,} of {f['n_events']:,} events differ ({f['total_flips']:,} "
-        f"flips over {n_points} working points, {f['total_gained']:,} of them the firmware "
-        f"passing where QKeras does not{scope})"
+        f"flips over {n_points} working points{gained}{scope})"
     )
 
 
@@ -33,7 +36,7 @@ def decisions_headline(r: dict) -> str | None:
     if not d:
         return None
     stress = r["verify"].get("stress", {}).get("decision_flips")
-    text = f"test events: {_flips(d['test'])}"
+    text = f"verified events: {_flips(d['test'])}"
     if stress:
         text += f"; stress events: {_flips(stress)}"
     total = d["test"]["total_flips"] + (stress["total_flips"] if stress else 0)
@@ -56,10 +59,11 @@ def decisions_section(r: dict) -> list[str]:
     lines += [
         f"Working points: per score column, the threshold keeping {effs} of its signal in "
         f"QKeras (`verify.working_points`), set on the {d['n_labelled']:,} labelled test "
-        "events; an event passes when its score is >= the threshold. Efficiency: share of "
-        "the column's signal passing; mistag rate: share of the rest passing (binomial "
-        "errors). Flips: events whose decision differs between QKeras and the firmware, on "
-        f"the {d['test']['n_events']:,} verified test events"
+        "events (the first verified ones); an event passes when its score is >= the "
+        "threshold. Efficiency: share of the column's signal passing; mistag rate: share of "
+        "the rest passing (binomial errors). Flips: events whose decision differs between "
+        "QKeras and the firmware, on "
+        f"the {d['test']['n_events']:,} verified events"
         + (
             f" and on the {stress['n_events']:,} stress events"
             + (" traced layer by layer (the integer kernel leaves the lookup-table head to "
@@ -70,20 +74,18 @@ def decisions_section(r: dict) -> list[str]:
         + ".",
         "",
     ]  # fmt: skip
-    flips = {(p["column"], p["threshold"]): p["flips"] for p in (stress or {}).get("points", [])}
+    stress_points = stress["points"] if stress else [None] * len(d["points"])
     rows = []
-    for p, t in zip(d["points"], d["test"]["points"], strict=True):
+    for p, t, st in zip(d["points"], d["test"]["points"], stress_points, strict=True):
         q, f = p["qkeras"], p["firmware"]
         rows.append([
             p["name"], p["label"], f"{p['threshold']:.6g}",
             _pct(q["efficiency"]), _pct(f["efficiency"]), _pct(q["mistag"]), _pct(f["mistag"]),
-            t["flips"], flips.get((p["column"], p["threshold"]), "-"),
+            t["flips"], *([st["flips"]] if st else []),
         ])  # fmt: skip
-    lines += table(
-        ["column", "working point", "threshold", "eff. QKeras", "eff. firmware",
-         "mistag QKeras", "mistag firmware", "flips (test)", "flips (stress)"],
-        rows,
-    )  # fmt: skip
+    header = ["column", "working point", "threshold", "eff. QKeras", "eff. firmware",
+              "mistag QKeras", "mistag firmware", "flips (verified)", "flips (stress)"]  # fmt: skip
+    lines += table(header if stress else header[:-1], rows)
     lines += [f"Decision flips: {decisions_headline(r)}.", ""]
     if d.get("roc_plot"):
         lines += [f"![firmware vs QKeras ROC]({d['roc_plot']})", ""]

@@ -45,7 +45,7 @@ def test_run_decisions_match_recomputation(mini_run):
     assert len(rows) == len(d["points"])
     for row, p in zip(rows, d["points"], strict=True):
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[0] == p["name"] and cells[-2] == str(p["flips"])
+        assert cells[0] == p["name"] and cells[-2] == str(p["flips"])  # verified, stress
     total = d["test"]["total_flips"] + stress["total_flips"]
     verdict = "**0 decision flips**" if total == 0 else "**DECISIONS DIFFER**"
     assert verdict in md.split("## Sample", 1)[0]  # the headline says it
