@@ -87,6 +87,8 @@ def decisions_section(r: dict) -> list[str]:
               "mistag QKeras", "mistag firmware", "flips (verified)", "flips (stress)"]  # fmt: skip
     lines += table(header if stress else header[:-1], rows)
     lines += [f"Decision flips: {decisions_headline(r)}.", ""]
+    if d.get("note"):
+        lines += [d["note"], ""]
     if d.get("roc_plot"):
         lines += [f"![firmware vs QKeras ROC]({d['roc_plot']})", ""]
     return lines

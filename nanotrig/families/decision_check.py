@@ -25,6 +25,7 @@ __all__ = [
     "ROC_PLOT",
     "DecisionSource",
     "classifier_decisions",
+    "decisions_record",
     "stress_counter",
     "test_decisions",
 ]
@@ -68,9 +69,17 @@ def test_decisions(
     events, and the ROC plot ``hls/decision_roc.png``."""
     with np.load(outputs) as f:
         ref_out, fw_out = f["keras"], f["csim"]
-    spec = source.spec
+    return decisions_record(ctx, source.spec, x, ref_out, fw_out, source.signal(ctx))
+
+
+def decisions_record(
+    ctx: RunContext, spec: DecisionSpec, x: np.ndarray, ref_out: np.ndarray,
+    fw_out: np.ndarray, signal: np.ndarray, note: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    """:func:`test_decisions` on outputs in memory: ``signal`` marks the first (labelled)
+    events; ``note`` says what the firmware figures are where they are not plain C-sim."""
     ref, fw = spec.score(x, ref_out), spec.score(x, fw_out)
-    signal = np.asarray(source.signal(ctx), bool)[: len(x)]
+    signal = np.asarray(signal, bool)[: len(x)]
     n = len(signal)
     effs = ctx.cfg.verify.working_points
     points = efficiency_thresholds(ref[:n], signal, spec.columns, effs)
@@ -86,6 +95,7 @@ def test_decisions(
         "points": rows,
         "test": counter.to_dict(),
         "roc_plot": f"hls/{plot.name}" if plot else None,
+        **({"note": note} if note else {}),
     }
 
 
