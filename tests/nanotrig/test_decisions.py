@@ -64,3 +64,18 @@ def test_thresholds_parsed_and_refused_in_one_line():
         parse_thresholds(["w:0.5"], COLUMNS)
     with pytest.raises(ConfigError, match=r"--threshold 'g:high': not a number"):
         parse_thresholds(["g:high"], COLUMNS)
+
+
+def test_family_scores_are_the_trained_figures():
+    """The DQM fault score is the map's mean squared error of models/dqm_metrics.py, from the
+    C-simulation's flat outputs too; the anomaly score is the VAE's one output."""
+    from nanotrig.models.dqm_metrics import reconstruction_losses
+
+    from nanotrig.families.anomaly_vae import _score
+    from nanotrig.families.dqm_ae import _fault_score
+
+    rng = np.random.default_rng(2)
+    x, y = rng.random((5, 4, 8, 1)), rng.random((5, 32))
+    per_map, _ = reconstruction_losses(x, y.reshape(x.shape))
+    np.testing.assert_array_equal(_fault_score(x, y)[:, 0], per_map)
+    np.testing.assert_array_equal(_score(x, y[:, :1]), y[:, :1])
