@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nanotrig.decisions import DecisionSpec
-from nanotrig.errors import VerificationError
+from nanotrig.errors import DataError, VerificationError
 from nanotrig.families.common import (
     check_sample_kind,
     csim_failures,
@@ -73,7 +73,10 @@ def _decisions(ctx: RunContext) -> DecisionSource:
     """Flag a map on its fault score; signal: the test maps with a fault."""
     import numpy as np
 
-    faulty = np.load(ctx.run_dir / "qmodel" / "test_fault_type.npy")[:, None] != 0
+    path = ctx.run_dir / "qmodel" / "test_fault_type.npy"
+    if not path.is_file():  # a quantize stage of an earlier nanotrig
+        raise DataError(f"{path} is missing: rerun the run with --force (quantize saves it)")
+    faulty = np.load(path)[:, None] != 0
     return DecisionSource(DecisionSpec(("fault score",), _fault_score), lambda _: faulty)
 
 
