@@ -38,8 +38,9 @@ from nanotrig.hls.convert import CONVERSION_FILE, HLS_MODEL_FILE, REFERENCE_FILE
 from nanotrig.hls.inputs import reference_exact_limit
 from nanotrig.hls.model_io import load_qkeras_model
 
+from nanotrig.decisions import FlipCounter
 from nanotrig.errors import ConfigError, ConversionError, DataError, ToolMissingError
-from nanotrig.fileio import write_json
+from nanotrig.fileio import atomic_path, write_json
 
 __all__ = [
     "CHUNK_SIZE",
@@ -94,6 +95,8 @@ class VerifyResult:
     seconds: float = 0.0
     #: Batched runs: ``harness`` (hls4ml's C++) or ``kernel`` (hls/int_kernel.py); else trace.
     engine: str = "trace"
+    #: Decision flips at the working points of ``verify_project(flips=...)`` (FlipCounter).
+    decision_flips: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -125,6 +128,8 @@ def verify_project(
     trace_all: bool = False,
     dataset: str = "features",
     engine: str = "auto",
+    flips: FlipCounter | None = None,
+    outputs_file: Path | None = None,
 ) -> VerifyResult:
     """Compile the project of ``out_dir`` with g++ and compare it with ``keras_model.h5``.
 
@@ -136,6 +141,9 @@ def verify_project(
     batched run: ``harness`` (hls4ml's C++ for every event), ``kernel`` (the exact integer
     kernel of :mod:`hls.int_kernel`, checked against hls4ml's ``trace`` on the traced events)
     or ``auto`` (the kernel where it supports the project, else the harness).
+    ``flips``: count the events whose decision differs at its working points (every event;
+    only the traced ones where the kernel leaves a table head out). ``outputs_file`` (traced
+    runs): save every event's final outputs, QKeras (``keras``) and C-simulation (``csim``).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown C-simulation engine {engine!r}: choose from {ENGINES}")
@@ -148,13 +156,14 @@ def verify_project(
         if batched is None:
             batched = source.n > trace_events
         if not batched:
-            return _verify_traced(out_dir, record, model, source.read(0, source.n))
+            x = source.read(0, source.n)
+            return _verify_traced(out_dir, record, model, x, flips, outputs_file)
         if shutil.which("g++") is None:
             raise ToolMissingError(GXX_MISSING)
         return _verify_batched(
             out_dir, record, model, source, trace_events, chunk_size,
             threads or os.cpu_count() or 1, progress,
-            trace_all, engine,
+            trace_all, engine, flips,
         )  # fmt: skip
 
 
@@ -176,7 +185,10 @@ def verify_and_record(
     return result
 
 
-def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) -> VerifyResult:
+def _verify_traced(
+    out_dir: Path, record: dict[str, Any], model, x: np.ndarray,
+    flips: FlipCounter | None = None, outputs_file: Path | None = None,
+) -> VerifyResult:  # fmt: skip
     """Every event through hls4ml ``trace``: every layer compared on every event."""
     n = len(x)
     far = _far_events(x, record)
@@ -205,6 +217,11 @@ def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) 
     }
     if out_kind == "exact":
         bad_events |= out_bad
+    if flips is not None:
+        flips.add(x, y_k, y_c)
+    if outputs_file is not None:
+        with atomic_path(Path(outputs_file)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, keras=y_k, csim=y_c)
     result = VerifyResult(
         ok=not bad_events.any(),
         n_events=n,
@@ -215,6 +232,7 @@ def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) 
         compile_seconds=round(compile_s, 2),
         reference_inexact_events=far,
         traced_events=n,
+        decision_flips=None if flips is None else flips.to_dict(),
     )
     if bad_events.any():
         result.mismatch_file = str(_save_mismatches(out_dir, x, bad_events, pairs))
@@ -228,7 +246,7 @@ def _verify_traced(out_dir: Path, record: dict[str, Any], model, x: np.ndarray) 
 def _verify_batched(
     out_dir: Path, record: dict[str, Any], model, source: EventSource, trace_events: int,
     chunk_size: int, threads: int, progress: bool, trace_all: bool = False,
-    engine: str = "auto",
+    engine: str = "auto", flips: FlipCounter | None = None,
 ) -> VerifyResult:  # fmt: skip
     """Outputs (and the logits before a table head, or with ``trace_all`` every layer) of every
     event through the batch harness or the integer kernel; layers traced by hls4ml on the first
@@ -270,6 +288,8 @@ def _verify_batched(
                 bad = np.zeros(len(x), bool)
                 if y_c is not None:  # the kernel leaves a table head to the traced events
                     out_bad = out_tally.add(ref[0], y_c)
+                    if flips is not None:
+                        flips.add(x, ref[0], y_c)
                     bad = out_bad if kinds.get(out_name) == "exact" else bad
                 if taps:
                     cols = sim.split(tap_c)
@@ -316,6 +336,9 @@ def _verify_batched(
         output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(n, "lut"), "scope": "all"}
     else:  # table head of a kernel run: compared on the traced events
         out_tally.add(keras_out[model.layers[-1].name], np.asarray(y_sub).reshape(m, -1))
+        if flips is not None:  # the decisions of the traced events only
+            flips.scope = "traced"
+            flips.add(x_sub, keras_out[model.layers[-1].name], np.asarray(y_sub).reshape(m, -1))
         output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(m, "lut")}
         output["scope"] = "traced"
     exact_out_bad = output["kind"] == "exact" and out_tally.n_mismatch > 0
@@ -336,6 +359,7 @@ def _verify_batched(
         events_per_s=round(n / sim_s, 1) if sim_s > 0 else None,
         seconds=round(time.perf_counter() - t_start, 2),
         engine=sim.engine,
+        decision_flips=None if flips is None else flips.to_dict(),
     )
     bad_mask = bad_sub | np.isin(idx, bad_idx)
     if bad_mask.any():

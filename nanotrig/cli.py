@@ -18,7 +18,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from nanotrig import __version__
 from nanotrig.config import HlsConfig, RunConfig, load_config
-from nanotrig.errors import ConfigError, NanotrigError
+from nanotrig.errors import ConfigError, DataError, NanotrigError
 
 
 def _usage(cmd: TyperCommand | TyperGroup, ctx: typer.Context) -> list[str]:
@@ -473,6 +473,42 @@ def synth(
     _guarded(go)
 
 
+def _flip_counter(project: Path, values: list[str]):
+    """A decision-flip counter for ``--threshold`` values on the project's output columns
+    (named by class where the project sits in a run directory with qmodel/test_scores.npz)."""
+    import numpy as np
+
+    from nanotrig.decisions import DecisionSpec, FlipCounter, parse_thresholds
+    from nanotrig.hls.convert import REFERENCE_FILE
+    from nanotrig.hls.model_io import load_qkeras_model
+
+    if not (project / REFERENCE_FILE).is_file():
+        raise DataError(f"{project} is not a converted project: run 'nanotrig convert' first")
+    n_out = int(np.prod(load_qkeras_model(project / REFERENCE_FILE).output_shape[1:]))
+    columns = tuple(str(j) for j in range(n_out))
+    scores = project.parent / "qmodel" / "test_scores.npz"
+    if scores.is_file():
+        with np.load(scores) as f:
+            names = tuple(str(c) for c in f["class_names"])
+        columns = names if len(names) == n_out else columns
+    spec = DecisionSpec(columns)
+    return FlipCounter(spec, parse_thresholds(values, columns))
+
+
+def _echo_flips(rec: dict | None) -> None:
+    """One line per ``--threshold`` working point: the events whose decision differs."""
+    if not rec:
+        return
+    where = "" if rec["scope"] == "all" else (
+        " (traced events only: the kernel leaves the table head out; --engine harness for all)"
+    )  # fmt: skip
+    for p in rec["points"]:
+        typer.echo(
+            f"decision flips at {p['name']} >= {p['threshold']:g}: {p['flips']} of "
+            f"{rec['n_events']} events{where}"
+        )
+
+
 @app.command()
 def verify(
     project: Annotated[Path, typer.Argument(help="Directory written by 'convert'.")],
@@ -506,6 +542,15 @@ def verify(
             "checked against hls4ml's trace) or auto (kernel where supported).",
         ),
     ] = "auto",
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="Trigger threshold on the outputs, T (every output) or COLUMN:T (an output's "
+            "number, or its class name inside a run directory); repeatable. Prints the events "
+            "whose decision (output >= T) differs between QKeras and C-simulation.",
+        ),
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Compile the project and compare C-simulation with the QKeras model, layer by layer.
@@ -527,10 +572,14 @@ def verify(
             raise ConfigError("--trace-events and --threads must be positive")
         family = _project_family(project)
         if family is not None:  # GarNet: C-sim vs its emulator
+            if threshold:
+                raise ConfigError(f"--threshold: {family.name} projects are verified against "
+                                  "their emulator, without decisions: leave it out")  # fmt: skip
             return family.verify_file(project, inputs, n_events=events)
+        flips = _flip_counter(project, threshold) if threshold else None
         return verify_and_record(
             project, inputs, n_events=events, trace_events=trace_events, threads=threads,
-            progress=True, trace_all=trace_all, dataset=dataset, engine=engine,
+            progress=True, trace_all=trace_all, dataset=dataset, engine=engine, flips=flips,
         )  # fmt: skip
 
     result = _guarded(go)
@@ -567,6 +616,7 @@ def verify(
         f"wrote {project / 'verify.json'}"
         + (f", {rec['mismatch_file']}" if rec["mismatch_file"] else "")
     )
+    _echo_flips(rec.get("decision_flips"))
     status = "bit-exact" if rec["ok"] else "MISMATCH"
     arg = rec["output"].get("argmax_agreement")
     typer.echo(

@@ -465,6 +465,22 @@ class VerifyConfig(_Strict):
         "exact integer kernel (hls/int_kernel.py, checked against hls4ml's trace on the traced "
         "events), 'auto' the kernel where it supports the project.",
     )
+    working_points: tuple[float, ...] = Field(
+        (0.5, 0.9),
+        description="Trigger working points of the decision check: per score column (class, "
+        "anomaly or fault score), the thresholds keeping these shares of the signal in QKeras; "
+        "the firmware is judged at the same thresholds ([]: no decision check).",
+    )
+
+    @field_validator("working_points")
+    @classmethod
+    def _efficiencies(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        bad = [e for e in v if not 0 < e <= 1]
+        if bad or len(set(v)) != len(v):
+            raise ValueError(
+                f"must be distinct signal efficiencies in (0, 1], e.g. [0.5, 0.9]; got {list(v)}"
+            )
+        return v
 
 
 class ExportConfig(_Strict):

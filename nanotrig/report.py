@@ -193,9 +193,9 @@ def pm(value: float, error: float, nd: int = 3) -> str:
     return f"{value:.{nd}f} ± {error:.{nd}f}"
 
 
-def headline(rows: list[tuple[str, str]]) -> list[str]:
-    """ "## Headline": the figures a physicist checks first, one row each."""
-    return ["## Headline", "", *table(["", "figure"], [list(r) for r in rows])]
+def headline(rows: list[tuple[str, str | None]]) -> list[str]:
+    """ "## Headline": the figures a physicist checks first, one row each (None: left out)."""
+    return ["## Headline", "", *table(["", "figure"], [list(r) for r in rows if r[1] is not None])]
 
 
 def csim_headline(r: dict) -> str:

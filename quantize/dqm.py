@@ -86,6 +86,7 @@ def quantize_dqm_ae(
         qmodel.save(tmp, save_format="h5")
     test = split["test"]
     _save_npy(out_dir / "test_inputs.npy", data.x[test])
+    _save_npy(out_dir / "test_fault_type.npy", data.fault_type[test])  # 0: good
     rest = np.setdiff1d(np.arange(len(data.x)), test)
     _save_npy(out_dir / "verify_inputs.npy", data.x[np.concatenate([test, rest])])
     metrics = {"float": f_metrics, "quantized": q_metrics}

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nanotrig.decisions import DecisionSpec
 from nanotrig.families.common import check_sample_kind, csim_failures, standard_stages
 from nanotrig.families.common import test_inputs as _test_inputs
+from nanotrig.families.decision_check import DecisionSource
 from nanotrig.family import Family, RunContext
 from nanotrig.report import (
     csim_headline,
@@ -17,6 +19,7 @@ from nanotrig.report import (
     onnx_float_line,
     table,
 )
+from nanotrig.report_decisions import decisions_headline, decisions_section
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
@@ -49,6 +52,24 @@ def _verify_inputs(ctx: RunContext):
     import numpy as np
 
     return np.load(ctx.run_dir / "qmodel" / "all_inputs.npy")
+
+
+def _score(x, y):
+    """The anomaly score: the firmware's one output, sum(mu^2)."""
+    import numpy as np
+
+    return np.asarray(y, np.float64).reshape(len(y), -1)[:, :1]
+
+
+def _decisions(ctx: RunContext) -> DecisionSource:
+    """Trigger on the anomaly score; signal: the test events of a BSM process."""
+    import numpy as np
+
+    from nanotrig.config import L1_BACKGROUNDS
+
+    processes = np.load(ctx.run_dir / "qmodel" / "test_processes.npy")
+    signal = ~np.isin(processes, L1_BACKGROUNDS)[:, None]
+    return DecisionSource(DecisionSpec(("anomaly score",), _score), lambda _: signal)
 
 
 def _export_quantized(ctx: RunContext) -> dict:
@@ -137,6 +158,7 @@ def _headline(r: dict) -> list[str]:
         ("AUC per signal, QKeras", aucs),
         ("TPR at FPR 1e-5", r["quantize"]["metrics"]["quantized"]["statement"]),
         ("firmware (C-sim) vs QKeras, score included", csim_headline(r)),
+        ("trigger decisions, firmware vs QKeras", decisions_headline(r)),
         ("latency and resources", estimate_headline(r)),
         ("ONNX (onnxruntime)", onnx),
     ])  # fmt: skip
@@ -210,8 +232,9 @@ ANOMALY_VAE = Family(
         quantize_vae,
         verify_inputs=_verify_inputs,
         export_quantized=_export_quantized,
+        decisions=_decisions,
     ),
-    sections=(_headline, _sections_sample, _hls, _csim, _onnx),
+    sections=(_headline, _sections_sample, _hls, _csim, decisions_section, _onnx),
     summary=_summary,
     failures=_failures,
     train=train_vae,

@@ -20,6 +20,10 @@ from nanotrig.fileio import write_json
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
+    from nanotrig.families.decision_check import DecisionSource
+
+#: A family's trigger decision for the verify stage (:mod:`nanotrig.families.decision_check`).
+Decisions = Callable[[RunContext], "DecisionSource"]
 
 __all__ = [
     "all_bit_exact",
@@ -110,16 +114,25 @@ def convert_stage() -> Stage:
 
 
 def verify_checks(
-    ctx: RunContext, x_verify: np.ndarray, x_pool: np.ndarray
+    ctx: RunContext, x_verify: np.ndarray, x_pool: np.ndarray, decisions: Decisions | None = None
 ) -> dict[str, Any]:  # fmt: skip
     """C-sim vs QKeras on ``x_verify``, on the edge inputs and (``verify.stress_events``) on
-    events resampled from ``x_pool`` through the batched engine; writes hls/verify.json."""
+    events resampled from ``x_pool`` through the batched engine; writes hls/verify.json.
+    ``decisions``: the family's trigger decision, compared at the working points on
+    ``x_verify`` and the stress events (record ``decisions``)."""
+    from nanotrig.families.decision_check import OUTPUTS_FILE, stress_counter, test_decisions
     from nanotrig.hls import edge_inputs, stress_inputs, verify_project
 
     cfg, timed, hls_dir = ctx.cfg, ctx.timed, ctx.run_dir / "hls"
-    for stale in hls_dir.glob("mismatch*.npz"):  # a resumed run's earlier verification
-        stale.unlink()
-    record = timed("verify", verify_project, hls_dir, x_verify).to_dict()
+    outputs = hls_dir / OUTPUTS_FILE
+    for stale in [*hls_dir.glob("mismatch*.npz"), outputs]:  # a resumed run's earlier check
+        stale.unlink(missing_ok=True)
+    decide = decisions(ctx) if decisions and cfg.verify.working_points else None
+    record = timed(
+        "verify", verify_project, hls_dir, x_verify, outputs_file=outputs if decide else None
+    ).to_dict()
+    if decide and outputs.is_file():  # traced (up to 10k events): every output saved
+        record["decisions"] = test_decisions(ctx, decide, x_verify, outputs)
     if cfg.verify.edge_inputs:
         record["edge_inputs"] = timed(
             "verify_edges", verify_project, hls_dir, edge_inputs(hls_dir)
@@ -132,6 +145,7 @@ def verify_checks(
         stress = timed(
             "verify_stress", verify_project, hls_dir, stress_path, batched=True,
             progress=ctx.progress, engine=cfg.verify.stress_engine,
+            flips=stress_counter(decide, record["decisions"]) if "decisions" in record else None,
         )  # fmt: skip
         record["stress"] = {
             **stress.to_dict(),
@@ -144,13 +158,14 @@ def verify_checks(
 
 def verify_stage(
     inputs: Callable[[RunContext], np.ndarray] = lambda ctx: test_inputs(ctx),
+    decisions: Decisions | None = None,
 ) -> Stage:
     """``verify``: :func:`verify_checks` on the first ``verify.n_events`` of ``inputs(ctx)``
     (default the test events); the stress events are resampled from the test events."""
 
     def run(ctx: RunContext) -> dict:
         x_test = test_inputs(ctx)
-        return verify_checks(ctx, inputs(ctx)[: ctx.cfg.verify.n_events], x_test)
+        return verify_checks(ctx, inputs(ctx)[: ctx.cfg.verify.n_events], x_test, decisions)
 
     return Stage(
         "verify", run, keys=("verify",), after=("convert",),
@@ -250,16 +265,17 @@ def standard_stages(
     export: Callable[[RunContext], dict] | None = None,
     export_quantized: Callable[[RunContext], dict] | None = None,
     rtl: bool = False,
+    decisions: Decisions | None = None,
 ) -> tuple[Stage, ...]:
     """The usual chain: sample, the family's train and quantize, the generic hls4ml conversion,
-    the C-simulation checks, (``rtl``: the optional RTL stage,) float and QDQ ONNX. Override the
-    verify inputs or an export."""
+    the C-simulation checks (with the trigger ``decisions``), (``rtl``: the optional RTL
+    stage,) float and QDQ ONNX. Override the verify inputs or an export."""
     return (
         sample_stage(),
         train_stage(train),
         quantize_stage(quantize),
         convert_stage(),
-        verify_stage(verify_inputs) if verify_inputs else verify_stage(),
+        verify_stage(verify_inputs or test_inputs, decisions),
         *((rtl_stage(),) if rtl else ()),
         export_stage(export) if export else export_stage(),
         export_quantized_stage(export_quantized) if export_quantized else export_quantized_stage(),

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nanotrig.errors import VerificationError
+from nanotrig.decisions import DecisionSpec
+from nanotrig.errors import DataError, VerificationError
 from nanotrig.families.common import (
     check_sample_kind,
     csim_failures,
     standard_stages,
     test_inputs,
 )
+from nanotrig.families.decision_check import DecisionSource
 from nanotrig.family import Family, RunContext
 from nanotrig.report import (
     auc_error,
@@ -25,6 +27,7 @@ from nanotrig.report import (
     pm,
     table,
 )
+from nanotrig.report_decisions import decisions_headline, decisions_section
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
@@ -56,6 +59,25 @@ def _verify_inputs(ctx: RunContext):
     import numpy as np
 
     return np.load(ctx.run_dir / "qmodel" / "verify_inputs.npy")
+
+
+def _fault_score(x, y):
+    """The fault score: a map's mean squared reconstruction error (the trained loss)."""
+    import numpy as np
+
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    return np.mean((np.asarray(y, np.float64).reshape(x.shape) - x) ** 2, axis=1)[:, None]
+
+
+def _decisions(ctx: RunContext) -> DecisionSource:
+    """Flag a map on its fault score; signal: the test maps with a fault."""
+    import numpy as np
+
+    path = ctx.run_dir / "qmodel" / "test_fault_type.npy"
+    if not path.is_file():  # a quantize stage of an earlier nanotrig
+        raise DataError(f"{path} is missing: rerun the run with --force (quantize saves it)")
+    faulty = np.load(path)[:, None] != 0
+    return DecisionSource(DecisionSpec(("fault score",), _fault_score), lambda _: faulty)
 
 
 def _export(ctx: RunContext) -> dict:
@@ -147,6 +169,7 @@ def _headline(r: dict) -> list[str]:
         ("fault AUC (map MSE), QKeras", any_fault("quantized")),
         ("localisation, QKeras", fmt(m["quantized"]["localisation"], 3)),
         ("firmware (C-sim) vs QKeras", csim_headline(r)),
+        ("trigger decisions, firmware vs QKeras", decisions_headline(r)),
         ("latency and resources", estimate_headline(r)),
         ("ONNX (onnxruntime)", onnx),
     ])  # fmt: skip
@@ -233,8 +256,9 @@ DQM_AE = Family(
         verify_inputs=_verify_inputs,
         export=_export,
         export_quantized=_export_quantized,
+        decisions=_decisions,
     ),
-    sections=(_headline, _sections_sample, _hls, _csim, _onnx),
+    sections=(_headline, _sections_sample, _hls, _csim, decisions_section, _onnx),
     summary=_summary,
     failures=_failures,
     train=train_dqm,

@@ -26,6 +26,7 @@ from nanotrig.report import (
     pm,
     table,
 )
+from nanotrig.report_decisions import decisions_headline, decisions_section
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
@@ -300,8 +301,28 @@ def _verify(ctx: RunContext) -> dict:
     record["emulator_vs_keras"] = timed(
         "verify_keras", emulator_vs_keras, emulator, garnet_submodel(qmodel), x_v, n_v
     )
+    metrics = _metrics(ctx, model, qmodel, tagger_emulator)
+    if cfg.verify.working_points:
+        record["decisions"] = _decisions(ctx)
     write_json(run_dir / "hls" / "verify.json", record)
-    return {**record, "report_extra": {"metrics": _metrics(ctx, model, qmodel, tagger_emulator)}}
+    return {**record, "report_extra": {"metrics": metrics}}
+
+
+def _decisions(ctx: RunContext) -> dict:
+    """The trigger decisions of the test jets, QAT vs firmware scores (test_scores.npz)."""
+    from nanotrig.decisions import DecisionSpec
+    from nanotrig.families.decision_check import decisions_record
+    from nanotrig.models.metrics import read_test_scores
+
+    labels, names, scores = read_test_scores(ctx.run_dir / "qmodel" / "test_scores.npz")
+    ref, fw = scores["quantized"], scores["firmware"]
+    return decisions_record(
+        ctx, DecisionSpec(names), ref, ref, fw, labels[:, None] == np.arange(len(names)),
+        note="GarNet: the firmware scores are the softmax (in float, outside the firmware) of "
+        "the emulated logits, which equal the C-simulation's bit for bit on the verified jets; "
+        "QKeras is the QAT GarNet model, whose GarNet layer the firmware approximates (see "
+        "the emulator's tolerance above), so flips here are not a C-simulation mismatch.",
+    )  # fmt: skip
 
 
 def _metrics(ctx: RunContext, model, qmodel, tagger_emulator) -> dict:
@@ -448,6 +469,7 @@ def _headline(r: dict) -> list[str]:
         ("accuracy, QGarNet QAT", acc("QGarNet QAT")),
         ("accuracy, firmware logits + softmax", acc(_FW)),
         ("firmware (C-sim) vs its emulator, up to the logits", csim),
+        ("trigger decisions, firmware vs QKeras (QAT)", decisions_headline(r)),
         ("latency and resources", estimate_headline(r)),
         ("ONNX (onnxruntime)", onnx),
     ])  # fmt: skip
@@ -601,7 +623,7 @@ JET_GARNET = Family(
     title="GarNet jet tagger",
     sample_kind="jets",
     stages=_STAGES,
-    sections=(_headline, _sample_model, _firmware, _csim, _onnx),
+    sections=(_headline, _sample_model, _firmware, _csim, decisions_section, _onnx),
     summary=_summary,
     failures=_failures,
     train=train_garnet,

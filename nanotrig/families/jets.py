@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nanotrig.families.common import csim_failures, standard_stages
+from nanotrig.families.decision_check import classifier_decisions
 from nanotrig.family import Family
 from nanotrig.report import (
     auc_error,
@@ -23,6 +24,7 @@ from nanotrig.report import (
     rtl_headline,
     table,
 )
+from nanotrig.report_decisions import decisions_headline, decisions_section
 
 if TYPE_CHECKING:
     from nanotrig.config import RunConfig
@@ -147,6 +149,7 @@ def classifier_headline(r: dict) -> list[str]:
         ("accuracy, QKeras (quantized)", _with_error(qm)),
         ("accuracy change from quantization", accuracy_change_text(q)),
         ("firmware (C-sim) vs QKeras", csim_headline(r)),
+        ("trigger decisions, firmware vs QKeras", decisions_headline(r)),
         ("latency and resources", estimate_headline(r)),
         ("RTL (da4ml, Verilator, Yosys)", rtl_headline(r)),
         ("ONNX (onnxruntime)", onnx_headline(r)),
@@ -221,6 +224,7 @@ _COMMON = {
         accuracy_section,
         hls_section,
         _csim,
+        decisions_section,
         onnx_sections,
     ),
     "summary": classifier_summary,
@@ -234,7 +238,7 @@ _COMMON = {
 
 JET_MLP = Family(
     name="jet_mlp",
-    stages=standard_stages(train_jets, quantize_jets, rtl=True),
+    stages=standard_stages(train_jets, quantize_jets, rtl=True, decisions=classifier_decisions()),
     title="jet MLP tagger",
     model_keys=("hidden",),
     description="dense network on the 16 standardised high-level jet features",
@@ -242,7 +246,7 @@ JET_MLP = Family(
 )
 JET_CNN = Family(
     name="jet_cnn",
-    stages=standard_stages(train_jets, quantize_jets),
+    stages=standard_stages(train_jets, quantize_jets, decisions=classifier_decisions()),
     title="jet CNN tagger",
     model_keys=("conv_filters", "kernel_size", "pool_size", "dense"),
     check_config=_cnn_fits_image,

@@ -29,15 +29,34 @@ def run_dir(mini_run):
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")
 def test_verify_ok_prints_layers(run_dir, tmp_path):
-    """On a copy: verify writes verify.json into the project (the run's own must stay)."""
+    """On a copy: verify writes verify.json into the project (the run's own must stay); the
+    decision flips at --threshold values (classes named from the run's test scores) equal the
+    ones recomputed from the run's saved QKeras and C-simulation outputs."""
     hls = tmp_path / "hls"
     shutil.copytree(run_dir / "hls", hls)
+    (tmp_path / "qmodel").mkdir()
+    shutil.copy(run_dir / "qmodel" / "test_scores.npz", tmp_path / "qmodel")
     x = run_dir / "qmodel" / "test_inputs.npy"
-    res = runner.invoke(app, ["verify", str(hls), "--inputs", str(x), "--events", "50"])
+    res = runner.invoke(
+        app, ["verify", str(hls), "--inputs", str(x), "--events", "50", "--threshold", "0.3",
+              "--threshold", "t:0.5"],
+    )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert "fc1" in res.stdout and "softmax" in res.stdout
     assert res.stdout.strip().splitlines()[-1].startswith("bit-exact: 50 events")
-    assert json.loads((hls / "verify.json").read_text())["n_events"] == 50
+    record = json.loads((hls / "verify.json").read_text())
+    assert record["n_events"] == 50
+    with np.load(run_dir / "hls" / "test_outputs.npz") as f:
+        ref, fw = f["keras"][:50], f["csim"][:50]
+    names = ["g", "q", "W", "Z", "t"]
+    points = [(j, 0.3) for j in range(5)] + [(4, 0.5)]
+    lines = [line for line in res.stdout.splitlines() if line.startswith("decision flips")]
+    assert lines == [
+        f"decision flips at {names[j]} >= {t:g}: "
+        f"{int(np.sum((ref[:, j] >= t) != (fw[:, j] >= t)))} of 50 events"
+        for j, t in points
+    ]
+    assert record["decision_flips"]["n_events"] == 50
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")
@@ -57,6 +76,23 @@ def test_verify_mismatch_exits_1(run_dir, tmp_path):
     res = runner.invoke(app, ["verify", str(bad), "--inputs", str(x), "--events", "100"])
     assert res.exit_code == 1, (res.stdout, res.stderr)
     assert "MISMATCH" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("w:0.5", "no output column 'w': choose one of g, q, W, Z, t"), ("0.5x", "not a number")],
+)
+def test_verify_bad_threshold(run_dir, value, message):
+    """A bad --threshold is refused in one line before anything runs or is written."""
+    x = run_dir / "qmodel" / "test_inputs.npy"
+    before = (run_dir / "hls" / "verify.json").stat().st_mtime_ns
+    line = _err(
+        runner.invoke(
+            app, ["verify", str(run_dir / "hls"), "--inputs", str(x), "--threshold", value]
+        )
+    )
+    assert f"--threshold '{value}': {message}" in line
+    assert (run_dir / "hls" / "verify.json").stat().st_mtime_ns == before
 
 
 def test_verify_bad_event_count(run_dir):

@@ -1,0 +1,81 @@
+"""Working points, efficiencies and decision flips on synthetic scores (known answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nanotrig.decisions import (
+    DecisionSpec,
+    FlipCounter,
+    WorkingPoint,
+    decision_table,
+    efficiency_thresholds,
+    parse_thresholds,
+)
+from nanotrig.errors import ConfigError
+
+COLUMNS = ("g", "q")
+
+
+def test_thresholds_keep_the_asked_share_of_signal():
+    scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4], [0.1, 0.9]])
+    signal = np.array([[1, 0], [1, 0], [1, 0], [1, 0], [0, 1]], bool)
+    points = efficiency_thresholds(scores, signal, COLUMNS, (0.5, 0.9))
+    # g: four signal events, 50 % -> the 2nd highest score, 90 % -> the 4th (ceil(3.6))
+    assert [(p.name, p.threshold) for p in points] == [
+        ("g", 0.8), ("g", 0.6), ("q", 0.9), ("q", 0.9)
+    ]  # fmt: skip
+    rows = decision_table(scores, scores, signal, points)
+    assert rows[0]["qkeras"]["efficiency"]["value"] == 0.5
+    assert rows[1]["qkeras"]["efficiency"]["value"] == 1.0
+    assert rows[0]["qkeras"]["mistag"] == {"value": 0.0, "error": 0.0, "n": 1}
+    assert all(r["flips"] == 0 for r in rows)
+
+
+def test_flips_counted_in_chunks_and_in_the_table():
+    rng = np.random.default_rng(1)
+    ref = rng.random((1000, 2))
+    fw = ref.copy()
+    points = [WorkingPoint(0, "g", 0.5), WorkingPoint(1, "q", 0.25)]
+    fw[:7, 0] = np.where(ref[:7, 0] >= 0.5, 0.49, 0.5)  # 7 flips at g >= 0.5
+    fw[10:13, 1] = np.where(ref[10:13, 1] >= 0.25, 0.0, 1.0)  # 3 flips at q >= 0.25
+    counter = FlipCounter(DecisionSpec(COLUMNS), points)
+    x = np.zeros((1000, 4))
+    for start in range(0, 1000, 300):  # streamed in uneven chunks
+        counter.add(x[start : start + 300], ref[start : start + 300], fw[start : start + 300])
+    rec = counter.to_dict()
+    assert rec["n_events"] == 1000 and rec["total_flips"] == 10 and rec["events_differ"] == 10
+    assert [p["flips"] for p in rec["points"]] == [7, 3]
+    assert rec["points"][0]["gained"] == int(np.sum(ref[:7, 0] < 0.5))
+    signal = np.zeros((1000, 2), bool)
+    signal[::2, 0] = signal[1::2, 1] = True
+    rows = decision_table(ref, fw, signal, points)
+    assert [r["flips"] for r in rows] == [7, 3]
+    eff = rows[0]["firmware"]["efficiency"]
+    p = np.mean(fw[::2, 0] >= 0.5)
+    assert eff["value"] == p and eff["error"] == pytest.approx(np.sqrt(p * (1 - p) / 500))
+
+
+def test_thresholds_parsed_and_refused_in_one_line():
+    points = parse_thresholds(["0.3", "q:0.7", "0:0.1"], COLUMNS)
+    assert [(p.column, p.threshold) for p in points] == [(0, 0.3), (1, 0.3), (1, 0.7), (0, 0.1)]
+    with pytest.raises(ConfigError, match=r"--threshold 'w:0.5': no output column 'w': choose"):
+        parse_thresholds(["w:0.5"], COLUMNS)
+    with pytest.raises(ConfigError, match=r"--threshold 'g:high': not a number"):
+        parse_thresholds(["g:high"], COLUMNS)
+
+
+def test_family_scores_are_the_trained_figures():
+    """The DQM fault score is the map's mean squared error of models/dqm_metrics.py, from the
+    C-simulation's flat outputs too; the anomaly score is the VAE's one output."""
+    from nanotrig.models.dqm_metrics import reconstruction_losses
+
+    from nanotrig.families.anomaly_vae import _score
+    from nanotrig.families.dqm_ae import _fault_score
+
+    rng = np.random.default_rng(2)
+    x, y = rng.random((5, 4, 8, 1)), rng.random((5, 32))
+    per_map, _ = reconstruction_losses(x, y.reshape(x.shape))
+    np.testing.assert_array_equal(_fault_score(x, y)[:, 0], per_map)
+    np.testing.assert_array_equal(_score(x, y[:, :1]), y[:, :1])
