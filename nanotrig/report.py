@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nanotrig.decisions import binomial_error
+
 if TYPE_CHECKING:
     from nanotrig.family import Family
 
@@ -172,11 +174,6 @@ def precision_table(prec: dict[str, dict]) -> list[str]:
 
 
 # --- statistical errors and the headline block ---------------------------------------------
-
-
-def binomial_error(p: float, n: int) -> float:
-    """Standard error of an efficiency or accuracy ``p`` measured on ``n`` events."""
-    return float(np.sqrt(max(p * (1.0 - p), 0.0) / n)) if n else float("nan")
 
 
 def auc_error(auc: float, n_pos: int, n_neg: int) -> float:
