@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from nanotrig.hls._capture import captured_stdout
 from nanotrig.hls.budget import ESTIMATE_PLOT, check_budget, estimate_for, plot_budget
+from nanotrig.hls.exact_weights import register_exact_weights
 from nanotrig.hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_settings
 from nanotrig.hls.inputs import validate_inputs
 from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
@@ -91,6 +92,7 @@ def convert_model(
     from hls4ml.utils.serialization import serialize_model
 
     register_resize_kif()  # UpSampling (hls4ml Resize) in the bit-exact precision pass
+    register_exact_weights()  # po2 / binary weights as plain fixed-point values
 
     try:
         with captured_stdout():
