@@ -26,6 +26,7 @@ from nanotrig.hls.exact_weights import register_exact_weights
 from nanotrig.hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_settings
 from nanotrig.hls.inputs import validate_inputs
 from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
+from nanotrig.hls.padding_kif import register_padding_kif
 from nanotrig.hls.resize_kif import register_resize_kif
 
 from nanotrig.config import HlsConfig, QuantBits
@@ -93,6 +94,7 @@ def convert_model(
 
     register_resize_kif()  # UpSampling (hls4ml Resize) in the bit-exact precision pass
     register_exact_weights()  # po2 / binary weights as plain fixed-point values
+    register_padding_kif()  # ZeroPadding / Cropping in the bit-exact precision pass
 
     try:
         with captured_stdout():

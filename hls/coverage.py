@@ -82,6 +82,20 @@ def check_layer_rules(model) -> None:
         why = layer_refusal(layer)
         if why:
             raise ModelError(f"layer {layer.name!r} ({type(layer).__name__}): {why}")
+    body = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    if body and all(_is_bits_quantizer(layer) for layer in body):
+        raise ModelError(
+            f"layer {body[-1].name!r} (QActivation): the model is only quantized_bits "
+            "quantizers, which hls4ml folds into the input type, leaving no layer (its C++ then "
+            "defines the input twice: an hls4ml limitation); fix: convert a model with at least "
+            "one computing layer (QDense, QConv, an activation) after the quantizer"
+        )
+
+
+def _is_bits_quantizer(layer) -> bool:
+    return type(layer).__name__ == "QActivation" and _qname(_quantizer(layer.quantizer)) == (
+        "quantized_bits"
+    )
 
 
 def _qname(q) -> str:

@@ -59,7 +59,8 @@ def _plain_weight(node, name: str):
     elif node.class_name == "ApplyAlpha" and node.get_attr(f"{name}_data") is not None:
         # QKeras' own power-of-two scale: hls4ml re-quantizes it with a po2 quantizer whose
         # exponent range can miss it (a scale of 2 with 2 bits becomes 1)
-        data = np.asarray(node.get_attr(f"{name}_data"), dtype=np.float64).reshape(data.shape)
+        # (flat, per output channel: a (1, n) array would add an axis to every kif downstream)
+        data = np.asarray(node.get_attr(f"{name}_data"), dtype=np.float64).reshape(-1)
     k, i, f = (int(np.max(a)) for a in minimal_kif(data))
     named = to_hls4ml_fixed(k, i, f, var.type.name)
     new = WeightVariable(

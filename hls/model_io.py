@@ -180,10 +180,6 @@ def _first_layer_after_input(model):
     return consumers[0] if len(consumers) == 1 else None
 
 
-def _output_names(model) -> set[str]:
-    return {t._keras_history.layer.name for t in model.outputs}
-
-
 def _in(model) -> str:
     """Name of the model's (single) input layer; works for functional and Sequential models."""
     return model._input_layers[0].name
@@ -207,11 +203,6 @@ def prepare_reference(model, input_bits: QuantBits | None = None):
     input. An input layer named ``input`` is renamed ``input_1`` (hls4ml reserves ``input``).
     """
     existing = input_quantizer_bits(model)
-    if existing is not None and _first_layer_after_input(model).name in _output_names(model):
-        # the input quantizer is the whole model: hls4ml would fold it into the input type and
-        # name the output after the input (C++ redefinition); keep it as a layer of its own
-        log.info("the model is only its input quantizer: converting it as a layer")
-        existing = None
     if existing is not None:
         if input_bits is not None and input_bits != existing:
             log.warning(
