@@ -172,7 +172,12 @@ def _weight_quantizers(layer) -> str | None:
                 "fix: use quantized_bits, quantized_po2, binary or ternary"
             )
         alpha = getattr(q, "alpha", None)
-        if name == "quantized_bits" and alpha not in (None, 1, 1.0, "auto_po2"):
+        if name in ("quantized_bits", "binary", "ternary") and alpha not in (
+            None,
+            1,
+            1.0,
+            "auto_po2",
+        ):
             return (
                 f"its {attr} has alpha={alpha!r}: a scale that is not a power of two is a "
                 "float32 factor QKeras rounds in float32, which no fixed-point type reproduces "

@@ -173,6 +173,11 @@ REFUSED = {
         "fc",
         "power of two",
     ),
+    "ternary_alpha_auto": (
+        lambda: _one_dense(kernel_quantizer=ternary(alpha="auto")),
+        "fc",
+        "power of two",
+    ),
     "float_bias": (lambda: _one_dense(bias_quantizer=None), "fc", "float32 bias"),
 }
 
