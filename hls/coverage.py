@@ -245,3 +245,17 @@ def _binary_after_scale(layer) -> str | None:
             "activation, or a ternary activation"
         )
     return None
+
+
+_MERGES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"})
+
+
+@layer_rule
+def _two_input_merge(layer) -> str | None:
+    if type(layer).__name__ not in _MERGES or len(_inbound_layers(layer)) <= 2:
+        return None
+    return (
+        f"it merges {len(_inbound_layers(layer))} tensors and hls4ml merges two at a time (an "
+        "hls4ml limitation: 'Merging more than two tensors is not yet supported'); fix: chain "
+        "two-input merges"
+    )

@@ -42,8 +42,9 @@ def _dense(n: int, name: str, **kw):
 
 def dense_quantizers():
     """Weight quantizers (auto_po2 alpha, po2, binary, ternary, keep_negative=False), a
-    ternary activation hls4ml fuses into ``bnbt_*``, a binary activation, merges, a
-    quantized_bits output."""
+    ternary activation hls4ml fuses into ``bnbt_*``, binary, quantized_tanh and
+    quantized_sigmoid (hls4ml's hard_tanh / hard_sigmoid) activations, merges, a quantized_bits
+    output."""
     inp, x = _qin((10,))
     x = _dense(8, "fa", kernel_quantizer=quantized_bits(4, 0, alpha="auto_po2"),
                bias_quantizer=qb(4), activation=quantized_relu(4, 0))(x)  # fmt: skip
@@ -57,7 +58,10 @@ def dense_quantizers():
     s = L.Add(name="add")([b, c])
     t = L.Subtract(name="sub")([d, e])
     m = L.Average(name="avg")([s, t])
+    h = QActivation(quantized_tanh(8), name="tanh")(_dense(4, "fh")(x))
+    k = QActivation(quantized_sigmoid(5), name="sigmoid")(_dense(4, "fk")(x))
     y = L.Concatenate(name="cat")([m, g])
+    y = L.Concatenate(name="cat2")([y, L.Concatenate(name="cat3")([h, k])])
     y = _dense(3, "out")(y)
     y = QActivation(quantized_bits(8, 3, alpha=1), name="qout")(y)
     return keras.Model(inp, y)
@@ -93,16 +97,6 @@ def conv1d_layers():
     return keras.Model(inp, x)
 
 
-def hard_activations():
-    """quantized_tanh / quantized_sigmoid (hls4ml's hard_tanh / hard_sigmoid)."""
-    inp, x = _qin((6,))
-    a = _dense(4, "fa")(x)
-    a = QActivation(quantized_tanh(8), name="tanh")(a)
-    b = _dense(4, "fb")(x)
-    b = QActivation(quantized_sigmoid(5), name="sigmoid")(b)
-    return keras.Model(inp, L.Concatenate(name="cat")([a, b]))
-
-
 def activation_only():
     """A model that is only a quantized_bits QActivation (hls4ml's test_quantizer)."""
     return keras.Sequential([keras.Input((1,)), QActivation(qb(8, 4), name="quantizer")])
@@ -120,7 +114,6 @@ EXACT = {
         ["--io-type", "io_stream", "--strategy", "Resource", "--reuse-factor", "2"],
         set(),
     ),
-    "hard_activations": (hard_activations, [], set()),
 }
 
 
@@ -145,6 +138,12 @@ def _rnn(cls, **kw):
 def _one_dense(**kw):
     inp, x = _qin((10,))
     return keras.Model(inp, _dense(6, "fc", **kw)(x))
+
+
+def _merge3():
+    inp, x = _qin((10,))
+    parts = [_dense(2, f"f{i}")(x) for i in range(3)]
+    return keras.Model(inp, L.Concatenate(name="cat")(parts))
 
 
 def _dense_then(act):
@@ -177,6 +176,11 @@ REFUSED = {
         lambda: _one_dense(kernel_quantizer=ternary(alpha="auto")),
         "fc",
         "power of two",
+    ),
+    "merge_of_three": (
+        lambda: _merge3(),
+        "cat",
+        "two at a time",
     ),
     "float_bias": (lambda: _one_dense(bias_quantizer=None), "fc", "float32 bias"),
 }
