@@ -30,7 +30,7 @@ from nanotrig.hls.padding_kif import register_padding_kif
 from nanotrig.hls.resize_kif import register_resize_kif
 
 from nanotrig.config import HlsConfig, QuantBits
-from nanotrig.errors import ConfigError, ConversionError
+from nanotrig.errors import ConfigError, ConversionError, NanotrigError
 from nanotrig.fileio import (
     atomic_path,
     file_sha256,
@@ -88,7 +88,12 @@ def convert_model(
     tb_in = tb_out = None
     if tb_x is not None:
         tb_in, tb_out = out_dir / "tb_input.npy", out_dir / "tb_output.npy"
-    hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
+    try:  # hls4ml parses the model here already (its layer handlers raise plain Exceptions)
+        hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
+    except NanotrigError:
+        raise
+    except Exception as err:
+        raise _conversion_error(model_path, err) from err
     import hls4ml
     from hls4ml.utils.serialization import serialize_model
 

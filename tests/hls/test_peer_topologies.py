@@ -78,3 +78,20 @@ def test_unloadable_recurrent_model_says_why(cls, tmp_path):
 def model_names(model) -> list[str]:
     """The names of the model's layers after its input."""
     return [layer.name for layer in model.layers[1:]]
+
+
+def test_hls4ml_parse_error_is_one_line(tmp_path, monkeypatch):
+    """An error hls4ml raises while it parses the model (here its refusal of a three-tensor
+    merge, with our own rule switched off) is a ConversionError, and nothing is written."""
+    import nanotrig.hls.convert as convert
+    from nanotrig.hls import convert_model
+
+    from nanotrig.config import HlsConfig
+    from nanotrig.errors import ConversionError
+
+    builder, _, _ = peer_models.REFUSED["merge_of_three"]
+    peer_models.build(builder).save(tmp_path / "m.h5")
+    monkeypatch.setattr(convert, "check_supported", lambda model: None)
+    with pytest.raises(ConversionError, match="Merging more than two tensors"):
+        convert_model(tmp_path / "m.h5", tmp_path / "hls", HlsConfig())
+    assert not (tmp_path / "hls").exists()
