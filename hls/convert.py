@@ -23,14 +23,16 @@ from typing import Any
 import numpy as np
 from nanotrig.hls._capture import captured_stdout
 from nanotrig.hls.budget import ESTIMATE_PLOT, check_budget, estimate_for, plot_budget
+from nanotrig.hls.exact_weights import register_exact_weights
 from nanotrig.hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_settings
 from nanotrig.hls.inputs import validate_inputs
 from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
+from nanotrig.hls.padding_kif import register_padding_kif
 from nanotrig.hls.resize_kif import register_resize_kif
 from nanotrig.quantize.bn_fold import fold_batchnorm
 
 from nanotrig.config import HlsConfig, QuantBits
-from nanotrig.errors import ConfigError, ConversionError
+from nanotrig.errors import ConfigError, ConversionError, NanotrigError
 from nanotrig.fileio import (
     atomic_path,
     file_sha256,
@@ -90,11 +92,18 @@ def convert_model(
     tb_in = tb_out = None
     if tb_x is not None:
         tb_in, tb_out = out_dir / "tb_input.npy", out_dir / "tb_output.npy"
-    hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
+    try:  # hls4ml parses the model here already (its layer handlers raise plain Exceptions)
+        hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
+    except NanotrigError:
+        raise
+    except Exception as err:
+        raise _conversion_error(model_path, err) from err
     import hls4ml
     from hls4ml.utils.serialization import serialize_model
 
     register_resize_kif()  # UpSampling (hls4ml Resize) in the bit-exact precision pass
+    register_exact_weights()  # po2 / binary weights as plain fixed-point values
+    register_padding_kif()  # ZeroPadding / Cropping in the bit-exact precision pass
 
     try:
         with captured_stdout():

@@ -66,6 +66,19 @@ SUPPORTED_LAYERS = frozenset(
         "BatchNormalization",
         "QBatchNormalization",
         "Multiply",
+        # hls/coverage.py: the layer set of hls4ml's own QKeras tests, checked exact
+        "QDepthwiseConv2D",
+        "QSeparableConv1D",
+        "QSeparableConv2D",
+        "Add",
+        "Subtract",
+        "Average",
+        "Concatenate",
+        "Permute",
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "Cropping1D",
+        "Cropping2D",
     }
 )
 
@@ -93,11 +106,35 @@ def load_qkeras_model(path: str | Path):
     try:
         model = keras.models.load_model(p, custom_objects=custom_objects(), compile=False)
     except Exception as err:  # keras raises many types for corrupt/foreign files
+        _refuse_saved_layers(p)
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"cannot load model {p}: {first}") from None
     if not isinstance(model, keras.Model):
         raise ModelError(f"model file {p} holds no Keras model")
     return model
+
+
+def _refuse_saved_layers(path: Path) -> None:
+    """After a failed load: :class:`ModelError` naming a refused layer class in the file's
+    config, if any (QSimpleRNN/QGRU fail to build in QKeras 0.9 on TensorFlow 2.15)."""
+    import json
+
+    import h5py
+    from nanotrig.hls.coverage import refusal_for_class
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+        cfg = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        layers = cfg["config"]["layers"]
+    except Exception:  # not a Keras model config: the caller's message stands
+        return
+    for layer in layers:
+        cls = layer.get("class_name", "")
+        why = refusal_for_class(cls)
+        if why:
+            name = layer.get("config", {}).get("name", layer.get("name", "?"))
+            raise ModelError(f"cannot load model {path}: layer {name!r} ({cls}): {why}")
 
 
 #: Float Keras layers whose QKeras counterpart ``nanotrig quantize --ptq`` builds.
@@ -112,6 +149,8 @@ def check_supported(model, source: str | Path = "MODEL.h5") -> None:
             f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs: "
             "only single-input, single-output models are supported"
         )
+    from nanotrig.hls.coverage import check_layer_rules, refusal_for_class
+
     for layer in model.layers:
         cls = type(layer).__name__
         if cls in FLOAT_LAYERS:
@@ -119,11 +158,15 @@ def check_supported(model, source: str | Path = "MODEL.h5") -> None:
                 f"float layer {layer.name!r} ({cls}): quantize the model first with "
                 f"`nanotrig quantize --ptq {source} --out qmodel/` and convert qmodel/qmodel.h5"
             )
+        why = refusal_for_class(cls)
+        if why:
+            raise ModelError(f"layer {layer.name!r} ({cls}): {why}")
         if cls not in SUPPORTED_LAYERS:
             raise ModelError(
                 f"layer {layer.name!r} has unsupported type {cls}: supported layer types are "
                 + ", ".join(sorted(SUPPORTED_LAYERS))
             )
+    check_layer_rules(model)
 
 
 def input_quantizer_bits(model) -> QuantBits | None:

@@ -557,10 +557,18 @@ def _read_record(out_dir: Path) -> dict[str, Any]:
         raise DataError(f"{path} is corrupt: re-run 'nanotrig convert'") from None
 
 
+#: hls4ml names a BatchNormalization (or alpha scale) fused with the binary/ternary activation
+#: after it ``bnbt_<name>``; it holds the activation's output.
+_FUSED_PREFIX = "bnbt_"
+
+
 def _keras_source(name: str, keras_names: set[str]) -> str | None:
-    """The Keras layer an hls4ml layer came from (``fc1_relu`` -> ``fc1``), if any."""
+    """The Keras layer an hls4ml layer came from (``fc1_relu`` -> ``fc1``, ``bnbt_fc1_alpha``
+    -> ``fc1``), if any."""
     if name in keras_names:
         return name
+    if name.startswith(_FUSED_PREFIX):  # hls4ml's fused BN/alpha + binary/ternary activation
+        return _keras_source(name[len(_FUSED_PREFIX) :], keras_names)
     stem = name
     while "_" in stem:
         stem = stem.rsplit("_", 1)[0]
@@ -576,6 +584,11 @@ def _compare_layers(keras_out, trace, kinds, model, n):
     last_piece: dict[str, str] = {}
     for name in trace:  # trace keeps the graph order
         src = _keras_source(name, keras_names)
+        if src is not None and name.startswith(_FUSED_PREFIX):
+            act = _sole_consumer(model, src, "QActivation")
+            if act is not None:  # bnbt holds the activation's output; src's own piece is
+                last_piece.pop(src, None)  # before the fused scale: src is not compared
+                src = act
         if src is not None:
             last_piece[src] = name
     renamed = {}  # keeps the graph order
@@ -619,19 +632,27 @@ def _compare_layers(keras_out, trace, kinds, model, n):
     return rows, bad_events, pairs, not_compared
 
 
-def _folded_quantizer(model, src: str) -> str | None:
-    """The QActivation(quantized_bits) that is the only consumer of layer ``src``, if any:
-    hls4ml folds it into ``src``'s linear activation (``<src>_linear`` holds its output)."""
+def _sole_consumer(model, src: str, cls: str) -> str | None:
+    """The name of the only layer that consumes layer ``src``, if it is of class ``cls``."""
     consumers = [
         layer
         for layer in model.layers
         for node in layer._inbound_nodes
         if src in {getattr(t, "name", None) for t in _as_list(node.inbound_layers)}
     ]
-    if len(consumers) != 1 or type(consumers[0]).__name__ != "QActivation":
+    if len(consumers) != 1 or type(consumers[0]).__name__ != cls:
         return None
-    q = consumers[0].quantizer
-    return consumers[0].name if type(q).__name__ == "quantized_bits" else None
+    return consumers[0].name
+
+
+def _folded_quantizer(model, src: str) -> str | None:
+    """The QActivation(quantized_bits) that is the only consumer of layer ``src``, if any:
+    hls4ml folds it into ``src``'s linear activation (``<src>_linear`` holds its output)."""
+    name = _sole_consumer(model, src, "QActivation")
+    if name is None:
+        return None
+    q = model.get_layer(name).quantizer
+    return name if type(q).__name__ == "quantized_bits" else None
 
 
 def _as_list(obj) -> list:
