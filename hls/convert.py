@@ -9,7 +9,8 @@ Output layout (``out_dir``)::
     tb_output.npy
     estimate.png            estimated latency per layer against the budget (an estimate)
     conversion.json         precisions per layer, hls4ml config, HlsConfig, latency/resource
-                            estimate and budget check, versions
+                            estimate and budget check, the softmax tables chosen and their
+                            table error (hls/table_choice.py), output head, versions
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nanotrig.hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_sett
 from nanotrig.hls.inputs import validate_inputs
 from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
 from nanotrig.hls.resize_kif import register_resize_kif
+from nanotrig.hls.table_choice import apply_output_head, choose_softmax_tables
 
 from nanotrig.config import HlsConfig, QuantBits
 from nanotrig.errors import ConfigError, ConversionError
@@ -76,6 +78,7 @@ def convert_model(
     model = load_qkeras_model(model_path)
     check_supported(model)
     reference, input_info = prepare_reference(model, input_bits)
+    reference = apply_output_head(reference, cfg)  # hls.output_head: logits drops the softmax
     tb_x = None
     if test_inputs is not None:
         tb_x = validate_inputs(test_inputs, reference.input_shape[1:])[: cfg.n_test_vectors]
@@ -87,10 +90,10 @@ def convert_model(
     if tb_x is not None:
         tb_in, tb_out = out_dir / "tb_input.npy", out_dir / "tb_output.npy"
     hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
+    register_resize_kif()  # UpSampling (hls4ml Resize) in the bit-exact precision pass
+    hls_config, softmax_tables = choose_softmax_tables(reference, hls_config, kwargs, cfg, tb_x)
     import hls4ml
     from hls4ml.utils.serialization import serialize_model
-
-    register_resize_kif()  # UpSampling (hls4ml Resize) in the bit-exact precision pass
 
     try:
         with captured_stdout():
@@ -132,6 +135,8 @@ def convert_model(
         "precision_mechanism": "hls4ml bit_exact=True (interval arithmetic from quantizers)",
         "precisions": precisions,
         "lut_layers": [n for n, p in precisions.items() if p["kind"] == "lut"],
+        "output_head": cfg.output_head,
+        "softmax_tables": softmax_tables,
         "float32_inexact_layers": _float32_inexact(precisions),
         "test_vectors": 0 if tb_x is None else len(tb_x),
         "estimate": None
