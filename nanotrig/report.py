@@ -375,8 +375,9 @@ def csim_sections(r: dict, what: str, argmax: bool = True) -> list[str]:
             "Logits of every event compared, computed by the project's exact integer kernel "
             "(`hls/int_kernel.py`: hls4ml's fixed-point steps on native integers). On the "
             f"{stress['traced_events']:,} events traced layer by layer (rows of scope "
-            "`traced`, and the softmax table) hls4ml's own C-simulation ran as well and "
-            "equalled the kernel on every layer, bit for bit (checked in the run). "
+            "`traced`) hls4ml's own C-simulation ran as well and equalled the kernel on "
+            "every layer, bit for bit (checked in the run); a softmax head is the table "
+            "emulator's (`hls/tables.py`) on the kernel's logits. "
             f"{stress['seconds']:.1f} s in all, kernel {rate}.",
             "",
         ]
