@@ -67,8 +67,14 @@ def apply_output_head(reference, cfg: HlsConfig):
         return reference
     import keras
 
-    cut = keras.Model(reference.inputs, reference.get_layer(name).input, name=reference.name)
-    return cut
+    return keras.Model(reference.inputs, _softmax_input(reference), name=reference.name)
+
+
+def _softmax_input(model):
+    """The tensor feeding the model's final softmax in this model's graph (a layer reused
+    from another model, as the inserted input quantizer makes it, has several inputs)."""
+    layer, node_index, _ = model.outputs[0]._keras_history
+    return layer._inbound_nodes[node_index].input_tensors
 
 
 def softmax_ladder(n_classes: int) -> list[dict[str, Any]]:
@@ -111,7 +117,7 @@ def choose_softmax_tables(
         return _apply(hls_config, name, setting), record
     import keras
 
-    logits = keras.Model(reference.inputs, reference.get_layer(name).input).predict(
+    logits = keras.Model(reference.inputs, _softmax_input(reference)).predict(
         tb_x, batch_size=1024, verbose=0
     )
     probs = np.asarray(reference.predict(tb_x, batch_size=1024, verbose=0), dtype=np.float64)
