@@ -241,7 +241,9 @@ def csim_headline(r: dict) -> str:
     if lut:
         out = v.get("output", {})
         errs = [la["table_error"]["max_abs_diff"] for la in lut if "table_error" in la]
-        errs += [out["table_error"]["max_abs_diff"]] if "table_error" in out else []
+        for _, c in done:  # every check: real, edge-case and resampled events
+            errs += [c["output"]["table_error"]["max_abs_diff"]] if "table_error" in c.get(
+                "output", {}) else []  # fmt: skip
         diff = max(errs) if errs else max(la["max_abs_diff"] for la in lut)
         arg = out.get("argmax_agreement")
         lines.append(
