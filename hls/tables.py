@@ -87,12 +87,6 @@ def table_spec(layer) -> TableSpec:
         raise ConversionError(f"layer {layer.name!r} ({act}) has no table emulator")
     cfg = layer.get_attr("config_cpp", None)
     if not cfg:
-        from hls4ml.backends import get_backend
-
-        backend = get_backend(layer.model.config.backend.name)
-        cfg = backend.get_layer_config_template(layer).format(layer) if hasattr(
-            backend, "get_layer_config_template") else None  # fmt: skip
-    if not cfg:
         raise ConversionError(f"layer {layer.name!r} has no generated config to read")
     ints = {k: int(v) for k, v in re.findall(r"unsigned (\w+) = (-?\d+);", cfg)}
     if ints.get("n_inner", 1) != 1 or ints.get("n_outer", 1) != 1:
