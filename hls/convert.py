@@ -10,7 +10,8 @@ Output layout (``out_dir``)::
     tb_output.npy
     estimate.png            estimated latency per layer against the budget (an estimate)
     conversion.json         precisions per layer, hls4ml config, HlsConfig, latency/resource
-                            estimate and budget check, versions
+                            estimate and budget check, the softmax tables chosen and their
+                            table error (hls/table_choice.py), output head, versions
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from nanotrig.hls.inputs import validate_inputs
 from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
 from nanotrig.hls.padding_kif import register_padding_kif
 from nanotrig.hls.resize_kif import register_resize_kif
+from nanotrig.hls.table_choice import apply_output_head, choose_softmax_tables
 from nanotrig.quantize.bn_fold import fold_batchnorm
 
 from nanotrig.config import HlsConfig, QuantBits
@@ -82,6 +84,7 @@ def convert_model(
     given = model
     model, bn_folds = fold_batchnorm(model)  # QConv2DBatchnorm's folding, or refused
     reference, input_info = prepare_reference(model, input_bits)
+    reference = apply_output_head(reference, cfg)  # hls.output_head: logits drops the softmax
     tb_x = None
     if test_inputs is not None:
         tb_x = validate_inputs(test_inputs, reference.input_shape[1:])[: cfg.n_test_vectors]
@@ -104,6 +107,7 @@ def convert_model(
     register_resize_kif()  # UpSampling (hls4ml Resize) in the bit-exact precision pass
     register_exact_weights()  # po2 / binary weights as plain fixed-point values
     register_padding_kif()  # ZeroPadding / Cropping in the bit-exact precision pass
+    hls_config, softmax_tables = choose_softmax_tables(reference, hls_config, kwargs, cfg, tb_x)
 
     try:
         with captured_stdout():
@@ -146,6 +150,8 @@ def convert_model(
         "precision_mechanism": "hls4ml bit_exact=True (interval arithmetic from quantizers)",
         "precisions": precisions,
         "lut_layers": [n for n, p in precisions.items() if p["kind"] == "lut"],
+        "output_head": cfg.output_head,
+        "softmax_tables": softmax_tables,
         "float32_inexact_layers": _float32_inexact(precisions),
         "test_vectors": 0 if tb_x is None else len(tb_x),
         "estimate": None

@@ -48,6 +48,8 @@ def hls4ml_settings(
     hls_config["Model"]["ReuseFactor"] = cfg.reuse_factor
     for layer_cfg in hls_config.get("LayerName", {}).values():
         layer_cfg["Trace"] = True
+    if cfg.output_head == "argmax":  # hls4ml's one-hot softmax (the head is checked upstream)
+        hls_config["LayerName"][model.layers[-1].name]["Implementation"] = "argmax"
         if "ReuseFactor" in layer_cfg:
             layer_cfg["ReuseFactor"] = cfg.reuse_factor
     kwargs: dict[str, Any] = {

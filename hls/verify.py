@@ -1,9 +1,13 @@
 """``verify_project``: C-simulation (g++) of a converted project vs its QKeras reference.
 
 Every traced hls4ml layer is compared with the Keras layer it came from, value for value
-(``exact`` layers must agree bit for bit); lookup-table layers (softmax, sigmoid, tanh) get
-their max |diff| and argmax agreement. The project in ``out_dir`` is not modified: the model is
-re-read from ``hls_model.fml`` and compiled in a temporary folder.
+(``exact`` layers must agree bit for bit); lookup-table layers (softmax, sigmoid, tanh) are
+compared bit for bit with the fixed-point emulator of :mod:`hls.tables` fed with the firmware's
+own input to the layer, so every layer is exact or the run fails. The emulator's distance from
+QKeras' float activation is the *table error* (max |diff|, argmax agreement), reported apart
+(``table_error`` of the row, ``VerifyResult.lut``), never inside "exact".
+The project in ``out_dir`` is not modified: the model is re-read from ``hls_model.fml`` and
+compiled in a temporary folder.
 
 Up to ``trace_events`` events (10k) every event goes through hls4ml's ``trace`` and every layer
 is compared. Larger runs are batched (:mod:`hls.batch`): the events stream from the file in
@@ -11,11 +15,12 @@ chunks through a compiled harness that runs the whole chunk in one native call (
 ``predict()`` bit for bit) and through the Keras model, in constant memory, and the outputs of
 every event are compared. When the model ends in a lookup-table activation (the jet models'
 softmax), the harness also returns the layer feeding it (the logits, traced in C++ on every
-event), which is compared bit for bit on every event; the table output gets its max |diff| and
-argmax agreement. Layer by layer, ``trace`` then runs on a subset: the first ``trace_events``
-events and up to 1000 events that mismatched in the batched pass. Rows of a batched result say
-which events they cover (``scope``: ``all`` or ``traced``); the traced outputs are checked
-against the batched ones for those events, so both paths are seen to agree.
+event), which is compared bit for bit on every event; the table output is compared bit for bit
+with the emulator fed with those logits, and gets its table error.
+Layer by layer, ``trace`` then runs on a subset: the first ``trace_events`` events and up to
+1000 events that mismatched in the batched pass. Rows of a batched result say which events
+they cover (``scope``: ``all`` or ``traced``); the traced outputs are checked against the
+batched ones for those events, so both paths are seen to agree.
 """
 
 from __future__ import annotations
@@ -74,7 +79,9 @@ GXX_MISSING = "g++ not found: install a C++ compiler (e.g. apt-get install g++)"
 
 @dataclass
 class VerifyResult:
-    """Outcome of a C-simulation check. ``ok``: no mismatch outside lookup-table layers."""
+    """Outcome of a C-simulation check. ``ok``: no mismatch on any layer (table layers against
+    the :mod:`hls.tables` emulator). ``lut``: the table error per table layer (emulator vs
+    QKeras' float activation: ``max_abs_diff``, ``argmax_agreement``)."""
 
     ok: bool
     n_events: int
@@ -202,20 +209,28 @@ def _verify_traced(
         y_c, trace = _trace(hls_model, x, out_dir)
         compile_s = time.perf_counter() - t0
         kinds = {layer.name: layer_kind(layer) for layer in hls_model.get_layers()}
+        emulated = _emulate_tables(hls_model, trace, x)
 
-    rows, bad_events, pairs, not_compared = _compare_layers(keras_out, trace, kinds, model, n)
+    rows, bad_events, pairs, not_compared = _compare_layers(
+        keras_out, trace, kinds, model, n, emulated
+    )
     y_k = keras_out[model.layers[-1].name].reshape(n, -1)
     y_c = np.asarray(y_c).reshape(n, -1)
-    out_kind = kinds.get(_last_traced(model, trace), "exact")
-    out_bad = np.any(y_k != y_c, axis=1)
+    last = _last_traced(model, trace)
+    out_kind = kinds.get(last, "exact")
+    ref = emulated[last].reshape(n, -1) if last in emulated else y_k
+    out_bad = np.any(ref != y_c, axis=1)
     output = {
         "kind": out_kind,
         "n_events": n,
         "n_mismatch": int(out_bad.sum()),
-        "max_abs_diff": float(np.max(np.abs(y_k.astype(np.float64) - y_c))),
+        "max_abs_diff": float(np.max(np.abs(ref.astype(np.float64) - y_c))),
         "argmax_agreement": float(np.mean(np.argmax(y_k, 1) == np.argmax(y_c, 1))),
     }
-    if out_kind == "exact":
+    if last in emulated:
+        output["compared_with"] = "emulator"
+        output["table_error"] = _table_error(y_k, ref)
+    if out_kind == "exact" or last in emulated:
         bad_events |= out_bad
     if flips is not None:
         flips.add(x, y_k, y_c)
@@ -269,6 +284,8 @@ def _verify_batched(
         heads = [model.outputs[0]] + [model.get_layer(src).output for src in taps.values()]
         probe = keras.Model(model.inputs, heads)
         out_tally, tallies = _Tally(), {name: _Tally() for name in taps}
+        table_head = _head_spec(hls_model, out_name, tap if tap in taps else None)
+        emu_tally, err_tally = _Tally(), _Tally()
         head = max(1, min(n, trace_events))
         kept: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         bad_kept: list[np.ndarray] = []
@@ -291,6 +308,12 @@ def _verify_batched(
                     if flips is not None:
                         flips.add(x, ref[0], y_c)
                     bad = out_bad if kinds.get(out_name) == "exact" else bad
+                    if table_head is not None:  # the table head against its emulator, every event
+                        from nanotrig.hls.tables import emulate
+
+                        emu = emulate(table_head, sim.split(tap_c)[tap])
+                        bad = emu_tally.add(emu, y_c)
+                        err_tally.add(ref[0], emu)
                 if taps:
                     cols = sim.split(tap_c)
                     for k_ref, name in zip(ref[1:], taps, strict=True):
@@ -317,12 +340,15 @@ def _verify_batched(
         t0 = time.perf_counter()
         y_sub, trace = _trace(hls_model, x_sub, out_dir)
         compile_s += time.perf_counter() - t0
+        emulated_sub = _emulate_tables(hls_model, trace, x_sub)
         _check_paths_agree(y_sub, trace, kept, sim)
     _warn_far(far, record)
 
     m = len(idx)
     keras_out = keras_layer_outputs(model, x_sub)
-    rows, bad_sub, pairs, not_compared = _compare_layers(keras_out, trace, kinds, model, m)
+    rows, bad_sub, pairs, not_compared = _compare_layers(
+        keras_out, trace, kinds, model, m, emulated_sub
+    )
     for row in rows:
         row["scope"] = "traced"
         if row["layer"] in tallies:
@@ -334,6 +360,12 @@ def _verify_batched(
                          **tallies[name].row(n, kind), "scope": "all"})  # fmt: skip
     if sim.outputs:
         output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(n, "lut"), "scope": "all"}
+        if table_head is not None:
+            output.update(emu_tally.row(n), compared_with="emulator")
+            output["table_error"] = {
+                "max_abs_diff": err_tally.max_abs_diff,
+                "argmax_agreement": err_tally.argmax_agree / n,
+            }
     else:  # table head of a kernel run: compared on the traced events
         out_tally.add(keras_out[model.layers[-1].name], np.asarray(y_sub).reshape(m, -1))
         if flips is not None:  # the decisions of the traced events only
@@ -341,7 +373,9 @@ def _verify_batched(
             flips.add(x_sub, keras_out[model.layers[-1].name], np.asarray(y_sub).reshape(m, -1))
         output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(m, "lut")}
         output["scope"] = "traced"
-    exact_out_bad = output["kind"] == "exact" and out_tally.n_mismatch > 0
+    exact_out_bad = (output["kind"] == "exact" and out_tally.n_mismatch > 0) or (
+        table_head is not None and emu_tally.n_mismatch > 0
+    )
     tap_bad = any(
         t.n_mismatch for name, t in tallies.items() if kinds.get(name, "exact") == "exact"
     )
@@ -361,6 +395,8 @@ def _verify_batched(
         engine=sim.engine,
         decision_flips=None if flips is None else flips.to_dict(),
     )
+    if "table_error" in output:  # every event, not only the traced ones
+        result.lut[out_name] = output["table_error"]
     bad_mask = bad_sub | np.isin(idx, bad_idx)
     if bad_mask.any():
         result.mismatch_file = str(_save_mismatches(out_dir, x_sub, bad_mask, pairs, index=idx))
@@ -457,17 +493,23 @@ class _KernelSim:
 
     engine = "kernel"
 
-    def __init__(self, kernel, out_name: str, taps: list[str], threads: int) -> None:
-        self.kernel, self.threads = kernel, threads
-        self.outputs = out_name in kernel.sizes
+    def __init__(self, kernel, out_name: str, taps: list[str], threads: int, head=None) -> None:
+        self.kernel, self.threads, self.head = kernel, threads, head
+        self.outputs = out_name in kernel.sizes or head is not None
         self.out_name = out_name
         self.taps = [(name, kernel.sizes[name]) for name in taps]
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         names = [name for name, _ in self.taps]
-        want = names + ([self.out_name] if self.outputs and self.out_name not in names else [])
+        last = self.kernel.last_layer if self.head is not None else self.out_name
+        want = names + ([last] if self.outputs and last not in names else [])
         vals = self.kernel.run(x, layers=want, threads=self.threads)
-        y = vals[self.out_name] if self.outputs else None
+        if self.head is not None:  # the table head: the emulator of hls/tables.py
+            from nanotrig.hls.tables import emulate
+
+            y = emulate(self.head, vals[last])
+        else:
+            y = vals[self.out_name] if self.outputs else None
         tap = np.concatenate([vals[k] for k in names], axis=1) if names else None
         return y, tap
 
@@ -487,7 +529,7 @@ def _batched_engine(hls_model, tmp: Path, out_name: str, taps: dict[str, str], t
         names = [name for name in taps if name != out_name or name in kernel.sizes]
         missing = [name for name in names if name not in kernel.sizes]
         if not missing and (names or out_name in kernel.sizes):
-            return _KernelSim(kernel, out_name, names, threads)
+            return _KernelSim(kernel, out_name, names, threads, _head_spec(hls_model, out_name))
         if engine == "kernel":
             raise ConversionError(
                 f"--engine kernel: layer {missing[0]} is not emulated: use --engine harness"
@@ -495,12 +537,69 @@ def _batched_engine(hls_model, tmp: Path, out_name: str, taps: dict[str, str], t
     return build_batch_sim(hls_model, tmp / "batch", list(taps), threads)
 
 
+def _head_spec(hls_model, out_name: str, feed: str | None = "kernel"):
+    """The :class:`hls.tables.TableSpec` of a table output layer fed by ``feed`` (the tapped
+    producer; ``"kernel"``: the kernel's last layer), or ``None`` (not a table, not emulated)."""
+    from nanotrig.hls.tables import table_spec
+
+    layer = next((la for la in hls_model.get_layers() if la.name == out_name), None)
+    if feed is None or layer is None or layer_kind(layer) != "lut":
+        return None
+    try:
+        return table_spec(layer)
+    except ConversionError as err:
+        log.warning("table layer %s not emulated: %s", out_name, err)
+        return None
+
+
 def _lut_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The table error per table layer (the emulator vs QKeras' float activation)."""
+    return {r["layer"]: r["table_error"] for r in rows if "table_error" in r}
+
+
+def _table_error(keras_values: np.ndarray, emulated: np.ndarray) -> dict[str, float]:
+    """Emulator vs QKeras' float activation: largest |diff| and argmax agreement."""
+    k = np.asarray(keras_values, dtype=np.float64).reshape(len(emulated), -1)
     return {
-        r["layer"]: {"max_abs_diff": r["max_abs_diff"], "argmax_agreement": r["argmax_agreement"]}
-        for r in rows
-        if r["kind"] == "lut"
+        "max_abs_diff": float(np.max(np.abs(k - emulated))),
+        "argmax_agreement": float(np.mean(np.argmax(k, 1) == np.argmax(emulated, 1))),
     }
+
+
+def _emulate_tables(hls_model, trace: dict, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The :mod:`hls.tables` emulator of every traced table layer, fed with the firmware's own
+    input to it (the traced producer, or the events for a table right after the input)."""
+    from nanotrig.hls.tables import emulate, table_spec
+
+    out: dict[str, np.ndarray] = {}
+    inputs = {v.name for v in hls_model.get_input_variables()}
+    for layer in hls_model.get_layers():
+        if layer.name not in trace or layer_kind(layer) != "lut":
+            continue
+        src = layer.get_input_node()
+        if src is not None and src.name in trace:
+            feed = np.asarray(trace[src.name])
+        elif layer.inputs[0] in inputs or (src is not None and src.class_name == "Input"):
+            feed = _quantize_input(x, layer.get_input_variable().type.precision)
+        else:
+            continue
+        try:
+            out[layer.name] = emulate(table_spec(layer), feed.reshape(len(x), -1))
+        except ConversionError as err:  # listed in not_compared by _compare_layers
+            log.warning(
+                "table layer %s not emulated, not compared bit for bit: %s", layer.name, err
+            )
+    return out
+
+
+def _quantize_input(x: np.ndarray, precision) -> np.ndarray:
+    """``input_t(double)`` of the events (the table right after the input layer)."""
+    from nanotrig.hls.int_kernel import FixedType
+
+    t = FixedType.of(precision, "input")
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    q = np.array([t.from_float(float(v)) for v in flat.ravel()], dtype=np.float64)
+    return q.reshape(flat.shape) * 2.0**-t.frac
 
 
 def _far_events(x: np.ndarray, record: dict[str, Any]) -> int:
@@ -577,9 +676,11 @@ def _keras_source(name: str, keras_names: set[str]) -> str | None:
     return None
 
 
-def _compare_layers(keras_out, trace, kinds, model, n):
+def _compare_layers(keras_out, trace, kinds, model, n, emulated=None):
     """Rows per traced layer; an hls layer split from a Keras layer (QDense with an activation)
-    is compared with the Keras output only if it is the last piece of that layer."""
+    is compared with the Keras output only if it is the last piece of that layer. A table
+    layer in ``emulated`` is compared bit for bit with the emulator and gets its table error."""
+    emulated = emulated or {}
     keras_names = set(keras_out)
     last_piece: dict[str, str] = {}
     for name in trace:  # trace keeps the graph order
@@ -619,11 +720,18 @@ def _compare_layers(keras_out, trace, kinds, model, n):
         }
         if kind == "lut":
             row["argmax_agreement"] = float(np.mean(np.argmax(k, 1) == np.argmax(c, 1)))
-        else:
+        if name in emulated:
+            e = emulated[name].reshape(n, -1)
+            bad = np.any(e != c, axis=1)
+            row.update(n_mismatch=int(bad.sum()), max_abs_diff=float(np.max(np.abs(e - c))))
+            row.update(compared_with="emulator", table_error=_table_error(k, e))
+        if kind != "lut" or name in emulated:
             bad_events |= bad
         rows.append(row)
         pairs[name] = (k, c)
-    compared = set(last_piece)
+    compared = {
+        src for src, name in last_piece.items() if kinds.get(name) != "lut" or name in emulated
+    }
     not_compared = [
         layer.name
         for layer in model.layers

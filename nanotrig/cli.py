@@ -560,7 +560,9 @@ def verify(
     logits compared; layers traced with hls4ml on the first --trace-events events and the
     mismatching ones, and checked against the batched values). The result is written to
     PROJECT/verify.json (mismatching events to mismatches.npz; stale ones are removed first).
-    Exits 1 on any mismatch outside the lookup-table activations.
+    Lookup-table layers (softmax, sigmoid, tanh) are compared bit for bit with the
+    fixed-point table emulator (hls/tables.py); their distance from QKeras' float activation
+    is the table error, printed apart. Exits 1 on any mismatch.
     """
 
     def go():
@@ -619,10 +621,14 @@ def verify(
     _echo_flips(rec.get("decision_flips"))
     status = "bit-exact" if rec["ok"] else "MISMATCH"
     arg = rec["output"].get("argmax_agreement")
+    table = rec["output"].get("table_error")
     typer.echo(
-        f"{status}: {rec.get('n_events')} events (outside lookup-table layers); "
-        f"output argmax agreement {arg:.4f}"
-    )
+        f"{status}: {rec.get('n_events')} events"
+        + (" (lookup tables against their emulator)" if table else "")
+        + f"; output argmax agreement {arg:.4f}"
+        + (f"; table error {table['max_abs_diff']:.3g} (vs QKeras' float activation)" if table
+           else "")
+    )  # fmt: skip
     if not rec["ok"]:
         raise typer.Exit(code=1)
 

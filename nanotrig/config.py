@@ -40,6 +40,7 @@ __all__ = [
     "RtlConfig",
     "RunConfig",
     "SampleConfig",
+    "SoftmaxTables",
     "VerifyConfig",
     "load_config",
     "parse_config",
@@ -393,6 +394,50 @@ class QuantizeConfig(_Strict):
 
 
 _PART_RE = re.compile(r"^x[a-z0-9]+-[a-z0-9]+-[a-z0-9-]+$", re.IGNORECASE)
+_AP_FIXED_RE = re.compile(r"^ap_u?fixed<\d+,-?\d+(,AP_[A-Z_]+)?(,AP_[A-Z_]+)?>$")
+
+
+class SoftmaxTables(_Strict):
+    """The lookup tables of the model's final softmax (hls4ml's layer config of that layer).
+
+    Unset fields are chosen by ``convert``: the cheapest setting of a small ladder whose
+    emulated probabilities (hls/tables.py) are within ``tolerance`` of QKeras on the test
+    vectors. Set fields are kept as given."""
+
+    implementation: Literal["stable", "latency", "legacy"] | None = Field(
+        None, description="hls4ml softmax implementation (unset: chosen, stable)."
+    )
+    table_size: int | None = Field(
+        None, ge=64, le=65536, description="Entries of the exp and inverse tables (power of 2)."
+    )
+    exp_table_t: str | None = Field(None, description="Exp table type, e.g. ap_fixed<18,8>.")
+    inv_table_t: str | None = Field(None, description="Inverse table type, e.g. ap_fixed<18,8>.")
+    inv_inp_t: str | None = Field(
+        None, description="Type of the exp sum whose top bits index the inverse table."
+    )
+    tolerance: float = Field(
+        2.0**-7,
+        gt=0,
+        lt=1,
+        description="Largest |firmware - QKeras| probability the table choice aims for.",
+    )
+
+    @field_validator("table_size")
+    @classmethod
+    def _power_of_two(cls, v: int | None) -> int | None:
+        if v is not None and v & (v - 1):
+            raise ValueError(f"table_size {v} is not a power of 2: give e.g. 1024 or 4096")
+        return v
+
+    @field_validator("exp_table_t", "inv_table_t", "inv_inp_t")
+    @classmethod
+    def _ap_fixed(cls, v: str | None) -> str | None:
+        if v is not None and not _AP_FIXED_RE.match(v.replace(" ", "")):
+            raise ValueError(
+                f"{v!r} is not an ap_fixed type: give e.g. ap_fixed<18,8> or "
+                "ap_fixed<18,4,AP_RND,AP_SAT>"
+            )
+        return None if v is None else v.replace(" ", "")
 
 
 class HlsConfig(_Strict):
@@ -420,6 +465,15 @@ class HlsConfig(_Strict):
         None,
         gt=0,
         description="Refuse the conversion when the estimated latency exceeds this (ns).",
+    )
+    output_head: Literal["softmax", "argmax", "logits"] = Field(
+        "softmax",
+        description="Where the firmware ends: the final softmax's probabilities, a one-hot "
+        "argmax (hls4ml's softmax 'argmax' implementation) or the logits (the final softmax "
+        "dropped from the converted reference) when the trigger thresholds those instead.",
+    )
+    softmax: SoftmaxTables = Field(
+        SoftmaxTables(), description="Tables of the final softmax (unset fields: chosen)."
     )
     ii_budget_ns: float | None = Field(
         None,

@@ -56,16 +56,17 @@ def verify_section(title: str, v: dict) -> list[str]:
     lines = [f"### {title}", ""]
     n = v.get("n_events")
     lines.append(
-        f"{n:,} events; bit-exact on every layer before the lookup-table activations: "
+        f"{n:,} events; bit-exact on every layer{_table_clause(v)}: "
         f"**{'yes' if v.get('ok') else 'NO'}**"
         if isinstance(n, int)
         else "-"
     )
     lines.append("")
     rows = [
-        [r["layer"], _scope(r["n_events"], v), r["kind"], r["n_mismatch"], r.get("max_abs_diff")]
+        [r["layer"], _scope(r["n_events"], v), _comparison(r), r["n_mismatch"],
+         r.get("max_abs_diff")]
         for r in v.get("layers", [])
-    ]
+    ]  # fmt: skip
     out = v.get("output", {})
     if v.get("batched") and out and out.get("n_events") != v.get("traced_events"):
         rows.append(["(output)", _scope(out.get("n_events"), v), out.get("kind"),
@@ -73,7 +74,36 @@ def verify_section(title: str, v: dict) -> list[str]:
     lines += table(["layer", "scope", "comparison", "mismatches", "max abs diff"], rows)
     if "argmax_agreement" in out:
         lines += [f"argmax agreement (C-sim vs QKeras): {fmt(out['argmax_agreement'])}", ""]
+    errors = {**{r["layer"]: r["table_error"] for r in v.get("layers", []) if "table_error" in r},
+              **({out.get("layer", "(output)"): out["table_error"]} if "table_error" in out
+                 else {})}  # fmt: skip
+    if errors:
+        lines += [
+            "Table error (separate from the exact comparison: the table emulator vs QKeras' "
+            "float activation): "
+            + "; ".join(f"max abs diff {e['max_abs_diff']:.3g}, argmax agreement "
+                        f"{fmt(e['argmax_agreement'])}" for e in list(errors.values())[-1:]),
+            "",
+        ]  # fmt: skip
     return lines
+
+
+def _comparison(row: dict) -> str:
+    """``exact`` (vs QKeras), ``table = emulator`` (a table layer vs hls/tables.py), or
+    ``table (not emulated)``."""
+    if row.get("compared_with") == "emulator":
+        return "table = emulator"
+    return row["kind"] if row["kind"] != "lut" else "table (not emulated)"
+
+
+def _table_clause(v: dict) -> str:
+    """How the lookup-table layers were compared, for the verdict line."""
+    lut = [r for r in v.get("layers", []) if r["kind"] == "lut"]
+    if not lut:
+        return ""
+    if all(r.get("compared_with") == "emulator" for r in lut):
+        return " (lookup tables against their fixed-point emulator)"
+    return " before the lookup-table activations (not emulated)"
 
 
 def _scope(n: int | None, v: dict) -> str:
@@ -202,14 +232,20 @@ def csim_headline(r: dict) -> str:
     done = [(what, c) for what, c in checks if c]
     ok = all(c["ok"] for _, c in done)
     counts = ", ".join(f"{c['n_events']:,} {what}" for what, c in done)
-    lines = [f"{'**bit-exact**' if ok else '**NOT bit-exact**'} on every layer before the "
-             f"lookup-table activations ({counts} events)"]  # fmt: skip
+    lines = [f"{'**bit-exact**' if ok else '**NOT bit-exact**'} on every layer"
+             f"{_table_clause(v)} ({counts} events)"]  # fmt: skip
     lut = [la for la in v.get("layers", []) if la["kind"] == "lut"]
     if lut:
-        arg = v.get("output", {}).get("argmax_agreement")
+        out = v.get("output", {})
+        errs = [la["table_error"]["max_abs_diff"] for la in lut if "table_error" in la]
+        for _, c in done:  # every check: real, edge-case and resampled events
+            errs += [c["output"]["table_error"]["max_abs_diff"]] if "table_error" in c.get(
+                "output", {}) else []  # fmt: skip
+        diff = max(errs) if errs else max(la["max_abs_diff"] for la in lut)
+        arg = out.get("argmax_agreement")
         lines.append(
-            f"lookup-table layers ({', '.join(la['layer'] for la in lut)}) differ from QKeras' "
-            f"float activation by up to {max(la['max_abs_diff'] for la in lut):.3g}"
+            f"table error (lookup tables {', '.join(la['layer'] for la in lut)} vs QKeras' "
+            f"float activation, reported apart) up to {diff:.3g}"
             + (f", argmax agreement {arg:.4f}" if arg is not None else "")
         )
     return "; ".join(lines)
@@ -338,8 +374,9 @@ def csim_sections(r: dict, what: str, argmax: bool = True) -> list[str]:
             "Logits of every event compared, computed by the project's exact integer kernel "
             "(`hls/int_kernel.py`: hls4ml's fixed-point steps on native integers). On the "
             f"{stress['traced_events']:,} events traced layer by layer (rows of scope "
-            "`traced`, and the softmax table) hls4ml's own C-simulation ran as well and "
-            "equalled the kernel on every layer, bit for bit (checked in the run). "
+            "`traced`) hls4ml's own C-simulation ran as well and equalled the kernel on "
+            "every layer, bit for bit (checked in the run); a softmax head is the table "
+            "emulator's (`hls/tables.py`) on the kernel's logits. "
             f"{stress['seconds']:.1f} s in all, kernel {rate}.",
             "",
         ]
