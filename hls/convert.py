@@ -26,6 +26,7 @@ from nanotrig.hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_sett
 from nanotrig.hls.inputs import validate_inputs
 from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
 from nanotrig.hls.resize_kif import register_resize_kif
+from nanotrig.hls.standardise import register_po2_standardise
 
 from nanotrig.config import HlsConfig, QuantBits
 from nanotrig.errors import ConfigError, ConversionError
@@ -86,6 +87,7 @@ def convert_model(
     tb_in = tb_out = None
     if tb_x is not None:
         tb_in, tb_out = out_dir / "tb_input.npy", out_dir / "tb_output.npy"
+    register_po2_standardise()  # the input standardisation inside the model (scale + bias)
     hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
     import hls4ml
     from hls4ml.utils.serialization import serialize_model
@@ -129,6 +131,7 @@ def convert_model(
         "project_name": cfg.project_name,
         "input_quantizer": input_info,
         "input_shape": list(reference.input_shape[1:]),
+        "inputs": model_inputs(reference, input_info),
         "precision_mechanism": "hls4ml bit_exact=True (interval arithmetic from quantizers)",
         "precisions": precisions,
         "lut_layers": [n for n, p in precisions.items() if p["kind"] == "lut"],
@@ -152,6 +155,20 @@ def convert_model(
     write_json(out / CONVERSION_FILE, record)
     log.info("wrote hls4ml project %s in %.1f s", project_dir, record["seconds"])
     return record
+
+
+def model_inputs(reference, input_info: dict[str, Any]) -> dict[str, Any]:
+    """What the project takes (conversion.json ``inputs``): the model's own input record when
+    it standardises raw inputs inside (dataset, feature names, units, constants), else the
+    shape, with ``raw`` None (the model does not say), and the input type either way."""
+    from nanotrig.models.standardise import input_spec
+
+    spec = input_spec(reference) or {
+        "shape": [int(d) for d in reference.input_shape[1:]],
+        "raw": None,
+    }
+    bits, integer = input_info["bits"], input_info["integer"]
+    return {**spec, "ap_type": f"ap_fixed<{bits},{integer + 1},AP_RND_CONV,AP_SAT>"}
 
 
 def _conversion_error(model_path: Path, err: BaseException) -> ConversionError:

@@ -359,6 +359,12 @@ class QuantizeConfig(_Strict):
         QuantBits(bits=16, integer=5),
         description="Input quantizer (signed): quantized_bits(16,5) is ap_fixed<16,6>.",
     )
+    raw_input: QuantBits = Field(
+        QuantBits(bits=22, integer=10),
+        description="jet_mlp: type of the raw features as the trigger sends them (physical "
+        "units, before the standardisation inside the model): quantized_bits(22,10) is "
+        "ap_fixed<22,11>, range +-1024 (GeV, multiplicities), LSB 2**-11.",
+    )
     weights: QuantBits = QuantBits(bits=6, integer=0)
     bias: QuantBits = QuantBits(bits=6, integer=0)
     activation: QuantBits = QuantBits(bits=6, integer=0)

@@ -37,7 +37,10 @@ def train_jets(data: Path, cfg: RunConfig, out_dir: Path, force: bool = False) -
     """``nanotrig train`` of a jet tagger: :func:`nanotrig.models.train_model`."""
     from nanotrig.models import train_model
 
-    return train_model(data, cfg.model, cfg.seed, out_dir, force=force)
+    return train_model(
+        data, cfg.model, cfg.seed, out_dir, force=force, raw_input=cfg.quantize.raw_input,
+        model_input=cfg.quantize.input,
+    )  # fmt: skip
 
 
 def quantize_jets(
@@ -237,7 +240,7 @@ JET_MLP = Family(
     stages=standard_stages(train_jets, quantize_jets, rtl=True),
     title="jet MLP tagger",
     model_keys=("hidden",),
-    description="dense network on the 16 standardised high-level jet features",
+    description="dense network on the 16 raw high-level jet features (standardised inside)",
     **_COMMON,
 )
 JET_CNN = Family(
