@@ -82,7 +82,7 @@ def check_input_values(x: np.ndarray, spec: dict, what: str) -> None:
         )
     z = np.abs(m - mean) / np.where(std > 0, std, 1.0)
     off = np.flatnonzero(z > _OFF_SIGMAS)
-    if len(off) > len(mean) // 2:
+    if len(off) >= max(1, len(mean) // 4):
         names = spec.get("feature_names") or [f"feature {i}" for i in range(len(mean))]
         i = int(off[np.argmax(z[off])])
         raise DataError(
