@@ -46,6 +46,7 @@ def test_standardisation_verified_bit_exact(mini_run):
     v = mini_run["verify"]
     rows = {r["keras_layer"]: r for r in v["layers"]}
     assert rows["input_quant"]["layer"] == "standardise"  # the folded standardisation
+    assert v["stress"]["engine"] == "kernel"  # the integer kernel emulates it (scale step)
     for check in (v, v["edge_inputs"], v["stress"]):
         assert check["ok"], check
         assert all(r["n_mismatch"] == 0 for r in check["layers"] if r["kind"] == "exact")
