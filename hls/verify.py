@@ -557,10 +557,12 @@ def _compare_layers(keras_out, trace, kinds, model, n):
         if src is not None:
             last_piece[src] = name
     renamed = {}  # keeps the graph order
+    covered = set()  # compared through the quantizer folded into them
     for src, name in last_piece.items():
         folded = _folded_quantizer(model, src)
-        into = name == f"{src}_linear" or _folds_into_itself(model, src)
-        if into and folded is not None and folded not in last_piece:
+        itself = _folds_into_itself(model, src)
+        if (name == f"{src}_linear" or itself) and folded is not None and folded not in last_piece:
+            covered |= {src} if itself else set()
             src = folded
         renamed[src] = name
     last_piece = renamed
@@ -589,7 +591,7 @@ def _compare_layers(keras_out, trace, kinds, model, n):
             bad_events |= bad
         rows.append(row)
         pairs[name] = (k, c)
-    compared = set(last_piece)
+    compared = set(last_piece) | covered
     not_compared = [
         layer.name
         for layer in model.layers
