@@ -25,10 +25,11 @@ _OFF_SIGMAS = 3.0
 
 
 def check_input_file(path: str | Path, spec: dict | None, dataset: str = "features") -> None:
-    """DataError (one line, with the fix) unless ``path`` holds inputs ``spec`` describes."""
-    if not spec:
-        return
+    """DataError (one line, with the fix) unless ``path`` holds inputs ``spec`` describes;
+    only models that record their raw inputs (``spec["raw"]``) are checked here."""
     p = Path(path)
+    if not spec or not spec.get("raw") or not p.is_file():
+        return  # a model that does not record its inputs; a missing file: the loader's error
     names = None
     if p.suffix.lower() in (".h5", ".hdf5"):
         want_ds = spec.get("dataset")
@@ -39,9 +40,12 @@ def check_input_file(path: str | Path, spec: dict | None, dataset: str = "featur
             )
         x, names = _read_h5(p, dataset)
     else:
-        x = np.load(p, mmap_mode="r", allow_pickle=False) if p.suffix.lower() == ".npy" else None
-        if x is None:
-            return  # unknown suffix: the loader gives its own error
+        try:
+            x = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return  # not a readable .npy (or another suffix): the loader gives its own error
+        if not isinstance(x, np.ndarray) or x.ndim < 2:
+            return
     want = spec.get("feature_names")
     if names is not None and want and list(names) != list(want):
         diff = next((i for i, (a, b) in enumerate(zip(names, want, strict=False)) if a != b),

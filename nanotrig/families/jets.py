@@ -66,6 +66,8 @@ def _model_line(r: dict) -> str:
     else:
         arch = f"hidden layers {m['hidden']}"
         what = f"{inputs['kind']} ({shape})"
+        if inputs.get("raw"):
+            what = f"raw features ({shape}, physical units; standardised inside the model)"
     name = {"jet_mlp": "jet MLP", "jet_cnn": "jet CNN"}.get(family, family)
     return f"Model: {name} (`{family}`) on {what}: {arch}."
 
