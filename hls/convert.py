@@ -26,7 +26,6 @@ from nanotrig.hls.hls_config import LUT_ACTIVATIONS, PROJECT_SUBDIR, hls4ml_sett
 from nanotrig.hls.inputs import validate_inputs
 from nanotrig.hls.model_io import check_supported, load_qkeras_model, prepare_reference
 from nanotrig.hls.resize_kif import register_resize_kif
-from nanotrig.hls.standardise import register_po2_standardise
 
 from nanotrig.config import HlsConfig, QuantBits
 from nanotrig.errors import ConfigError, ConversionError
@@ -87,7 +86,6 @@ def convert_model(
     tb_in = tb_out = None
     if tb_x is not None:
         tb_in, tb_out = out_dir / "tb_input.npy", out_dir / "tb_output.npy"
-    register_po2_standardise()  # the input standardisation inside the model (scale + bias)
     hls_config, kwargs = hls4ml_settings(reference, cfg, project_dir, tb_in, tb_out)
     import hls4ml
     from hls4ml.utils.serialization import serialize_model
