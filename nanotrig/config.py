@@ -240,7 +240,7 @@ def _positive_widths(v: tuple[int, ...], what: str, allow_empty: bool = False) -
 class ModelConfig(_Strict):
     """Float Keras model and its training.
 
-    ``jet_mlp`` (16 standardised features) uses ``hidden``; ``jet_cnn`` (the samples'
+    ``jet_mlp`` (16 raw features, standardised inside) uses ``hidden``; ``jet_cnn`` (the samples'
     ``image_size`` x ``image_size`` jet images, pT fractions in [0, 1], not rescaled) uses
     ``conv_filters``, ``kernel_size``, ``pool_size`` and ``dense``. ``dqm_ae`` (DQM occupancy
     maps normalised to mean 1, trained on good maps) uses ``conv_filters`` (encoder blocks,

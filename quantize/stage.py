@@ -58,8 +58,8 @@ def quantize_model(
 
     Writes qmodel.h5, history.json, metrics.json (quantized beside float), test_scores.npz
     (float and quantized class scores of the test jets), roc.png, loss.png,
-    test_inputs.npy (the test jets as the model takes them, what the firmware sees: standardised
-    features (n, 16) or images (n, S, S, 1)) and artifact.json.
+    test_inputs.npy (the test jets as the model takes them, what the firmware sees: raw
+    features (n, 16) in physical units, or images (n, S, S, 1)) and artifact.json.
     """
     model_dir = Path(model_dir)
     float_model = load_keras_model(model_dir / MODEL_FILE)
