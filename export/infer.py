@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nanotrig.export.metadata import onnx_input_spec
 from nanotrig.export.runtime import OnnxModel
+from nanotrig.models.input_check import check_input_file
 
 from nanotrig.errors import DataError
 from nanotrig.fileio import atomic_path, file_sha256
@@ -28,6 +30,9 @@ def infer(
 ) -> dict:
     """Run ``onnx_path`` on the inputs in ``inputs_path``; write predictions to ``out_path``.
 
+    A file that does not hold what the model expects (its ``nanotrig.inputs`` metadata:
+    features, shape, raw values) is refused before anything is written.
+
     ``out_path`` (.npy) is written atomically. Returns a record: paths, hashes, provider,
     event count, output shape, seconds and events/s.
     """
@@ -35,6 +40,7 @@ def infer(
     if out_path.suffix.lower() != ".npy":
         raise DataError(f"output {out_path} must end in .npy")
     model = OnnxModel(onnx_path, providers)
+    check_input_file(inputs_path, onnx_input_spec(onnx_path))
     x = load_inputs(inputs_path)
     t0 = time.perf_counter()
     y = model.predict(x, batch_size=batch_size, progress=progress)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from nanotrig.export.metadata import set_input_metadata
+
 from nanotrig.errors import ModelError
 from nanotrig.fileio import atomic_path
 
@@ -14,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def keras_to_onnx(model, dest: Path, opset: int = 13) -> Path:
-    """Convert a float Keras model to ONNX (batch dimension dynamic), validate and write it."""
+    """Convert a float Keras model to ONNX (batch dimension dynamic), validate and write it;
+    the model's input record goes into its metadata (``nanotrig.inputs``)."""
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -29,6 +32,7 @@ def keras_to_onnx(model, dest: Path, opset: int = 13) -> Path:
         raise ModelError(
             f"tf2onnx could not convert model {model.name}: {str(err).splitlines()[0]}"
         ) from None
+    set_input_metadata(proto, model)
     onnx.checker.check_model(proto)
     with atomic_path(dest) as tmp:
         onnx.save_model(proto, str(tmp))

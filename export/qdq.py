@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from nanotrig.export.fixedpoint import FixedPoint, fixed_point_of
+from nanotrig.export.metadata import set_input_metadata
 
 from nanotrig.errors import ModelError
 from nanotrig.fileio import atomic_path
@@ -166,6 +167,8 @@ def supported_layers() -> list[str]:
 
 def _activation(b: _Builder, act, t: _T, where: str) -> _T:
     """A Keras activation function or QKeras quantizer applied to ``t``."""
+    if type(act).__name__ == "quantized_bits" and int(act.bits) > 16:
+        return _float_grid(b, act, t, where)
     if hasattr(act, "bits"):
         return b.quantize(t, fixed_point_of(act, where), where)
     name = act if isinstance(act, str) else getattr(act, "__name__", repr(act))
@@ -432,6 +435,40 @@ def _square(b: _Builder, layer, t: _T) -> _T:
     return _T(b.op("Mul", [x, x], layer.name))
 
 
+def _float_grid(b: _Builder, act, t: _T, where: str) -> _T:
+    """A ``quantized_bits`` wider than ONNX's 16-bit integers (the raw input type): rounded
+    to its grid in float32, ``clip(round(x * 2**f), qmin, qmax) * 2**-f`` (Round is half to
+    even, as QKeras; exact for values below ``2**(23 - f)``, where QKeras is exact too)."""
+    if act.alpha not in (1, 1.0, None) or not act.keep_negative or act.symmetric:
+        raise ModelError(f"layer {where}: a quantizer over 16 bits must be plain signed "
+                         "quantized_bits(bits, integer, alpha=1)")  # fmt: skip
+    frac = int(act.bits) - 1 - int(act.integer)
+    qmax = 2.0 ** (int(act.bits) - 1)
+    x = b.op("Mul", [b.to_float(t, where), b.const(f"{where}/up", np.float32(2.0**frac))], where)
+    x = b.op("Round", [x], where)
+    lo, hi = b.const(f"{where}/lo", np.float32(-qmax)), b.const(f"{where}/hi", np.float32(qmax - 1))
+    x = b.op("Clip", [x, lo, hi], where)
+    y = b.op("Mul", [x, b.const(f"{where}/down", np.float32(2.0**-frac))], where)
+    b.plan.append(f"{where}: float round to the {act.bits}-bit grid (2^-{frac}), saturating")
+    return _T(y)
+
+
+@_handler("Po2Standardise")
+def _standardise(b: _Builder, layer, t: _T) -> _T:
+    """``(x - offset) * 2**-shift``, clipped: float32 Sub, Mul, Clip (exact on the raw grid)."""
+    name = layer.name
+    x = b.op("Sub", [b.to_float(t, name), b.const(f"{name}/offset",
+             np.asarray(layer.offsets, np.float32))], name)  # fmt: skip
+    scale = np.ldexp(1.0, -np.asarray(layer.shifts)).astype(np.float32)
+    x = b.op("Mul", [x, b.const(f"{name}/scale", scale)], name)
+    if layer.clip is not None:
+        lo, hi = (b.const(f"{name}/{k}", np.float32(v)) for k, v in
+                  (("lo", -layer.clip), ("hi", layer.clip)))  # fmt: skip
+        x = b.op("Clip", [x, lo, hi], name)
+    b.plan.append(f"{name}: float (x - offset) * 2^-shift, clipped to +-{layer.clip}")
+    return _T(x)
+
+
 @_handler("QActivation")
 def _qactivation(b: _Builder, layer, t: _T) -> _T:
     return _activation(b, layer.quantizer, t, layer.name)
@@ -526,6 +563,7 @@ def build_qdq_proto(model, trace: bool = False):
     )
     proto.ir_version = 10
     helper.set_model_props(proto, {"nanotrig.layer_plan": "\n".join(b.plan)})
+    set_input_metadata(proto, model)
     for line in b.plan:  # debug: the graph is built up to three times per export
         log.debug("qdq %s", line)
     return proto

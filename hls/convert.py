@@ -147,6 +147,7 @@ def convert_model(
         "input_quantizer": input_info,
         "batchnorm": _fold_record(bn_folds, given, reference, tb_x),
         "input_shape": list(reference.input_shape[1:]),
+        "inputs": model_inputs(reference, input_info),
         "precision_mechanism": "hls4ml bit_exact=True (interval arithmetic from quantizers)",
         "precisions": precisions,
         "lut_layers": [n for n, p in precisions.items() if p["kind"] == "lut"],
@@ -203,6 +204,20 @@ def _fold_record(folds, given, reference, tb_x) -> dict[str, Any] | None:
             change["argmax_agreement"] = float(np.mean(a.argmax(1) == b.argmax(1)))
         rec["change_vs_given_model"] = change
     return rec
+
+
+def model_inputs(reference, input_info: dict[str, Any]) -> dict[str, Any]:
+    """What the project takes (conversion.json ``inputs``): the model's own input record when
+    it standardises raw inputs inside (dataset, feature names, units, constants), else the
+    shape, with ``raw`` None (the model does not say), and the input type either way."""
+    from nanotrig.models.standardise import input_spec
+
+    spec = input_spec(reference) or {
+        "shape": [int(d) for d in reference.input_shape[1:]],
+        "raw": None,
+    }
+    bits, integer = input_info["bits"], input_info["integer"]
+    return {**spec, "ap_type": f"ap_fixed<{bits},{integer + 1},AP_RND_CONV,AP_SAT>"}
 
 
 def _conversion_error(model_path: Path, err: BaseException) -> ConversionError:

@@ -34,10 +34,13 @@ def hls4ml_settings(
 
     ``hls_config`` is the name-granularity dict (tracing on for every layer: it only adds code
     under ``#ifndef __SYNTHESIS__``); ``convert_kwargs`` holds backend, part, clock, io type,
-    output dir, project name, testbench files and ``bit_exact=True``.
+    output dir, project name, testbench files and ``bit_exact=True``. Registers the input
+    standardisation's layer handler first (idempotent).
     """
     import hls4ml
+    from nanotrig.hls.standardise import register_po2_standardise
 
+    register_po2_standardise()
     hls_config = hls4ml.utils.config_from_keras_model(
         model,
         granularity="name",

@@ -152,7 +152,7 @@ class FixedType:
 @dataclass
 class _Step:
     name: str
-    kind: str  # input | dense | relu | linear
+    kind: str  # input | scale | dense | relu | linear
     size: int
     out: FixedType
     src: FixedType | None = None
@@ -199,6 +199,8 @@ def _plan(hls_model) -> _Plan:
         fn = str(layer.get_attr("function_cpp", "") or "")
         if isinstance(layer, hl.Dense) and (not fn or "nnet::dense<" in fn):
             steps.append(_dense_step(layer, prev, out, size, what))
+        elif isinstance(layer, hl.BatchNormalization) and size == prev.size:
+            steps.append(_scale_step(layer, prev, out, size, what))
         elif plain_act and act in ("relu", "linear") and size == prev.size:
             if fn and f"nnet::{act}<" not in fn:
                 raise ConversionError(f"{what} runs {fn.split('(')[0]}: not emulated, {_HARNESS}")
@@ -238,6 +240,29 @@ def _dense_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _St
         raise ConversionError(f"{what} has {len(bias)} biases for {n_out} outputs: {_HARNESS}")
     return _Step(layer.name, "dense", size, out, src=prev.out, accum=accum, weights=weights,
                  wfrac=wtype.frac, bias=bias)  # fmt: skip
+
+
+def _scale_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _Step:
+    """``x * scale + bias`` per element (hls4ml's ``normalize``: the exact product plus the
+    bias, cast once to the result type); as a diagonal Dense with the sum at the exact
+    fractional bits ``max(src + scale, bias)``."""
+    if int(layer.get_attr("n_filt", -1)) != -1:
+        raise ConversionError(f"{what} scales per channel: not emulated, {_HARNESS}")
+    svar, bvar = layer.weights["scale"], layer.weights.get("bias")
+    stype = FixedType.of(svar.type.precision, f"{what} scale")
+    scale = [stype.from_float(float(v)) for v in svar]
+    if bvar is not None:
+        btype = FixedType.of(bvar.type.precision, f"{what} bias")
+        bias, bfrac = [btype.from_float(float(v)) for v in bvar], btype.frac
+    else:
+        bias, bfrac = [0] * size, 0
+    if len(scale) != size or len(bias) != size:
+        raise ConversionError(f"{what} has {len(scale)} scales for {size} values: {_HARNESS}")
+    frac = max(prev.out.frac + stype.frac, bfrac)
+    up = 1 << (frac - prev.out.frac - stype.frac)
+    return _Step(layer.name, "scale", size, out, src=prev.out, weights=np.array(
+        [v * up for v in scale], dtype=object), wfrac=frac,
+        bias=[b << (frac - bfrac) for b in bias])  # fmt: skip
 
 
 def supports(hls_model) -> str | None:
@@ -422,6 +447,30 @@ def _dense_code(step: _Step, idx: int, xr: tuple[int, int]) -> tuple[str, str]:
     return consts, body
 
 
+def _scale_code(step: _Step, idx: int, xr: tuple[int, int]) -> tuple[str, str, tuple[int, int]]:
+    """(constants, body, result range) of a scale step (sums in units ``2**-step.wfrac``)."""
+    assert step.weights is not None
+    xlo, xhi = xr
+    sc, bias = [int(v) for v in step.weights], [int(b) for b in step.bias]
+    lo = min(min(v * xlo, v * xhi) + b for v, b in zip(sc, bias, strict=True))
+    hi = max(max(v * xlo, v * xhi) + b for v, b in zip(sc, bias, strict=True))
+    bound = max(abs(lo), abs(hi), max(abs(v) for v in sc), max(abs(b) for b in bias))
+    if bound >= (1 << 62):
+        raise ConversionError(f"layer {step.name!r}: values exceed 62 bits, {_HARNESS}")
+    out = step.out
+    shift = step.wfrac - out.frac
+    res = _cast_expr(f"int64_t(v{idx - 1}[k]) * S{idx}[k] + C{idx}[k]", out, shift, lo, hi)
+    consts = "".join(
+        f"static const int64_t {n}{idx}[{step.size}] = {{{', '.join(map(str, vals))}}};\n"
+        for n, vals in (("S", sc), ("C", bias))
+    )
+    body = f"""    // {step.name}: x * scale + bias
+    for (int k = 0; k < {step.size}; ++k) v{idx}[k] = {res};
+"""
+    rng = _cast_range(out, lo, hi, shift)
+    return consts, body, (min(rng[0], 0), max(rng[1], 0))
+
+
 def kernel_source(hls_model) -> str:
     """The C++ of the kernel: ``int nk_run(const double *x, long n, double *const *outs)``.
 
@@ -447,6 +496,11 @@ def _source(plan: _Plan) -> str:
         v0[k] = nk::from_double<{t.frac}, {t.cpp()}>(x[k]);
 """)
             ranges.append((t.lo, t.hi))
+        elif step.kind == "scale":
+            c, b, rng = _scale_code(step, idx, ranges[-1])
+            consts.append(c)
+            body.append(f"    {ct} v{idx}[{step.size}];\n" + b)
+            ranges.append(rng)
         elif step.kind == "dense":
             c, b = _dense_code(step, idx, ranges[-1])
             consts.append(c)

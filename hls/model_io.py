@@ -79,16 +79,20 @@ SUPPORTED_LAYERS = frozenset(
         "ZeroPadding2D",
         "Cropping1D",
         "Cropping2D",
+        "Po2Standardise",
     }
 )
 
 
 def custom_objects() -> dict[str, Any]:
-    """QKeras layer and quantizer classes for ``keras.models.load_model``."""
+    """QKeras layer and quantizer classes, and nanotrig's input standardisation layer, for
+    ``keras.models.load_model``."""
+    from nanotrig.models.standardise import standardise_class
     from qkeras.utils import _add_supported_quantized_objects
 
     objs: dict[str, Any] = {}
     _add_supported_quantized_objects(objs)
+    objs[standardise_class().__name__] = standardise_class()
     return objs
 
 
@@ -166,7 +170,24 @@ def check_supported(model, source: str | Path = "MODEL.h5") -> None:
                 f"layer {layer.name!r} has unsupported type {cls}: supported layer types are "
                 + ", ".join(sorted(SUPPORTED_LAYERS))
             )
+        if cls == "Po2Standardise":
+            _check_standardise(model, layer)
     check_layer_rules(model)
+
+
+def _check_standardise(model, layer) -> None:
+    """hls4ml computes the standardisation unclipped and lets the next quantizer saturate:
+    exact only if that quantizer is a ``quantized_bits`` whose range lies inside the clip."""
+    nxt = [other for other in model.layers if _inbound_names(other) == {layer.name}]
+    q = getattr(nxt[0], "quantizer", None) if len(nxt) == 1 else None
+    if type(q).__name__ != "quantized_bits" or (
+        layer.clip is not None and 2.0 ** int(q.integer) > layer.clip
+    ):
+        raise ModelError(
+            f"layer {layer.name!r} (input standardisation) must be followed by a "
+            "QActivation(quantized_bits) whose range lies within its clip: rebuild the model "
+            "with nanotrig.quantize.build_qmodel"
+        )
 
 
 def input_quantizer_bits(model) -> QuantBits | None:
@@ -214,7 +235,8 @@ def prepare_reference(model, input_bits: QuantBits | None = None):
     """
     existing = input_quantizer_bits(model)
     if existing is not None:
-        if input_bits is not None and input_bits != existing:
+        raw = any(type(layer).__name__ == "Po2Standardise" for layer in model.layers)
+        if input_bits is not None and input_bits != existing and not raw:
             log.warning(
                 "model already quantizes its input as quantized_bits(%d,%d); "
                 "ignoring input_bits=(%d,%d)",

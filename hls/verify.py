@@ -183,7 +183,9 @@ def verify_and_record(
     out_dir = Path(out_dir)
     if not Path(inputs).is_file():
         raise DataError(f"input file {inputs} not found: give a .npy or an .h5 with '{dataset}'")
-    _read_record(out_dir)
+    from nanotrig.models.input_check import check_input_file
+
+    check_input_file(inputs, _read_record(out_dir).get("inputs"), dataset)
     for stale in out_dir.glob("mismatch*.npz"):
         stale.unlink()
     result = verify_project(out_dir, inputs, dataset=dataset, **kwargs)
@@ -693,9 +695,12 @@ def _compare_layers(keras_out, trace, kinds, model, n, emulated=None):
         if src is not None:
             last_piece[src] = name
     renamed = {}  # keeps the graph order
+    covered = set()  # compared through the quantizer folded into them
     for src, name in last_piece.items():
         folded = _folded_quantizer(model, src)
-        if name == f"{src}_linear" and folded is not None and folded not in last_piece:
+        itself = _folds_into_itself(model, src)
+        if (name == f"{src}_linear" or itself) and folded is not None and folded not in last_piece:
+            covered |= {src} if itself else set()
             src = folded
         renamed[src] = name
     last_piece = renamed
@@ -731,7 +736,7 @@ def _compare_layers(keras_out, trace, kinds, model, n, emulated=None):
         pairs[name] = (k, c)
     compared = {
         src for src, name in last_piece.items() if kinds.get(name) != "lut" or name in emulated
-    }
+    } | covered
     not_compared = [
         layer.name
         for layer in model.layers
@@ -761,6 +766,13 @@ def _folded_quantizer(model, src: str) -> str | None:
         return None
     q = model.get_layer(name).quantizer
     return name if type(q).__name__ == "quantized_bits" else None
+
+
+def _folds_into_itself(model, src: str) -> bool:
+    """Whether hls4ml folds the quantizer after Keras layer ``src`` into ``src``'s own result
+    type (the input standardisation, an ApplyAlpha)."""
+    return any(layer.name == src and type(layer).__name__ == "Po2Standardise"
+               for layer in model.layers)  # fmt: skip
 
 
 def _as_list(obj) -> list:

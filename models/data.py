@@ -1,8 +1,10 @@
-"""Train/validation/test split and input standardisation, stored beside the model.
+"""Train/validation/test split and what the model reads, stored beside the model.
 
-The split indices, what the model reads (``inputs.json``: the standardised features or the jet
-images) and, for features, the scaler are written once by the training stage and read back by
-every later stage, so all of them see exactly the same test jets.
+The split indices and what the model reads (``inputs.json``: the raw features, which the model
+standardises inside, or the jet images) are written once by the training stage and read back by
+every later stage, so all of them see exactly the same test jets. Model directories written
+before the standardisation moved into the model hold a ``scaler.json`` instead (``raw``
+absent): their features are still standardised here.
 """
 
 from __future__ import annotations
@@ -85,8 +87,9 @@ def sample_inputs(sample, kind: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Model inputs (standardised features, or images) and integer labels for the three
-    splits; ``scaler`` is None for images."""
+    """Model inputs (raw features, or images; standardised features for model directories
+    with a ``scaler.json``) and integer labels for the three splits; ``scaler`` is None
+    unless the features were standardised here."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -130,16 +133,19 @@ def save_split(
     scaler: Scaler | None,
     kind: str = "features",
     input_shape: tuple[int, ...] | None = None,
+    raw: bool = False,
 ) -> None:
-    """Write the split indices, ``inputs.json`` and (features only) the scaler."""
+    """Write the split indices, ``inputs.json`` and (standardised features only) the scaler.
+
+    ``raw``: the model takes the features as they are (it standardises them inside)."""
     if kind not in INPUT_KINDS:
         raise DataError(f"unknown model input kind {kind!r}: choose one of {INPUT_KINDS}")
-    if (scaler is None) != (kind == "images"):
-        raise DataError("features need a scaler and images take none")
+    if (scaler is None) != (kind == "images" or raw):
+        raise DataError("standardised features need a scaler; raw features and images take none")
     with atomic_path(out_dir / SPLIT_FILE) as tmp, open(tmp, "wb") as f:
         np.savez(f, **split)
     shape = None if input_shape is None else [int(d) for d in input_shape]
-    write_json(out_dir / INPUTS_FILE, {"kind": kind, "shape": shape})
+    write_json(out_dir / INPUTS_FILE, {"kind": kind, "shape": shape, "raw": raw})
     if scaler is not None:
         write_json(out_dir / SCALER_FILE, scaler.to_dict())
 
@@ -157,8 +163,9 @@ def load_dataset(x: np.ndarray, labels: np.ndarray, class_names, model_dir: Path
     ``inputs.json`` in ``model_dir`` says) and the split (and scaler) in ``model_dir``."""
     rec = input_record(model_dir)
     split_path, scaler_path = model_dir / SPLIT_FILE, model_dir / SCALER_FILE
-    need = [SPLIT_FILE] + ([SCALER_FILE] if rec["kind"] == "features" else [])
-    if not split_path.is_file() or (rec["kind"] == "features" and not scaler_path.is_file()):
+    scaled = rec["kind"] == "features" and not rec.get("raw", False)
+    need = [SPLIT_FILE] + ([SCALER_FILE] if scaled else [])
+    if not split_path.is_file() or (scaled and not scaler_path.is_file()):
         raise DataError(f"{model_dir} has no {'/'.join(need)}: run 'nanotrig train' into it first")
     with np.load(split_path) as s:
         split = {k: s[k] for k in ("train", "val", "test")}
@@ -173,7 +180,7 @@ def load_dataset(x: np.ndarray, labels: np.ndarray, class_names, model_dir: Path
             f"{model_dir} takes {tuple(rec['shape'])}: use a sample made with the same settings"
         )
     scaler = None
-    if rec["kind"] == "features":
+    if scaled:
         scaler = Scaler.from_dict(json.loads(scaler_path.read_text()))
         x = scaler.transform(x)
     else:

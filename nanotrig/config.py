@@ -247,7 +247,7 @@ def _positive_widths(v: tuple[int, ...], what: str, allow_empty: bool = False) -
 class ModelConfig(_Strict):
     """Float Keras model and its training.
 
-    ``jet_mlp`` (16 standardised features) uses ``hidden``; ``jet_cnn`` (the samples'
+    ``jet_mlp`` (16 raw features, standardised inside) uses ``hidden``; ``jet_cnn`` (the samples'
     ``image_size`` x ``image_size`` jet images, pT fractions in [0, 1], not rescaled) uses
     ``conv_filters``, ``kernel_size``, ``pool_size`` and ``dense``. ``dqm_ae`` (DQM occupancy
     maps normalised to mean 1, trained on good maps) uses ``conv_filters`` (encoder blocks,
@@ -365,6 +365,12 @@ class QuantizeConfig(_Strict):
     input: QuantBits = Field(
         QuantBits(bits=16, integer=5),
         description="Input quantizer (signed): quantized_bits(16,5) is ap_fixed<16,6>.",
+    )
+    raw_input: QuantBits = Field(
+        QuantBits(bits=22, integer=10),
+        description="jet_mlp: type of the raw features as the trigger sends them (physical "
+        "units, before the standardisation inside the model): quantized_bits(22,10) is "
+        "ap_fixed<22,11>, range +-1024 (GeV, multiplicities), LSB 2**-11.",
     )
     weights: QuantBits = QuantBits(bits=6, integer=0)
     bias: QuantBits = QuantBits(bits=6, integer=0)

@@ -5,7 +5,9 @@ Dense -> QDense, Conv1D/Conv2D -> QConv1D/QConv2D (weights and bias quantizers),
 Activation("relu") / ReLU -> QActivation(quantized_relu) (a fused activation becomes its own
 layer after the QKeras one); an input quantizer
 QActivation(quantized_bits) named ``input_quant`` is inserted after the input so that the
-firmware's input type is part of the model. Softmax/sigmoid and shape layers are kept as they are.
+firmware's input type is part of the model. A model that standardises its raw inputs inside
+(first layer ``Po2Standardise``) gets ``raw_input_quant`` (the raw type) before that layer and
+``input_quant`` after it. Softmax/sigmoid and shape layers are kept as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from nanotrig.errors import ConfigError, ModelError
 
 __all__ = [
     "INPUT_QUANT_NAME",
+    "RAW_QUANT_NAME",
     "build_qmodel",
     "check_overrides",
     "layer_bits",
@@ -22,6 +25,7 @@ __all__ = [
 ]
 
 INPUT_QUANT_NAME = "input_quant"
+RAW_QUANT_NAME = "raw_input_quant"
 _WEIGHTED = {"Dense": "QDense", "Conv1D": "QConv1D", "Conv2D": "QConv2D"}
 _PASSTHROUGH = {
     "Flatten", "Reshape", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
@@ -91,9 +95,18 @@ def build_qmodel(model, cfg: QuantizeConfig):
     qclasses = {"QDense": QDense, "QConv1D": QConv1D, "QConv2D": QConv2D}
     check_overrides(model, cfg)
     inp = keras.Input(shape=model.input_shape[1:], name=model._input_layers[0].name)
-    x = QActivation(_bits_str(cfg.input), name=INPUT_QUANT_NAME)(inp)
+    x = inp
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    if layers and type(layers[0]).__name__ == "Po2Standardise":
+        # raw inputs on their own grid, standardised exactly, then the model's input type (the
+        # clip only has to cover that type's range: the quantizer saturates there)
+        x = QActivation(_bits_str(cfg.raw_input), name=RAW_QUANT_NAME)(x)
+        conf = {**layers[0].get_config(), "clip": 2.0**cfg.input.integer}
+        x = type(layers[0]).from_config(conf)(x)
+        layers = layers[1:]
+    x = QActivation(_bits_str(cfg.input), name=INPUT_QUANT_NAME)(x)
     copies: list[tuple[str, list]] = []
-    for layer in model.layers:
+    for layer in layers:
         cls = type(layer).__name__
         if cls == "InputLayer":
             continue

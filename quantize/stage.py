@@ -32,13 +32,14 @@ QMODEL_FILE = "qmodel.h5"
 
 def load_keras_model(path: Path):
     """Load a Keras 2 .h5 model (QKeras layers allowed); ModelError if missing or unreadable."""
+    from nanotrig.models.standardise import standardise_class
     from qkeras.utils import _add_supported_quantized_objects
     from tensorflow import keras
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {path} not found: give the path of a Keras .h5 model")
-    custom: dict = {}
+    custom: dict = {standardise_class().__name__: standardise_class()}
     _add_supported_quantized_objects(custom)
     try:
         return keras.models.load_model(path, custom_objects=custom, compile=False)
@@ -57,8 +58,8 @@ def quantize_model(
 
     Writes qmodel.h5, history.json, metrics.json (quantized beside float), test_scores.npz
     (float and quantized class scores of the test jets), roc.png, loss.png,
-    test_inputs.npy (the test jets as the model takes them, what the firmware sees: standardised
-    features (n, 16) or images (n, S, S, 1)) and artifact.json.
+    test_inputs.npy (the test jets as the model takes them, what the firmware sees: raw
+    features (n, 16) in physical units, or images (n, S, S, 1)) and artifact.json.
     """
     model_dir = Path(model_dir)
     float_model = load_keras_model(model_dir / MODEL_FILE)

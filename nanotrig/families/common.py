@@ -77,7 +77,8 @@ def train_stage(train: Callable[..., dict]) -> Stage:
     """``train``: ``train(data_path, cfg, out_dir)`` into ``model/``."""
     return Stage(
         "train", lambda ctx: train(ctx.data_path, ctx.cfg, ctx.run_dir / "model"),
-        keys=("model", "quantize.input"), after=("generate",), outputs=("model",),
+        keys=("model", "quantize.input", "quantize.raw_input"), after=("generate",),
+        outputs=("model",),
     )  # fmt: skip
 
 

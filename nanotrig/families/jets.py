@@ -39,7 +39,10 @@ def train_jets(data: Path, cfg: RunConfig, out_dir: Path, force: bool = False) -
     """``nanotrig train`` of a jet tagger: :func:`nanotrig.models.train_model`."""
     from nanotrig.models import train_model
 
-    return train_model(data, cfg.model, cfg.seed, out_dir, force=force)
+    return train_model(
+        data, cfg.model, cfg.seed, out_dir, force=force, raw_input=cfg.quantize.raw_input,
+        model_input=cfg.quantize.input,
+    )  # fmt: skip
 
 
 def quantize_jets(
@@ -65,6 +68,8 @@ def _model_line(r: dict) -> str:
     else:
         arch = f"hidden layers {m['hidden']}"
         what = f"{inputs['kind']} ({shape})"
+        if inputs.get("raw"):
+            what = f"raw features ({shape}, physical units; standardised inside the model)"
     name = {"jet_mlp": "jet MLP", "jet_cnn": "jet CNN"}.get(family, family)
     return f"Model: {name} (`{family}`) on {what}: {arch}."
 
@@ -241,7 +246,7 @@ JET_MLP = Family(
     stages=standard_stages(train_jets, quantize_jets, rtl=True, decisions=classifier_decisions()),
     title="jet MLP tagger",
     model_keys=("hidden",),
-    description="dense network on the 16 standardised high-level jet features",
+    description="dense network on the 16 raw high-level jet features (standardised inside)",
     **_COMMON,
 )
 JET_CNN = Family(
