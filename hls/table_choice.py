@@ -4,8 +4,10 @@
 size, exp/inverse table types and the type of the exp sum that indexes the inverse table),
 cheapest first by the estimate (BRAM, then LUT, then table bits), converts the model with each
 (in memory, a fraction of a second) and runs the emulator of :mod:`hls.tables` on the test
-vectors' logits (the firmware's logits: they equal QKeras' bit for bit). The first setting whose
-probabilities are within ``hls.softmax.tolerance`` (2^-7) of QKeras' softmax is kept. Settings
+vectors' logits (the firmware's logits: they equal QKeras' bit for bit), and on 20,000
+logit vectors resampled column by column from them (so that the choice holds beyond the test
+vectors). The first setting whose probabilities are within ``hls.softmax.tolerance`` (2^-7) of
+QKeras' softmax is kept. Settings
 given in ``hls.softmax`` are kept as given; when they miss the tolerance, or no rung reaches it,
 the record (and one log line) names the cheapest setting that would, with its estimated cost.
 
@@ -121,6 +123,7 @@ def choose_softmax_tables(
         tb_x, batch_size=1024, verbose=0
     )
     probs = np.asarray(reference.predict(tb_x, batch_size=1024, verbose=0), dtype=np.float64)
+    logits, probs = _with_resampled(np.asarray(logits), probs)
     n_classes = int(np.prod(probs.shape[1:]))
     tried = []
     for rung in softmax_ladder(n_classes):
@@ -144,12 +147,31 @@ def choose_softmax_tables(
         "chosen": not fixed,
         "reason": how,
         "n_events": len(tb_x),
+        "n_resampled": len(probs) - len(tb_x),
         "ladder": tried,
     }
     if not record["within_tolerance"]:
         record["advice"] = _advice(reaching, chosen, tol)
         log.warning("softmax tables: %s", record["advice"])
     return _apply(hls_config, name, chosen["setting"]), record
+
+
+#: Resampled logit vectors added to the test vectors' for the table choice (seeded).
+N_RESAMPLED = 20_000
+
+
+def _with_resampled(logits: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The test vectors' logits plus :data:`N_RESAMPLED` vectors whose every column is drawn
+    from that column of the test logits (seeded), with their float32 softmax: the choice then
+    holds beyond the test vectors (the stress check feeds resampled inputs), not only on them."""
+    flat = logits.reshape(len(logits), -1).astype(np.float32)
+    rng = np.random.default_rng(0)
+    cols = [flat[rng.integers(0, len(flat), N_RESAMPLED), j] for j in range(flat.shape[1])]
+    extra = np.stack(cols, axis=1)
+    z = extra - extra.max(axis=1, keepdims=True)
+    soft = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    both_probs = np.concatenate([probs.reshape(len(probs), -1), soft.astype(np.float64)])
+    return np.concatenate([flat, extra]), both_probs
 
 
 def _advice(reaching: list[dict], chosen: dict, tol: float) -> str:

@@ -3,7 +3,7 @@ working points of the verify stage's decision check (``report["verify"]["decisio
 
 from __future__ import annotations
 
-from nanotrig.report import table
+from nanotrig.report import max_table_error, table
 
 __all__ = ["decisions_headline", "decisions_section"]
 
@@ -87,6 +87,17 @@ def decisions_section(r: dict) -> list[str]:
               "mistag QKeras", "mistag firmware", "flips (verified)", "flips (stress)"]  # fmt: skip
     lines += table(header if stress else header[:-1], rows)
     lines += [f"Decision flips: {decisions_headline(r)}.", ""]
+    err = max_table_error(v)
+    total = d["test"]["total_flips"] + (stress["total_flips"] if stress else 0)
+    if total and err:
+        lines += [
+            f"The layers before the lookup-table head are bit-exact, so every flip is an event "
+            f"whose QKeras score lies within the table error ({err:.3g}) of a threshold: "
+            "the softmax table alone moves it across. Decisions taken on the logits "
+            "(`hls.output_head: logits`) or on the argmax (`hls.output_head: argmax`) are "
+            "exact; finer tables (`hls.softmax`) narrow the band.",
+            "",
+        ]
     if d.get("note"):
         lines += [d["note"], ""]
     if d.get("roc_plot"):

@@ -91,7 +91,7 @@ def test_hls4ml_parse_error_is_one_line(tmp_path, monkeypatch):
 
     builder, _, _ = peer_models.REFUSED["merge_of_three"]
     peer_models.build(builder).save(tmp_path / "m.h5")
-    monkeypatch.setattr(convert, "check_supported", lambda model: None)
+    monkeypatch.setattr(convert, "check_supported", lambda model, *args: None)
     with pytest.raises(ConversionError, match="Merging more than two tensors"):
         convert_model(tmp_path / "m.h5", tmp_path / "hls", HlsConfig())
     assert not (tmp_path / "hls").exists()
