@@ -58,7 +58,9 @@ def test_softmax_tables_chosen_and_exact(tiny, tmp_path) -> None:
     assert res.ok
     soft = next(r for r in res.layers if r["layer"] == "softmax")
     assert soft["compared_with"] == "emulator" and soft["n_mismatch"] == 0
-    assert res.output["table_error"]["max_abs_diff"] == pytest.approx(tables["table_error"])
+    # the choice was measured on the test vectors and on resampled logits: a superset
+    assert tables["n_resampled"] > 0
+    assert 0 < res.output["table_error"]["max_abs_diff"] <= tables["table_error"]
 
 
 @pytest.mark.parametrize("head", ["logits", "argmax"])
