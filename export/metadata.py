@@ -15,13 +15,20 @@ def set_input_metadata(proto, model) -> None:
     the shape with ``raw`` None when the model does not say) in ``proto``'s metadata."""
     from nanotrig.models.standardise import input_spec
 
-    spec = input_spec(model) or {"shape": [int(d) for d in model.input_shape[1:]], "raw": None}
+    spec = input_spec(model) or {"shape": _shapes(model), "raw": None}
     props = {p.key: p.value for p in proto.metadata_props}
     props[INPUTS_KEY] = json.dumps(spec, sort_keys=True)
     del proto.metadata_props[:]
     for key, value in props.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
+
+
+def _shapes(model) -> list:
+    """The event shape of a one-input model; one shape per input for several (GarNet)."""
+    if len(model.inputs) == 1:
+        return [int(d) for d in model.inputs[0].shape[1:]]
+    return [[int(d) for d in t.shape[1:]] for t in model.inputs]
 
 
 def onnx_input_spec(path: str | Path) -> dict | None:
