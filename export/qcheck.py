@@ -14,9 +14,28 @@ from nanotrig.errors import VerificationError
 from nanotrig.fileio import check_output_dir, file_sha256, prepare_output_dir, write_json
 from nanotrig.inputs import check_inputs
 
-__all__ = ["compare_qdq", "export_quantized"]
+__all__ = ["compare_qdq", "export_quantized", "is_qkeras_model"]
 
 log = logging.getLogger(__name__)
+
+
+def is_qkeras_model(model) -> bool:
+    """Whether any layer of ``model`` is a QKeras layer (QDense, QActivation, ...)."""
+    return any("qkeras" in type(layer).__module__ for layer in model.layers)
+
+
+def _exactness(cmp: dict) -> str:
+    """One line saying which layers are bit for bit equal to QKeras and which are not."""
+    layers = cmp["layers"]
+    differ = [name for name, r in layers.items() if r["max_abs_diff"] > 0]
+    if not differ:
+        return f"exact: every layer ({len(layers)}) equal to QKeras"
+    scope = "up to the logits" if cmp["logits_exact"] else "NOT up to the logits"
+    return (
+        f"exact {scope}; differ from QKeras (float round-off of onnxruntime vs TensorFlow "
+        f"where after the logits): {', '.join(differ)}, max |diff| "
+        f"{max(layers[n]['max_abs_diff'] for n in differ):.3g}"
+    )
 
 
 def _logits_layer(model) -> int:
@@ -107,6 +126,12 @@ def export_quantized(
         "layer_plan": proto.metadata_props[0].value.splitlines(),
         "atol": atol,
         **cmp,
+        "compared": (
+            "every layer of the QDQ graph (integers dequantized) against the same layer of "
+            "QKeras (Keras predict), and the written file's outputs against QKeras' outputs, "
+            f"on {len(inputs)} events"
+        ),
+        "exactness": _exactness(cmp),
         "agrees": max(cmp["max_abs_diff_outputs"], cmp["file_max_abs_diff_outputs"]) <= atol,
         "compare_seconds": round(time.perf_counter() - t0, 3),
     }
