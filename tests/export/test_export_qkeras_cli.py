@@ -18,7 +18,7 @@ from nanotrig.cli import app
 
 runner = CliRunner()
 
-# As QKeras' documentation writes it, with `import nanotrig` first (the fix: nanotrig/keras_choice.py).
+# As QKeras' documentation writes it, `import nanotrig` first (the fix: nanotrig/keras_choice.py).
 USER_SCRIPT = """
 import nanotrig  # noqa: F401
 import numpy as np
