@@ -25,17 +25,19 @@ def is_qkeras_model(model) -> bool:
 
 
 def _exactness(cmp: dict) -> str:
-    """One line saying which layers are bit for bit equal to QKeras and which are not."""
-    layers = cmp["layers"]
+    """One line saying which layers equal QKeras bit for bit, and how far the others are."""
+    layers, logits = cmp["layers"], cmp["logits_layer"]
     differ = [name for name, r in layers.items() if r["max_abs_diff"] > 0]
     if not differ:
-        return f"exact: every layer ({len(layers)}) equal to QKeras"
-    scope = "up to the logits" if cmp["logits_exact"] else "NOT up to the logits"
-    return (
-        f"exact {scope}; differ from QKeras (float round-off of onnxruntime vs TensorFlow "
-        f"where after the logits): {', '.join(differ)}, max |diff| "
-        f"{max(layers[n]['max_abs_diff'] for n in differ):.3g}"
-    )
+        return f"every layer ({len(layers)}) bit for bit equal to QKeras"
+    worst = max(layers[n]["max_abs_diff"] for n in differ)
+    if cmp["logits_exact"]:
+        return (
+            f"every layer up to the logits ({logits}) bit for bit equal to QKeras; after it "
+            f"{', '.join(differ)} differ by up to {worst:.3g} (float round-off: onnxruntime vs "
+            "TensorFlow)"
+        )
+    return f"NOT exact: {', '.join(differ)} differ from QKeras by up to {worst:.3g}"
 
 
 def _logits_layer(model) -> int:
@@ -77,11 +79,13 @@ def compare_qdq(qmodel, x: np.ndarray, onnx_path: str | Path | None = None) -> d
             "max_abs_diff": float(d.max()) if d.size else 0.0,
             "frac_events_differ": float((d.max(1) > 0).mean()) if d.size else 0.0,
         }
-    logits = per_layer[layers[_logits_layer(qmodel)].name]
+    logits_name = layers[_logits_layer(qmodel)].name
+    logits = per_layer[logits_name]
     out = per_layer[layers[-1].name]
     y_onnx, y_ref = got[0], ref[-1]
     rec = {
         "n_events": len(x),
+        "logits_layer": logits_name,
         "max_abs_diff_logits": logits["max_abs_diff"],
         "frac_events_logits_differ": logits["frac_events_differ"],
         "logits_exact": logits["max_abs_diff"] == 0.0,

@@ -193,12 +193,12 @@ def _export(r: dict[str, Any]) -> list[str]:
 
 
 def _export_qdq(r: dict[str, Any]) -> list[str]:
-    verdict = "agrees" if r["agrees"] else "DISAGREES"
+    verdict = "within" if r["agrees"] else "NOT within"
     return [
         f"wrote {r['onnx']} (integer QDQ, opset {r['opset']}) and qdq_artifact.json",
-        f"QDQ vs QKeras on {r['n_events']} events, every layer: {r['exactness']}",
-        f"file outputs {verdict} with QKeras: max |diff| {r['file_max_abs_diff_outputs']:.3g} "
-        f"(atol {r['atol']:g}), argmax agreement {r['file_argmax_agreement']:.4f}",
+        f"QDQ vs QKeras on {r['n_events']} events: {r['exactness']}",
+        f"the written file vs QKeras outputs: max |diff| {r['file_max_abs_diff_outputs']:.3g}, "
+        f"{verdict} atol {r['atol']:g}; argmax agreement {r['file_argmax_agreement']:.4f}",
     ]
 
 
