@@ -10,7 +10,7 @@ import numpy as np
 from nanotrig.export.qdq import QDQ_OPSET, build_qdq_proto, write_qdq
 from nanotrig.export.runtime import OnnxModel
 
-from nanotrig.errors import VerificationError
+from nanotrig.errors import ModelError, VerificationError
 from nanotrig.fileio import check_output_dir, file_sha256, prepare_output_dir, write_json
 from nanotrig.inputs import check_inputs
 
@@ -20,7 +20,19 @@ log = logging.getLogger(__name__)
 
 
 def is_qkeras_model(model) -> bool:
-    """Whether any layer of ``model`` is a QKeras layer (QDense, QActivation, ...)."""
+    """Whether ``model`` is exported as QDQ: it has a QKeras layer (QDense, QActivation, ...).
+
+    A model holding ``TFOpLambda`` layers (TensorFlow ops where a user script's QKeras layers
+    were: see nanotrig/keras_choice.py) raises ModelError with the fix.
+    """
+    from nanotrig.keras_choice import MIXED_KERAS_FIX
+
+    for layer in model.layers:
+        if type(layer).__name__ == "TFOpLambda":
+            raise ModelError(
+                f"layer {layer.name} (TFOpLambda): {MIXED_KERAS_FIX} (or pass --float to "
+                "export these TensorFlow ops as a float graph)"
+            )
     return any("qkeras" in type(layer).__module__ for layer in model.layers)
 
 

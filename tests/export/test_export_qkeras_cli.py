@@ -129,3 +129,20 @@ def test_unhandled_layer_refused_before_writing(tmp_path):
                                     "--inputs", str(tmp_path / "x.npy")]))  # fmt: skip
     assert "layer c1 (QConv1D) is not supported for QDQ export" in line and "--float" in line
     assert not out.exists()
+
+
+def test_tensorflow_ops_refused_with_the_fix(tmp_path):
+    """TFOpLambda layers (a script mixing tf_keras and QKeras) are refused unless --float."""
+    import keras
+    import tensorflow as tf
+
+    inp = keras.Input((4,))
+    path = tmp_path / "ops.h5"
+    keras.Model(inp, tf.math.multiply(inp, 2.0)).save(path)
+    np.save(tmp_path / "x.npy", np.ones((4, 4), np.float32))
+    args = ["export", str(path), "--inputs", str(tmp_path / "x.npy"), "--out"]
+    line = _err(runner.invoke(app, [*args, str(tmp_path / "o")]))
+    assert "(TFOpLambda)" in line and "add `import nanotrig`" in line and "--float" in line
+    assert not (tmp_path / "o").exists()
+    assert runner.invoke(app, [*args, str(tmp_path / "f"), "--float"]).exit_code == 0
+    assert (tmp_path / "f" / "ops.onnx").is_file()
