@@ -663,12 +663,12 @@ def export(
         family = _family_of(cfg)
         if family.export_file is not None:  # GarNet: two inputs, read from a jet sample
             rec = family.export_file(model, out, inputs, cfg, force=force)
-        elif not float_form and is_qkeras_model(load_keras_model(model)):
-            rec = export_quantized(model, load_inputs(inputs), out, force=force)
-            _emit(rec, "export qdq", json_out)
-            return
         else:
-            rec = export_model(model, load_inputs(inputs), cfg.export, out, force=force)
+            x = load_inputs(inputs)
+            if not float_form and is_qkeras_model(load_keras_model(model)):
+                _emit(export_quantized(model, x, out, force=force), "export qdq", json_out)
+                return
+            rec = export_model(model, x, cfg.export, out, force=force)
         _emit(rec, "export", json_out)
 
     _guarded(go)
