@@ -144,5 +144,8 @@ def test_tensorflow_ops_refused_with_the_fix(tmp_path):
     line = _err(runner.invoke(app, [*args, str(tmp_path / "o")]))
     assert "(TFOpLambda)" in line and "add `import nanotrig`" in line and "--float" in line
     assert not (tmp_path / "o").exists()
+    conv = ["convert", str(path), "--out", str(tmp_path / "h")]
+    assert "add `import nanotrig`" in _err(runner.invoke(app, conv))
+    assert not (tmp_path / "h").exists()
     assert runner.invoke(app, [*args, str(tmp_path / "f"), "--float"]).exit_code == 0
     assert (tmp_path / "f" / "ops.onnx").is_file()
