@@ -10,13 +10,46 @@ import numpy as np
 from nanotrig.export.qdq import QDQ_OPSET, build_qdq_proto, write_qdq
 from nanotrig.export.runtime import OnnxModel
 
-from nanotrig.errors import VerificationError
+from nanotrig.errors import ModelError, VerificationError
 from nanotrig.fileio import check_output_dir, file_sha256, prepare_output_dir, write_json
 from nanotrig.inputs import check_inputs
 
-__all__ = ["compare_qdq", "export_quantized"]
+__all__ = ["compare_qdq", "export_quantized", "is_qkeras_model"]
 
 log = logging.getLogger(__name__)
+
+
+def is_qkeras_model(model) -> bool:
+    """Whether ``model`` is exported as QDQ: it has a QKeras layer (QDense, QActivation, ...).
+
+    A model holding ``TFOpLambda`` layers (TensorFlow ops where a user script's QKeras layers
+    were: see nanotrig/keras_choice.py) raises ModelError with the fix.
+    """
+    from nanotrig.keras_choice import MIXED_KERAS_FIX
+
+    for layer in model.layers:
+        if type(layer).__name__ == "TFOpLambda":
+            raise ModelError(
+                f"layer {layer.name} (TFOpLambda): {MIXED_KERAS_FIX} (or pass --float to "
+                "export these TensorFlow ops as a float graph)"
+            )
+    return any("qkeras" in type(layer).__module__ for layer in model.layers)
+
+
+def _exactness(cmp: dict) -> str:
+    """One line saying which layers equal QKeras bit for bit, and how far the others are."""
+    layers, logits = cmp["layers"], cmp["logits_layer"]
+    differ = [name for name, r in layers.items() if r["max_abs_diff"] > 0]
+    if not differ:
+        return f"every layer ({len(layers)}) bit for bit equal to QKeras"
+    worst = max(layers[n]["max_abs_diff"] for n in differ)
+    if cmp["logits_exact"]:
+        return (
+            f"every layer up to the logits ({logits}) bit for bit equal to QKeras; after it "
+            f"{', '.join(differ)} differ by up to {worst:.3g} (float round-off: onnxruntime vs "
+            "TensorFlow)"
+        )
+    return f"NOT exact: {', '.join(differ)} differ from QKeras by up to {worst:.3g}"
 
 
 def _logits_layer(model) -> int:
@@ -58,11 +91,13 @@ def compare_qdq(qmodel, x: np.ndarray, onnx_path: str | Path | None = None) -> d
             "max_abs_diff": float(d.max()) if d.size else 0.0,
             "frac_events_differ": float((d.max(1) > 0).mean()) if d.size else 0.0,
         }
-    logits = per_layer[layers[_logits_layer(qmodel)].name]
+    logits_name = layers[_logits_layer(qmodel)].name
+    logits = per_layer[logits_name]
     out = per_layer[layers[-1].name]
     y_onnx, y_ref = got[0], ref[-1]
     rec = {
         "n_events": len(x),
+        "logits_layer": logits_name,
         "max_abs_diff_logits": logits["max_abs_diff"],
         "frac_events_logits_differ": logits["frac_events_differ"],
         "logits_exact": logits["max_abs_diff"] == 0.0,
@@ -107,6 +142,12 @@ def export_quantized(
         "layer_plan": proto.metadata_props[0].value.splitlines(),
         "atol": atol,
         **cmp,
+        "compared": (
+            "every layer of the QDQ graph (integers dequantized) against the same layer of "
+            "QKeras (Keras predict), and the written file's outputs against QKeras' outputs, "
+            f"on {len(inputs)} events"
+        ),
+        "exactness": _exactness(cmp),
         "agrees": max(cmp["max_abs_diff_outputs"], cmp["file_max_abs_diff_outputs"]) <= atol,
         "compare_seconds": round(time.perf_counter() - t0, 3),
     }

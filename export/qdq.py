@@ -30,6 +30,7 @@ from nanotrig.export.metadata import set_input_metadata
 
 from nanotrig.errors import ModelError
 from nanotrig.fileio import atomic_path
+from nanotrig.keras_choice import MIXED_KERAS_FIX
 
 __all__ = ["QDQ_OPSET", "build_qdq_proto", "qkeras_to_qdq", "supported_layers", "write_qdq"]
 
@@ -531,10 +532,12 @@ def build_qdq_proto(model, trace: bool = False):
     trace_outputs: list[str] = []
     for layer in _chain(model):
         cls = type(layer).__name__
+        if cls == "TFOpLambda":
+            raise ModelError(f"layer {layer.name} ({cls}): {MIXED_KERAS_FIX}")
         if cls not in _HANDLERS:
             raise ModelError(
-                f"layer {layer.name} ({cls}) is not supported for QDQ export: "
-                f"supported are {', '.join(supported_layers())}"
+                f"layer {layer.name} ({cls}) is not supported for QDQ export: use only "
+                f"{', '.join(supported_layers())}, or export the float form with --float"
             )
         t = _HANDLERS[cls](b, layer, t)
         if trace:

@@ -68,6 +68,10 @@ def layer_refusal(layer) -> str | None:
 
 def refusal_for_class(cls: str) -> str | None:
     """The refusal of a layer class that needs no instance (e.g. one Keras cannot load)."""
+    if cls == "TFOpLambda":
+        from nanotrig.keras_choice import MIXED_KERAS_FIX
+
+        return MIXED_KERAS_FIX
     if cls in RECURRENT_LAYERS:
         return (
             f"{cls} is a recurrent layer: hls4ml 1.3's bit-exact precision pass has no rule for "

@@ -645,21 +645,30 @@ def export(
         Path | None,
         typer.Option("--config", help="Take the 'export' section and the family from this YAML."),
     ] = None,
+    float_form: Annotated[
+        bool,
+        typer.Option("--float", help="Write a QKeras model's float graph (tf2onnx), not QDQ."),
+    ] = False,
     force: Force = False,
     json_out: Json = False,
 ) -> None:
-    """Export a float Keras model to ONNX and check onnxruntime against Keras."""
+    """Export a Keras model to ONNX (a QKeras model as integer QDQ) and check it against Keras."""
 
     def go():
-        from nanotrig.export import export_model
+        from nanotrig.export import export_model, export_quantized, is_qkeras_model
         from nanotrig.inputs import load_inputs
+        from nanotrig.quantize import load_keras_model
 
         cfg = load_config(config) if config else RunConfig(name="export")
         family = _family_of(cfg)
         if family.export_file is not None:  # GarNet: two inputs, read from a jet sample
             rec = family.export_file(model, out, inputs, cfg, force=force)
         else:
-            rec = export_model(model, load_inputs(inputs), cfg.export, out, force=force)
+            x = load_inputs(inputs)
+            if not float_form and is_qkeras_model(load_keras_model(model)):
+                _emit(export_quantized(model, x, out, force=force), "export qdq", json_out)
+                return
+            rec = export_model(model, x, cfg.export, out, force=force)
         _emit(rec, "export", json_out)
 
     _guarded(go)

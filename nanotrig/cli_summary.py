@@ -192,6 +192,16 @@ def _export(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _export_qdq(r: dict[str, Any]) -> list[str]:
+    verdict = "within" if r["agrees"] else "NOT within"
+    return [
+        f"wrote {r['onnx']} (integer QDQ, opset {r['opset']}) and qdq_artifact.json",
+        f"QDQ vs QKeras on {r['n_events']} events: {r['exactness']}",
+        f"the written file vs QKeras outputs: max |diff| {r['file_max_abs_diff_outputs']:.3g}, "
+        f"{verdict} atol {r['atol']:g}; argmax agreement {r['file_argmax_agreement']:.4f}",
+    ]
+
+
 def _infer(r: dict[str, Any]) -> list[str]:
     return [
         f"wrote {r['out']}: predictions of shape {tuple(r['output_shape'])}",
@@ -208,6 +218,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "convert": _convert,
     "synth": _synth,
     "export": _export,
+    "export qdq": _export_qdq,
     "infer": _infer,
 }
 

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 CORE = {
     "nanotrig", "nanotrig.config", "nanotrig.errors", "nanotrig.fileio", "nanotrig.logs",
     "nanotrig.family", "nanotrig.rundir", "nanotrig.inputs", "nanotrig.parts", "nanotrig.decisions",
+    "nanotrig.keras_choice",
 }  # fmt: skip
 #: The stages in the order an artifact travels; each may import only the ones before it.
 STAGES = ["nanotrig.samples", "nanotrig.models", "nanotrig.quantize", "nanotrig.hls",

@@ -7,8 +7,23 @@ from nanotrig.cli_summary import SUMMARIES, summary_lines
 
 def test_every_summary_is_short():
     assert set(SUMMARIES) == {
-        "generate", "samples validate", "train", "quantize", "convert", "synth", "export", "infer"
+        "generate", "samples validate", "train", "quantize", "convert", "synth", "export",
+        "export qdq", "infer",
     }  # fmt: skip
+
+
+def test_export_qdq_summary_states_what_differs():
+    rec = {
+        "onnx": "o/m.qdq.onnx", "opset": 21, "n_events": 9, "agrees": False, "atol": 1e-5,
+        "exactness": "NOT exact: d2 differ from QKeras by up to 0.5",
+        "file_max_abs_diff_outputs": 0.5, "file_argmax_agreement": 0.75,
+    }  # fmt: skip
+    assert summary_lines("export qdq", rec) == [
+        "wrote o/m.qdq.onnx (integer QDQ, opset 21) and qdq_artifact.json",
+        "QDQ vs QKeras on 9 events: NOT exact: d2 differ from QKeras by up to 0.5",
+        "the written file vs QKeras outputs: max |diff| 0.5, NOT within atol 1e-05; "
+        "argmax agreement 0.7500",
+    ]
 
 
 def test_generate_summaries():
