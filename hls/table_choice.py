@@ -7,9 +7,10 @@ cheapest first by the estimate (BRAM, then LUT, then table bits), converts the m
 vectors' logits (the firmware's logits: they equal QKeras' bit for bit), and on 20,000
 logit vectors resampled column by column from them (so that the choice holds beyond the test
 vectors). The first setting whose probabilities are within ``hls.softmax.tolerance`` (2^-7) of
-QKeras' softmax is kept. Settings
-given in ``hls.softmax`` are kept as given; when they miss the tolerance, or no rung reaches it,
-the record (and one log line) names the cheapest setting that would, with its estimated cost.
+QKeras' softmax, with a margin (:data:`MARGIN`: 3/4 of the tolerance on the sample), is kept.
+Settings given in ``hls.softmax`` are kept as given; when they miss the tolerance, or no rung
+reaches it, the record (and one log line) names the cheapest setting that would, with its
+estimated cost.
 
 :func:`apply_output_head`: ``hls.output_head: logits`` drops the final softmax from the
 reference (the firmware ends at the logits); ``argmax`` sets hls4ml's softmax ``argmax``
@@ -129,12 +130,12 @@ def choose_softmax_tables(
     for rung in softmax_ladder(n_classes):
         tried.append(_evaluate(reference, hls_config, kwargs, name, rung, logits, probs))
     tried.sort(key=lambda t: (t["bram"], t["lut"], t["table_bits"]))
-    reaching = [t for t in tried if t["table_error"] <= tol]
+    reaching = [t for t in tried if t["table_error"] <= MARGIN * tol]
     if fixed:
         user = _evaluate(reference, hls_config, kwargs, name, {**_DEFAULT, **fixed}, logits, probs)
         chosen, how = user, "given in hls.softmax"
     elif reaching:
-        chosen, how = reaching[0], "cheapest setting of the ladder within the tolerance"
+        chosen, how = reaching[0], "cheapest setting of the ladder within 3/4 of the tolerance"
     else:
         chosen, how = min(tried, key=lambda t: t["table_error"]), "most accurate of the ladder"
     record = {
@@ -156,6 +157,10 @@ def choose_softmax_tables(
     return _apply(hls_config, name, chosen["setting"]), record
 
 
+#: A rung is kept when its error on the sample is within this share of the tolerance: the
+#: largest error over many more events lies above the sample's (on the demo: 0.0072 on 20,100
+#: logit vectors, 0.0083 on 1,000,000 resampled events).
+MARGIN = 0.75
 #: Resampled logit vectors added to the test vectors' for the table choice (seeded).
 N_RESAMPLED = 20_000
 
