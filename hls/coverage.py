@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nanotrig.quantize.bn_fold import inbound_layers
+
 from nanotrig.errors import ModelError
 
 __all__ = [
@@ -235,20 +237,12 @@ def _scaled_weights(layer) -> bool:
     return False
 
 
-def _inbound_layers(layer) -> list:
-    out = []
-    for node in layer._inbound_nodes:
-        inbound = node.inbound_layers
-        out.extend(inbound if isinstance(inbound, list) else [inbound])
-    return out
-
-
 @layer_rule
 def _binary_after_scale(layer) -> str | None:
     acts = [_qname(q) for _, q in _activation_quantizers(layer)]
     if "binary" not in acts:
         return None
-    before = [layer] if type(layer).__name__ != "QActivation" else _inbound_layers(layer)
+    before = [layer] if type(layer).__name__ != "QActivation" else inbound_layers(layer)
     if any(_scaled_weights(src) for src in before):
         return (
             "a binary activation after a scaled layer (binary/ternary or alpha='auto_po2' "
@@ -265,10 +259,10 @@ _MERGES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minim
 
 @layer_rule
 def _two_input_merge(layer) -> str | None:
-    if type(layer).__name__ not in _MERGES or len(_inbound_layers(layer)) <= 2:
+    if type(layer).__name__ not in _MERGES or len(inbound_layers(layer)) <= 2:
         return None
     return (
-        f"it merges {len(_inbound_layers(layer))} tensors and hls4ml merges two at a time (an "
+        f"it merges {len(inbound_layers(layer))} tensors and hls4ml merges two at a time (an "
         "hls4ml limitation: 'Merging more than two tensors is not yet supported'); fix: chain "
         "two-input merges"
     )

@@ -17,6 +17,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from nanotrig.quantize.bn_fold import layer_args
+
 from nanotrig.config import QuantBits
 from nanotrig.errors import ModelError
 
@@ -288,25 +290,12 @@ def _rebuild(model, insert: QuantBits | None):
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
-        try:
-            old_args, old_out = layer.input, layer.output
-        except AttributeError:
-            raise ModelError(
-                f"layer {layer.name!r} is used more than once (shared layer): "
-                "only models that call each layer once are supported"
-            ) from None
-        args = [tensors.get(id(t)) for t in _flat(old_args)]
-        if any(a is None for a in args):
-            raise ModelError(f"cannot trace the inputs of layer {layer.name!r} in the model graph")
-        tensors[id(old_out)] = layer(args[0] if len(args) == 1 else args)
+        arg, old_out = layer_args(layer, tensors)
+        tensors[id(old_out)] = layer(arg)
     out = tensors.get(id(model.outputs[0]))
     if out is None:
         raise ModelError("cannot trace the model output back to its input")
     return keras.Model(inp, out, name=model.name)
-
-
-def _flat(obj) -> list:
-    return [t for o in obj for t in _flat(o)] if isinstance(obj, list | tuple) else [obj]
 
 
 def _unique(name: str, taken: set[str]) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from nanotrig.errors import ModelError
 
-__all__ = ["FOLD_INTO", "fold_batchnorm", "folded_weights"]
+__all__ = ["FOLD_INTO", "fold_batchnorm", "folded_weights", "inbound_layers", "layer_args"]
 
 #: Layer classes a following BatchNormalization can be folded into.
 FOLD_INTO = frozenset({"Dense", "Conv1D", "Conv2D", "QDense", "QConv1D", "QConv2D"})
@@ -70,7 +70,7 @@ def fold_batchnorm(model) -> tuple[Any, list[dict[str, Any]]]:
 
 def _foldable_parent(model, bn):
     """The Dense/Conv layer ``bn`` folds into; ModelError naming why it cannot."""
-    parents = _inbound(bn)
+    parents = inbound_layers(bn)
     parent = parents[0] if len(parents) == 1 else None
     cls = type(parent).__name__
     where = f"follows {parent.name!r} ({cls})" if parent is not None else "has several inputs"
@@ -106,7 +106,8 @@ def _name_of(act) -> str:
     return act if isinstance(act, str) else str(act.get("class_name", act))
 
 
-def _inbound(layer) -> list:
+def inbound_layers(layer) -> list:
+    """The layers feeding ``layer`` (every inbound node)."""
     out = []
     for node in layer._inbound_nodes:
         inbound = node.inbound_layers
@@ -127,17 +128,7 @@ def _rebuild(model, pairs: dict[str, Any]):
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
-        try:
-            old_args, old_out = layer.input, layer.output
-        except AttributeError:
-            raise ModelError(
-                f"layer {layer.name!r} is used more than once (shared layer): "
-                "only models that call each layer once are supported"
-            ) from None
-        args = [tensors.get(id(t)) for t in _flat(old_args)]
-        if any(a is None for a in args):
-            raise ModelError(f"cannot trace the inputs of layer {layer.name!r} in the model graph")
-        arg = args[0] if len(args) == 1 else args
+        arg, old_out = layer_args(layer, tensors)
         if layer.name in skip:
             tensors[id(old_out)] = arg  # the parent's folded output
             continue
@@ -184,6 +175,22 @@ def _saturated(layer, kernel: np.ndarray, bias: np.ndarray) -> float | None:
 
 def _input_name(model) -> str:
     return model._input_layers[0].name
+
+
+def layer_args(layer, tensors: dict[int, Any]) -> tuple[Any, Any]:
+    """``(args, old_output)`` to call ``layer`` again in a rebuilt graph: its inputs looked up by
+    ``id`` of the old tensors in ``tensors``. ModelError for a shared layer or a broken graph."""
+    try:
+        old_args, old_out = layer.input, layer.output
+    except AttributeError:
+        raise ModelError(
+            f"layer {layer.name!r} is used more than once (shared layer): "
+            "only models that call each layer once are supported"
+        ) from None
+    args = [tensors.get(id(t)) for t in _flat(old_args)]
+    if any(a is None for a in args):
+        raise ModelError(f"cannot trace the inputs of layer {layer.name!r} in the model graph")
+    return (args[0] if len(args) == 1 else args), old_out
 
 
 def _flat(obj) -> list:
