@@ -25,7 +25,8 @@ _NOT_YET = "is not supported by nanotrig rtl yet"
 
 @dataclass
 class Layer:
-    """One computed layer: ``kind`` input | dense | relu | linear, with its result type."""
+    """One computed layer: ``kind`` input | dense | scale | relu | linear, with its result
+    type. A scale layer keeps its per-element ``weights`` (scales) and ``bias`` as floats."""
 
     name: str
     kind: str
@@ -34,7 +35,7 @@ class Layer:
     accum: FixedType | None = None
     weights: np.ndarray | None = None  # int, (n_in, n_out), units of 2**-wfrac
     wfrac: int = 0
-    bias: list[int] = field(default_factory=list)  # units of accum's LSB
+    bias: list = field(default_factory=list)  # units of accum's LSB (scale: float values)
 
 
 @dataclass
@@ -83,10 +84,12 @@ def read_layers(hls_model) -> Layers:
             layer, (hl.Softmax, hl.ParametrizedActivation, hl.HardActivation)
         )
         is_dense = isinstance(layer, hl.Dense)
+        is_scale = layer.class_name == "ApplyAlpha"  # the input standardisation: x*scale+bias
         if k == 0 and not isinstance(layer, hl.Input):
             raise ConversionError(f"{what} is not an Input layer: {_NOT_YET}")
-        if k > 0 and not (is_dense or (plain_act and act in ("relu", "linear"))):
-            raise ConversionError(f"{what} {_NOT_YET} (it handles Dense, ReLU and quantizers)")
+        if k > 0 and not (is_dense or is_scale or (plain_act and act in ("relu", "linear"))):
+            raise ConversionError(f"{what} {_NOT_YET} (it handles Dense, the input "
+                                  "standardisation, ReLU and quantizers)")  # fmt: skip
         result = _type(layer.get_output_variable().type.precision, what)
         size = int(layer.get_output_variable().size())
         if k == 0:
@@ -102,6 +105,8 @@ def read_layers(hls_model) -> Layers:
             raise ConversionError(f"{what} uses strategy {strategy}: {_NOT_YET}")
         if is_dense:
             out.append(_dense(layer, prev, result, size, what))
+        elif is_scale:
+            out.append(_scale(layer, result, size, what))
         elif size != prev.size:
             raise ConversionError(f"{what} maps {prev.size} values to {size}: {_NOT_YET}")
         else:
@@ -131,3 +136,20 @@ def _dense(layer, prev: Layer, result: FixedType, size: int, what: str) -> Layer
                               f"{n_in} -> {n_out}: {_NOT_YET}")  # fmt: skip
     return Layer(layer.name, "dense", size, result, accum=accum,
                  weights=weights.reshape(n_in, n_out), wfrac=wtype.frac, bias=bias)  # fmt: skip
+
+
+def _scale(layer, result: FixedType, size: int, what: str) -> Layer:
+    """hls4ml's ``normalize`` (ApplyAlpha): the exact product ``x * scale`` plus the bias, cast
+    once to the result type (the integer kernel's scale step)."""
+    if int(layer.get_attr("n_filt", -1)) != -1:
+        raise ConversionError(f"{what} scales per channel: {_NOT_YET}")
+    svar, bvar = layer.weights["scale"], layer.weights.get("bias")
+    stype = _type(svar.type.precision, f"{what} scale")
+    scale = [stype.from_float(float(v)) * 2.0**-stype.frac for v in svar]
+    bias = [0.0] * size
+    if bvar is not None:
+        btype = _type(bvar.type.precision, f"{what} bias")
+        bias = [btype.from_float(float(v)) * 2.0**-btype.frac for v in bvar]
+    if len(scale) != size or len(bias) != size:
+        raise ConversionError(f"{what} has {len(scale)} scales for {size} values: {_NOT_YET}")
+    return Layer(layer.name, "scale", size, result, weights=np.array(scale), bias=bias)

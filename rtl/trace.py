@@ -102,6 +102,10 @@ def trace_layers(
             out = _dense(x, layer, "flip_weight" if mutate == "flip_weight" and not flipped
                          else None)  # fmt: skip
             flipped = True
+        elif layer.kind == "scale":  # exact: the scales and biases are on power-of-two grids
+            what = f"layer {layer.name!r} (input standardisation)"
+            out = [cast(v * float(sc) + float(b), layer.out, what)
+                   for v, sc, b in zip(vars_, layer.weights, layer.bias, strict=True)]  # fmt: skip
         elif layer.kind == "relu":
             what = f"layer {layer.name!r} (ReLU)"
             out = [cast(v.relu(), layer.out, what) for v in vars_]

@@ -35,17 +35,24 @@ def _qb(bits: int, integer: int = 0):
 
 def _small_mlp(seed: int = 0):
     import keras
+    from nanotrig.models.standardise import standardise_class
     from qkeras import QActivation, QDense, quantized_relu
 
+    rng = np.random.default_rng(seed)
     inp = keras.Input((16,), name="input_1")
-    x = QActivation(_qb(16, 5), name="input_quant")(inp)
+    # raw inputs standardised inside, as the jet MLP does: (x - offset) * 2**-shift (hls4ml
+    # ApplyAlpha, the RTL's scale layer), then the model's input type
+    x = QActivation(_qb(22, 10), name="raw_input_quant")(inp)
+    offsets = np.round(rng.normal(0, 8, 16) * 256) / 256
+    shifts = rng.integers(-2, 3, 16)
+    x = standardise_class()(offsets, shifts, 32.0, name="standardise")(x)
+    x = QActivation(_qb(16, 5), name="input_quant")(x)
     for i, width in enumerate((16, 8), start=1):
         x = QDense(width, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name=f"fc{i}")(x)
         x = QActivation(quantized_relu(6, 0), name=f"relu{i}")(x)
     x = QDense(5, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="output")(x)
     x = keras.layers.Activation("softmax", name="softmax")(x)
     model = keras.Model(inp, x, name="small_mlp")
-    rng = np.random.default_rng(seed)
     model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
     return model
 
@@ -114,8 +121,8 @@ def test_record_pipeline_and_files(built):
     assert rec["mode"] == "pipeline" and rec["pipeline_stages"] >= 1
     assert rec["latency_cycles"] == rec["pipeline_stages"]
     assert rec["left_out"] == "softmax" and "logits" in rec["left_out_reason"]
-    assert [la["kind"] for la in rec["layers"]] == ["input", "dense", "relu", "dense", "relu",
-                                                    "dense"]  # fmt: skip
+    assert [la["kind"] for la in rec["layers"]] == ["input", "scale", "dense", "relu", "dense",
+                                                    "relu", "dense"]  # fmt: skip
     for path in rec["verilog"]:
         assert (out / path).is_file() and not path.endswith("lookup_table.v")
     assert not list(out.parent.glob(".out.*")), "temporary build folder left behind"
