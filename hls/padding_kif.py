@@ -12,6 +12,7 @@ Registered once on the pass's ``singledispatch`` functions by :func:`register_pa
 from __future__ import annotations
 
 import numpy as np
+from nanotrig.hls.resize_kif import same_precision
 
 __all__ = ["register_padding_kif"]
 
@@ -45,17 +46,6 @@ def _crop_kif(layer):
     return tuple(out)
 
 
-def _same_precision(node) -> None:
-    from copy import copy
-
-    from hls4ml.model.types import NamedType
-
-    src = node.get_input_variable().type.precision
-    result_t = NamedType(f"{node.name}_t", copy(src))
-    node.attributes["result_t"] = result_t
-    node.get_output_variable().type = result_t
-
-
 def register_padding_kif() -> None:
     """Register the padding and cropping handlers on hls4ml's bit-exact pass (once)."""
     global _REGISTERED
@@ -73,5 +63,5 @@ def register_padding_kif() -> None:
         if cls not in bit_exact._produce_kif.registry:
             bit_exact._produce_kif.register(cls)(kif)
         if cls not in bit_exact.register_precision.registry:
-            bit_exact.register_precision.register(cls)(_same_precision)
+            bit_exact.register_precision.register(cls)(same_precision)
     _REGISTERED = True

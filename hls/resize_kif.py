@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["register_resize_kif"]
+__all__ = ["register_resize_kif", "same_precision"]
 
 _REGISTERED = False
 
@@ -45,9 +45,10 @@ def _resize_kif(layer):
     return tuple(kifs)
 
 
-def _resize_precision(node) -> None:
+def same_precision(node) -> None:
     """The output type is the input's, rounding and saturation modes included: the values are
-    copies, and hls4ml's streaming ``resize_nearest`` takes one type for both streams."""
+    copies (resize, padding, cropping), and hls4ml's streaming ``resize_nearest`` takes one type
+    for both streams."""
     from copy import copy
 
     from hls4ml.model.types import NamedType
@@ -69,5 +70,5 @@ def register_resize_kif() -> None:
     if Resize not in bit_exact._produce_kif.registry:
         bit_exact._produce_kif.register(Resize)(_resize_kif)
     if Resize not in bit_exact.register_precision.registry:
-        bit_exact.register_precision.register(Resize)(_resize_precision)
+        bit_exact.register_precision.register(Resize)(same_precision)
     _REGISTERED = True
