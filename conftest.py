@@ -7,7 +7,12 @@ model or HLS project reads it instead of making its own.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,34 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["TF_USE_LEGACY_KERAS"] = "0"  # see nanotrig/__init__.py
 
 REPO = Path(__file__).resolve().parent
+
+
+def _cache_cxx() -> None:
+    """Put tests/cxx_cache.py first on PATH as ``g++`` for this session (subprocesses and
+    notebook kernels too): an identical compile reuses the earlier output (see that module).
+    ``NANOTRIG_TEST_CXX_CACHE=0`` turns it off."""
+    real = shutil.which("g++")
+    if real is None or os.environ.get("NANOTRIG_TEST_CXX_CACHE") == "0":
+        return
+    root = Path(tempfile.mkdtemp(prefix="nanotrig_test_cxx_"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    (root / "store").mkdir()
+    shim = root / "bin" / "g++"
+    shim.parent.mkdir()
+    shim.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -S "{REPO / "tests" / "cxx_cache.py"}" "$@"\n'
+    )
+    shim.chmod(0o755)
+    version = subprocess.run([real, "--version"], capture_output=True, text=True).stdout
+    os.environ.update(
+        NANOTRIG_TEST_CXX=real,
+        NANOTRIG_TEST_CXX_ID=f"{real}\n{version}",
+        NANOTRIG_TEST_CXX_CACHE=str(root / "store"),
+        PATH=f"{shim.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+
+
+_cache_cxx()
 DEMO_CONFIG = REPO / "configs" / "jet_mlp.yml"
 CNN_CONFIG = REPO / "configs" / "jet_cnn.yml"
 
