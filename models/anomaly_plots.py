@@ -78,7 +78,7 @@ def plot_rate_curve(
     total_khz = rates["total_rate_mhz"] * 1e3
     for key in rates["fpr"]:
         ax.axhline(float(key) * total_khz, ls=":", lw=1, color="tab:blue")
-        ax.text(thr[0], float(key) * total_khz, f" FPR {key}", fontsize=7, va="bottom")
+        ax.text(thr[-1], float(key) * total_khz, f" FPR {key}", fontsize=7, va="bottom")
     fixed = f"{rates['l1_rate_khz']:g} kHz of {rates['total_rate_mhz']:g} MHz"
     ax.axhline(rates["l1_rate_khz"], ls="--", lw=1, color="tab:red", label=fixed)
     ax.set_yscale("log")
