@@ -87,9 +87,7 @@ def working_point(
         "fpr": f_reached,
         "fpr_error": f_err,
         "effective_background_above": n_eff,
-        "equivalent_background_size": (
-            f_reached / f_err**2 if f_err > 0 else None
-        ),
+        "equivalent_background_size": (f_reached / f_err**2 if f_err > 0 else None),
         "signals": {},
     }
     if score_lsb:
