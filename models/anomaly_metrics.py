@@ -6,7 +6,8 @@ ADC2021, a 0.4 kHz rate out of 40 MHz) is resolvable only when ``k = floor(1e-5 
 ``N >= 1e5`` (and its own statistical error is ``1/sqrt(k)``: ~1e7 events for 3 %). With fewer
 events the report gives the TPR at the smallest resolvable FPR, ``1 / N`` (one background event
 passes), and at zero background passing, whose FPR is only bounded: below ``3.0 / N`` at 95 %
-CL (Poisson, ``-ln 0.05 = 3.0``).
+CL (Poisson, ``-ln 0.05 = 3.0``). These count-based figures ignore event weights; the AUC
+uses them, and the weighted working points with errors are in :mod:`models.trigger_rates`.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def fpr_statement(n_bkg: int, target: float = TARGET_FPR) -> str:
 
 
 def anomaly_metrics(
-    bkg: np.ndarray, signals: dict[str, np.ndarray], target: float = TARGET_FPR
-) -> dict:
+    bkg: np.ndarray, signals: dict[str, np.ndarray], target: float = TARGET_FPR,
+    weights: np.ndarray | None = None,
+) -> dict:  # fmt: skip
     """Per signal: ROC AUC (signal vs SM background), TPR at ``target`` if resolvable, at the
     smallest resolvable FPR 1/N, with zero background passing, and at 1e-2/1e-3/1e-4."""
     bkg = np.asarray(bkg, np.float64).ravel()
@@ -70,9 +72,11 @@ def anomaly_metrics(
     for name, sig in signals.items():
         sig = np.asarray(sig, np.float64).ravel()
         y = np.r_[np.zeros(n), np.ones(len(sig))]
+        sw = None if weights is None else np.r_[np.ravel(weights), np.ones(len(sig))]
+        auc = float(roc_auc_score(y, np.r_[bkg, sig], sample_weight=sw)) if len(sig) else np.nan
         row: dict = {
             "n_events": len(sig),
-            "auc": float(roc_auc_score(y, np.r_[bkg, sig])) if len(sig) else float("nan"),
+            "auc": auc,
             "tpr_at_target": tpr_at_k(bkg, sig, k_target)[1] if k_target >= 1 else None,
             "tpr_at_min_fpr": tpr_at_k(bkg, sig, 1)[1],
             "tpr_at_zero_bkg": tpr_at_k(bkg, sig, 0)[1],

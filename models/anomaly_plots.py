@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from nanotrig.models.plots import _save, plt
 
-__all__ = ["plot_anomaly_roc", "plot_scores"]
+__all__ = ["plot_anomaly_roc", "plot_rate_curve", "plot_scores"]
 
 
 def plot_anomaly_roc(
@@ -56,4 +56,36 @@ def plot_scores(
     ax.legend(fontsize=8)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
+    return _save(fig, dest)
+
+
+def plot_rate_curve(
+    bkg: np.ndarray, weights: np.ndarray | None, rates: dict, dest: Path,
+    title: str = "L1 rate vs anomaly-score threshold",
+) -> Path:  # fmt: skip
+    """Background rate (kHz, log y) with its +-1 sigma band against the score threshold; the
+    working points of ``rates`` (:func:`models.trigger_rates.rate_metrics`) are marked."""
+    from nanotrig.models.trigger_rates import rate_curve
+
+    thr, rate, err = rate_curve(bkg, weights, rates["total_rate_mhz"])
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    keep = rate > 0
+    ax.step(thr[keep], rate[keep], where="post", color="k", label="SM background")
+    lo = np.maximum(rate - err, rate * 1e-3)
+    band = "+-1 sigma (sqrt(sum w^2))"
+    ax.fill_between(thr[keep], lo[keep], (rate + err)[keep], step="post", color="grey",
+                    alpha=0.3, label=band)  # fmt: skip
+    total_khz = rates["total_rate_mhz"] * 1e3
+    for key in rates["fpr"]:
+        ax.axhline(float(key) * total_khz, ls=":", lw=1, color="tab:blue")
+        ax.text(thr[-1], float(key) * total_khz, f" FPR {key}", fontsize=7, va="bottom")
+    fixed = f"{rates['l1_rate_khz']:g} kHz of {rates['total_rate_mhz']:g} MHz"
+    ax.axhline(rates["l1_rate_khz"], ls="--", lw=1, color="tab:red", label=fixed)
+    ax.set_yscale("log")
+    ax.set_xlabel("anomaly-score threshold (fires when score > threshold)")
+    ax.set_ylabel("background rate (kHz)")
+    ax.set_ylim(min(1e-3 * rates["l1_rate_khz"], rate[keep].min() / 2 if keep.any() else 1), None)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title)
     return _save(fig, dest)

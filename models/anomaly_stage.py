@@ -20,6 +20,7 @@ import numpy as np
 from nanotrig.models.anomaly_metrics import anomaly_metrics, anomaly_roc_curves
 from nanotrig.models.anomaly_plots import plot_anomaly_roc, plot_scores
 from nanotrig.models.l1_inputs import SCALING_FILE, PowerOfTwoScaling
+from nanotrig.models.trigger_rates import rate_metrics, rates_statement
 
 from nanotrig.config import L1_BACKGROUNDS, ModelConfig, QuantBits
 from nanotrig.errors import DataError
@@ -56,6 +57,14 @@ class AnomalyData:
     val: np.ndarray
     test: np.ndarray  #: background test events, then every signal event
     scaling: PowerOfTwoScaling
+    weights: np.ndarray | None = None  #: (N,) event weights; None: all 1
+
+    def w(self, idx: np.ndarray) -> np.ndarray | None:
+        """Weights of the events ``idx`` scaled to mean 1 (None when unweighted)."""
+        if self.weights is None or np.all(self.weights == 1.0):
+            return None
+        w = self.weights[idx]
+        return w / w.mean()
 
     @property
     def x_test(self) -> np.ndarray:
@@ -110,6 +119,7 @@ def load_anomaly_data(
         labels=sample.labels,
         process_names=sample.process_names,
         scaling=scaling,
+        weights=sample.weights,
         **split,
     )
 
@@ -140,8 +150,10 @@ def fit_vae(encoder, decoder, data: AnomalyData, *, beta: float, epochs: int, ba
     stop = tf.keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True
     )
+    w_train, w_val = data.w(data.train), data.w(data.val)
+    val = (data.x[data.val],) if w_val is None else (data.x[data.val], None, w_val)
     hist = vae.fit(
-        data.x[data.train], validation_data=(data.x[data.val],), epochs=epochs,
+        data.x[data.train], sample_weight=w_train, validation_data=val, epochs=epochs,
         batch_size=batch_size, shuffle=True, callbacks=[stop], verbose=0,
     )  # fmt: skip
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
@@ -165,11 +177,27 @@ def plot_vae_loss(history: dict, dest: Path, title: str) -> Path:
     return _save(fig, dest)
 
 
-def evaluate(score_model, data: AnomalyData) -> tuple[dict, tuple[np.ndarray, dict]]:
-    """Metrics of a score model on the test events, and the scores split by process."""
+def background_test_weights(data: AnomalyData) -> np.ndarray | None:
+    """Weights of the background test events (in the order of :func:`score_by_process`)."""
+    idx = data.test[np.isin(data.test_processes, L1_BACKGROUNDS)]
+    return data.w(idx)
+
+
+def evaluate(
+    score_model, data: AnomalyData, cfg: ModelConfig | None = None,
+    score_lsb: float | None = None,
+) -> tuple[dict, tuple[np.ndarray, dict]]:  # fmt: skip
+    """Metrics of a score model on the test events (weighted background; trigger rates with
+    ``cfg``'s total and L1 rate, thresholds in units of ``score_lsb``), and the scores split by
+    process."""
+    cfg = cfg or ModelConfig(family="anomaly_vae")
     scores = score_model.predict(data.x_test, batch_size=4096, verbose=0)
     bkg, sig = score_by_process(scores, data.test_processes)
-    return anomaly_metrics(bkg, sig), (bkg, sig)
+    w = background_test_weights(data)
+    metrics = anomaly_metrics(bkg, sig, weights=w)
+    metrics["rates"] = rate_metrics(bkg, sig, w, cfg.total_rate_mhz, cfg.l1_rate_khz, score_lsb)
+    metrics["rates"]["statement"] = rates_statement(metrics["rates"])
+    return metrics, (bkg, sig)
 
 
 def train_anomaly(
@@ -194,7 +222,7 @@ def train_anomaly(
         learning_rate=cfg.learning_rate, patience=cfg.patience, seed=seed,
     )  # fmt: skip
     model = build_score_model(encoder)
-    metrics, (bkg, sig) = evaluate(model, data)
+    metrics, (bkg, sig) = evaluate(model, data, cfg)
     for name, row in metrics["signals"].items():
         log.info("float VAE: %s AUC %.4f", name, row["auc"])
     for name, m in ((MODEL_FILE, model), (ENCODER_FILE, encoder), (DECODER_FILE, decoder)):

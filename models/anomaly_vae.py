@@ -102,13 +102,17 @@ def make_vae_trainer(encoder, decoder, beta: float):
         def metrics(self):
             return list(self.trackers.values())
 
-        def _vae_terms(self, x, training: bool):
+        def _vae_terms(self, x, training: bool, w=None):
             mu, log_var = self.encoder(x, training=training)
             eps = tf.random.normal(tf.shape(mu))
             z = mu + tf.exp(0.5 * log_var) * eps if training else mu
             reco = self.decoder(z, training=training)
             mse, kl = vae_loss_terms(x, reco, mu, log_var)
-            mse, kl = tf.reduce_mean(mse), tf.reduce_mean(kl)
+            if w is None:
+                mse, kl = tf.reduce_mean(mse), tf.reduce_mean(kl)
+            else:  # event weights (biased background generation)
+                w = tf.cast(tf.reshape(w, [-1]), mse.dtype)
+                mse, kl = (tf.reduce_sum(w * v) / tf.reduce_sum(w) for v in (mse, kl))
             return (1.0 - self.beta) * mse + self.beta * kl, mse, kl
 
         def _record(self, loss, mse, kl):
@@ -121,15 +125,15 @@ def make_vae_trainer(encoder, decoder, beta: float):
             return self.decoder(mu, training=training)
 
         def train_step(self, data):
-            x = data[0] if isinstance(data, tuple) else data
+            x, _, w = tf.keras.utils.unpack_x_y_sample_weight(data)
             with tf.GradientTape() as tape:
-                loss, mse, kl = self._vae_terms(x, training=True)
+                loss, mse, kl = self._vae_terms(x, training=True, w=w)
             grads = tape.gradient(loss, self.trainable_weights)
             self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
             return self._record(loss, mse, kl)
 
         def test_step(self, data):
-            x = data[0] if isinstance(data, tuple) else data
-            return self._record(*self._vae_terms(x, training=False))
+            x, _, w = tf.keras.utils.unpack_x_y_sample_weight(data)
+            return self._record(*self._vae_terms(x, training=False, w=w))
 
     return _VAE()

@@ -718,6 +718,10 @@ def run(
     out_root: Annotated[
         Path | None, typer.Option("--out-root", help="Parent of the run directory.")
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Generate the sample's chunks on this Dask scheduler."),
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Run the whole chain of CONFIG's model family into <out_root>/<name>/ (report.md/json)."""
@@ -730,7 +734,10 @@ def run(
             cfg = cfg.model_copy(update={"out_root": out_root})
         if force and resume:
             raise ConfigError("--force starts over and --resume keeps the run: pass one of them")
-        report = run_chain(cfg, force=force, resume=resume)
+        from nanotrig.samples.pool import dask_scheduler
+
+        with dask_scheduler(scheduler):
+            report = run_chain(cfg, force=force, resume=resume)
         if json_out:
             return _emit(report)
         typer.echo(f"report: {Path(cfg.out_root) / cfg.name / 'report.md'}")

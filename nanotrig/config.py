@@ -141,6 +141,12 @@ class L1EventConfig(_Strict):
         "heavy_flavour", description="QCD: heavy_flavour generates b/c pairs (semi-leptonic "
         "decays give real leptons) instead of all 2->2 QCD; none is unbiased but very slow.",
     )  # fmt: skip
+    bias_pthat_pow: float = Field(
+        0.0, ge=0, le=8, description="QCD and ttbar (2->2): Pythia phase-space biasing "
+        "(PhaseSpace:bias2Selection) by (pTHat / pTHatMin)^pow, events weighted by Pythia's "
+        "info.weight() to undo it; 0: off (unit weights). Fills the high-pT tail where a "
+        "1e-5 threshold lives. W and Z (2->1) are never biased.",
+    )  # fmt: skip
     workers: int = Field(2, ge=1, description="Processes generating in parallel.")
     chunk_size: int = Field(500, gt=0, description="Events per Pythia batch (one task each).")
 
@@ -234,7 +240,7 @@ MODEL_INPUTS["jet_garnet"] = "constituents"  # models/garnet.py: (N, 4) features
 #: ``model:`` keys that belong to some family; each family declares the ones it reads.
 FAMILY_MODEL_KEYS = (
     "hidden", "conv_filters", "kernel_size", "pool_size", "dense", "vae_hidden", "latent_dim",
-    "kl_beta",
+    "kl_beta", "total_rate_mhz", "l1_rate_khz",
 )  # fmt: skip
 
 
@@ -276,6 +282,13 @@ class ModelConfig(_Strict):
     latent_dim: int = Field(3, ge=1, le=32, description="anomaly_vae: latent dimensions (mu).")
     kl_beta: float = Field(
         0.5, gt=0, lt=1, description="anomaly_vae: loss = (1 - kl_beta) * MSE + kl_beta * KL."
+    )
+    total_rate_mhz: float = Field(
+        28.6, gt=0, description="anomaly_vae: collision rate the background stands for, in MHz "
+        "(40 MHz x the filled-bunch fraction 2544/3564 = 28.6 MHz); rate = FPR x this.",
+    )  # fmt: skip
+    l1_rate_khz: float = Field(
+        1.0, gt=0, description="anomaly_vae: L1 rate (kHz) at which the TPR is also reported."
     )
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(256, gt=0)

@@ -6,7 +6,8 @@ weights (``scratch``). The decoder is not deployed and stays float. Writes into 
 ``score``), ``qencoder.h5``, ``test_inputs.npy`` (background test events then the signals, as the
 firmware reads them), ``all_inputs.npy`` (every event, test ones first: for the C-simulation
 check), ``test_processes.npy``, ``history.json``, ``metrics.json`` (float and
-quantized), ``roc.png``, ``scores.png``, ``loss.png`` and ``artifact.json``.
+quantized; with the weighted trigger rates), ``roc.png``, ``scores.png``, ``rate.png`` (L1 rate
+vs score threshold), ``loss.png`` and ``artifact.json``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 from nanotrig.models.anomaly_metrics import anomaly_roc_curves
-from nanotrig.models.anomaly_plots import plot_anomaly_roc, plot_scores
+from nanotrig.models.anomaly_plots import plot_anomaly_roc, plot_rate_curve, plot_scores
 from nanotrig.models.anomaly_stage import (
     DECODER_FILE,
     ENCODER_FILE,
     MODEL_FILE,
+    background_test_weights,
     evaluate,
     fit_vae,
     load_anomaly_data,
@@ -37,6 +39,13 @@ from nanotrig.fileio import atomic_path, prepare_output_dir, write_json
 __all__ = ["quantize_anomaly"]
 
 log = logging.getLogger(__name__)
+
+
+def score_lsb(cfg: QuantizeConfig) -> float:
+    """LSB of the firmware score: mu is ``quantized_bits(bits, integer)`` (sign bit apart), so
+    mu^2 and sum(mu^2) lie on the grid LSB(mu)^2."""
+    frac = cfg.latent.bits - cfg.latent.integer - 1
+    return 2.0 ** (-2 * frac)
 
 
 def quantize_anomaly(
@@ -66,8 +75,9 @@ def quantize_anomaly(
         patience=cfg.patience, seed=seed,
     )  # fmt: skip
     qmodel = build_qscore_model(qencoder)
-    q_metrics, (q_bkg, q_sig) = evaluate(qmodel, data)
-    f_metrics, (f_bkg, f_sig) = evaluate(float_model, data)
+    lsb = score_lsb(cfg)
+    q_metrics, (q_bkg, q_sig) = evaluate(qmodel, data, model_cfg, lsb)
+    f_metrics, (f_bkg, f_sig) = evaluate(float_model, data, model_cfg)
     for name, row in q_metrics["signals"].items():
         log.info("QKeras VAE: %s AUC %.4f (float %.4f)", name, row["auc"],
                  f_metrics["signals"][name]["auc"])  # fmt: skip
@@ -90,6 +100,10 @@ def quantize_anomaly(
         out_dir / "roc.png", len(q_bkg), title="Float vs quantized VAE: ROC per signal",
     )  # fmt: skip
     plot_scores(q_bkg, q_sig, out_dir / "scores.png", title="QKeras VAE: score in firmware")
+    plot_rate_curve(
+        q_bkg, background_test_weights(data), q_metrics["rates"], out_dir / "rate.png",
+        title="QKeras VAE: L1 rate vs score threshold",
+    )  # fmt: skip
     quantizers = {
         layer.name: quantizer_strings(cfg, layer.name)
         for layer in qmodel.layers

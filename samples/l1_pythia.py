@@ -8,6 +8,9 @@ and Pythia refuses to initialise); a pair of scalar leptoquarks of
 H+(60) -> tau nu. QCD is HardQCD:all above ``qcd_pthat_min_gev``, or with
 ``qcd_enrichment = heavy_flavour`` only b-bbar and c-cbar pair production (gg/qqbar -> QQbar),
 whose semi-leptonic decays give the real leptons the trigger needs (see ``generate_l1``).
+With ``bias_pthat_pow > 0`` the 2->2 processes (QCD, ttbar) are generated with Pythia's
+phase-space bias (pTHat / pTHatMin)^pow and each event carries ``info.weight()`` to undo it
+(:data:`BIASED`); W and Z (2->1, no pTHat) are not biased.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from nanotrig.samples.pool import SEED_MAX
 from nanotrig.config import L1_BACKGROUNDS, L1_SIGNALS, L1EventConfig
 from nanotrig.errors import ConfigError
 
-__all__ = ["PROCESS_KEYS", "PROCESS_SETTINGS", "l1_settings"]
+__all__ = ["BIASED", "PROCESS_KEYS", "PROCESS_SETTINGS", "bias_settings", "l1_settings"]
 
 _LEPTONIC = "11 13 15"
 
@@ -75,6 +78,21 @@ def _qcd(cfg: L1EventConfig) -> tuple[str, ...]:
     return ("HardQCD:all = on", *lines)
 
 
+#: Processes with a pTHat (2->2) that ``bias_pthat_pow`` biases.
+BIASED = ("QCD", "ttbar")
+
+
+def bias_settings(process: str, cfg: L1EventConfig) -> tuple[str, ...]:
+    """Pythia phase-space biasing lines of ``process`` (none if unbiased)."""
+    if process not in BIASED or cfg.bias_pthat_pow <= 0:
+        return ()
+    return (
+        "PhaseSpace:bias2Selection = on",
+        f"PhaseSpace:bias2SelectionPow = {cfg.bias_pthat_pow:.3f}",
+        f"PhaseSpace:bias2SelectionRef = {cfg.qcd_pthat_min_gev:.3f}",
+    )
+
+
 def l1_settings(process: str, cfg: L1EventConfig, seed: int | None = None) -> list[str]:
     """The Pythia ``readString`` lines for ``process``; ``seed`` adds the random-seed lines."""
     if process == "QCD":
@@ -85,6 +103,7 @@ def l1_settings(process: str, cfg: L1EventConfig, seed: int | None = None) -> li
         known = sorted([*PROCESS_SETTINGS, "QCD"])
         raise ConfigError(f"unknown L1 process {process!r}: choose from {known}")
     lines = [f"Beams:eCM = {cfg.ecm_gev:.1f}", "Print:quiet = on", "Next:numberCount = 0", *proc]
+    lines += bias_settings(process, cfg)
     if seed is not None:
         if not 1 <= seed <= SEED_MAX:
             raise ConfigError(f"Pythia seed {seed} outside 1..{SEED_MAX}")

@@ -6,6 +6,8 @@ target number of accepted rows. Chunk ``i`` of a stream is an independent task s
 ``SeedSequence([seed, stream.seed_key, i])``; results are kept by chunk index and the first
 ``target`` accepted rows in chunk order are used, so the output never depends on ``workers``,
 scheduling or timing. Look-ahead chunks of a stream already complete are cancelled or ignored.
+With a ``cache_dir``, every finished chunk is written there (one pickle per chunk, atomically)
+and a rerun loads the chunks already there instead of generating them again (resume).
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import logging
 import math
 import multiprocessing
 import os
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nanotrig.errors import ConfigError, DataError
+from nanotrig.fileio import atomic_path
 
 __all__ = ["SEED_MAX", "Stream", "dask_scheduler", "run_streams", "stream_seed", "take_first"]
 
@@ -142,17 +147,40 @@ def _executor(workers: int, address: str | None) -> Iterator[tuple[Any, int]]:
         yield pool, max(1, len(client.scheduler_info()["workers"]))
 
 
+def _chunk_file(cache_dir: Path, s: Stream, index: int) -> Path:
+    return cache_dir / f"{s.seed_key:x}-{index}.pkl"
+
+
+def _load_cached(cache_dir: Path | None, s: Stream) -> dict[int, dict[str, Any]]:
+    """Chunks of ``s`` finished by an earlier, interrupted run (a cache written by this module)."""
+    if cache_dir is None:
+        return {}
+    out = {}
+    for f in sorted(cache_dir.glob(f"{s.seed_key:x}-*.pkl")):
+        with open(f, "rb") as fh:
+            out[int(f.stem.rsplit("-", 1)[1])] = pickle.load(fh)  # our own cache file
+    return out
+
+
+def _save_chunk(cache_dir: Path | None, s: Stream, index: int, res: dict[str, Any]) -> None:
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(_chunk_file(cache_dir, s, index)) as tmp, open(tmp, "wb") as fh:
+            pickle.dump(res, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def run_streams(
     streams: Sequence[Stream], seed: int, workers: int, progress: bool, desc: str = "events",
-    unit: str = "ev",
+    unit: str = "ev", cache_dir: Path | None = None,
 ) -> dict[str, dict[int, dict[str, Any]]]:  # fmt: skip
     """Run every stream to its target on ``workers`` processes (or on the Dask cluster set by
     :func:`dask_scheduler`), chunk seeds derived from ``seed``; returns the chunk results by
     stream name and chunk index. The progress bar counts what was asked for: accepted rows
-    (``unit``) up to each stream's target, not the events generated to find them."""
+    (``unit``) up to each stream's target, not the events generated to find them.
+    ``cache_dir`` (unique to the sample's config and seed) keeps finished chunks for a rerun."""
     from tqdm import tqdm
 
-    states = {s.name: _State() for s in streams}
+    states = {s.name: _State(chunks=_load_cached(cache_dir, s)) for s in streams}
     by_name = {s.name: s for s in streams}
     pending: dict[Future, tuple[str, int]] = {}
     with _executor(workers, _SCHEDULER.get()) as (pool, workers):
@@ -160,13 +188,19 @@ def run_streams(
             total=sum(s.target for s in streams), unit=f" {unit}", desc=desc,
             disable=not progress, dynamic_ncols=True,
         )  # fmt: skip
+        bar.update(sum(min(states[x.name].accepted(), x.target) for x in streams))
         try:
             while True:
                 for s in streams:
                     st = states[s.name]
                     if st.prefix_done(s.target):
                         continue
-                    for _ in range(_want(st, s, workers)):
+                    # a gap among chunks cached by an earlier run: fill it even if the
+                    # chunks after it already hold enough rows
+                    n_new = max(_want(st, s, workers), 0 if st.pending else 1)
+                    for _ in range(n_new):
+                        while st.next_index in st.chunks:  # finished by an earlier run
+                            st.next_index += 1
                         if st.next_index >= s.max_chunks:
                             break
                         cseed = stream_seed(seed, s.seed_key, st.next_index)
@@ -191,6 +225,7 @@ def run_streams(
                         continue
                     res = fut.result()
                     st.chunks[idx] = res
+                    _save_chunk(cache_dir, s, idx, res)
                     kept = sum(min(states[x.name].accepted(), x.target) for x in streams)
                     bar.update(kept - bar.n)
                     if st.prefix_done(s.target):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,13 +85,60 @@ def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f} %"
 
 
+def _tpr(wp: dict | None, name: str) -> str:
+    """TPR +- error at a working point, or the background size it needs."""
+    if wp is None:
+        return "-"
+    r = wp["signals"][name]
+    if r["tpr"] is not None:
+        return f"{100 * r['tpr']:.2f} +- {100 * r['tpr_error']:.2f} %"
+    if wp["background_needed"] is not None:
+        return f"needs ~{wp['background_needed']:.2g} bkg"
+    return f"< {100 * r['tpr_upper_68']:.2g} % (68 %)"
+
+
 def _metric_rows(label: str, m: dict) -> list[list]:
+    fprs = m.get("rates", {}).get("fpr", {})
     return [
-        [name, label, r["n_events"], r["auc"], _pct(r["tpr_at_target"]),
-         _pct(r["tpr_at_min_fpr"]), _pct(r["tpr_at_zero_bkg"]),
-         _pct(r["tpr_at_fpr"].get("0.001"))]
+        [name, label, r["n_events"], r["auc"], _tpr(fprs.get("1e-05"), name),
+         _tpr(fprs.get("0.0001"), name), _tpr(fprs.get("0.001"), name),
+         _tpr(m.get("rates", {}).get("rate"), name), _pct(r["tpr_at_min_fpr"])]
         for name, r in m["signals"].items()
     ]  # fmt: skip
+
+
+def _rates_lines(m: dict) -> list[str]:
+    """Working points of the QKeras score: thresholds (firmware units), FPR reached, sizes."""
+    rt = m.get("rates")
+    if not rt:
+        return []
+    lsb = rt["score_lsb"]
+    lines = [
+        "## Trigger rates (QKeras score, weighted background)",
+        "",
+        f"Rate = FPR x {rt['total_rate_mhz']:g} MHz (40 MHz x the filled-bunch fraction "
+        "2544/3564 unless configured: model.total_rate_mhz); FPR relative to the background "
+        "sample (events passing the lepton trigger), as in ADC2021. Background test events "
+        f"{rt['n_background']}, sum of weights {rt['sum_weights']:.4g}, Kish effective size "
+        f"{rt['effective_background']:.4g} ({'weighted' if rt['weighted'] else 'unweighted'}). "
+        f"TPR errors: {rt['tpr_error']}. Score threshold in firmware units: integer "
+        f"threshold x LSB {lsb:g} (= 2^{round(math.log2(lsb)) if lsb else '?'}); the trigger "
+        "fires when the score's integer word is greater.",
+        "",
+    ]
+    rows = []
+    for key, wp in [*rt["fpr"].items(), (f"{rt['l1_rate_khz']:g} kHz", rt["rate"])]:
+        eq = wp["equivalent_background_size"]
+        rows.append([
+            key, f"{wp['target_fpr']:.3g}", f"{wp['threshold']:.6g}", wp.get("threshold_int", "-"),
+            f"{wp['fpr']:.3g} +- {wp['fpr_error']:.2g}",
+            f"{wp['fpr'] * rt['total_rate_mhz'] * 1e3:.3g} kHz",
+            f"{wp['effective_background_above']:.3g}", "-" if eq is None else f"{eq:.3g}",
+            "-" if wp["background_needed"] is None else f"{wp['background_needed']:,}",
+        ])  # fmt: skip
+    header = ["working point", "target FPR", "threshold", "threshold (int)", "FPR reached",
+              "rate", "eff. bkg above", "equivalent bkg size", "bkg needed"]  # fmt: skip
+    return [*lines, *table(header, rows), "", rt["statement"], ""]
 
 
 def quantized_onnx_lines(eq: dict) -> list[str]:
@@ -141,9 +189,15 @@ def _sections_sample(r: dict) -> list[str]:
         qm["statement"],
         "",
     ]
-    header = ["signal", "model", "events", "AUC", "TPR @ FPR 1e-5", "TPR @ FPR 1/N",
-              "TPR @ 0 bkg", "TPR @ FPR 1e-3"]  # fmt: skip
-    return lines + table(header, _metric_rows("float", fm) + _metric_rows("QKeras", qm))
+    rate = f"TPR @ {qm.get('rates', {}).get('l1_rate_khz', 1.0):g} kHz"
+    header = ["signal", "model", "events", "AUC", "TPR @ FPR 1e-5", "TPR @ FPR 1e-4",
+              "TPR @ FPR 1e-3", rate, "TPR @ FPR 1/N"]  # fmt: skip
+    lines += table(header, _metric_rows("float", fm) + _metric_rows("QKeras", qm))
+    return [*lines, "", *_rates_lines(qm)]
+
+
+def _fpr_headline(m: dict) -> str:
+    return m["rates"]["statement"] if "rates" in m else m["statement"]
 
 
 def _headline(r: dict) -> list[str]:
@@ -156,7 +210,7 @@ def _headline(r: dict) -> list[str]:
     )
     return headline([
         ("AUC per signal, QKeras", aucs),
-        ("TPR at FPR 1e-5", r["quantize"]["metrics"]["quantized"]["statement"]),
+        ("TPR at FPR 1e-5", _fpr_headline(r["quantize"]["metrics"]["quantized"])),
         ("firmware (C-sim) vs QKeras, score included", csim_headline(r)),
         ("trigger decisions, firmware vs QKeras", decisions_headline(r)),
         ("latency and resources", estimate_headline(r)),
@@ -214,6 +268,7 @@ def _plots(r: dict) -> dict[str, str]:
         "float_loss": "model/loss.png",
         "quantized_roc": "qmodel/roc.png",
         "quantized_scores": "qmodel/scores.png",
+        "quantized_rate": "qmodel/rate.png",
         "qat_loss": "qmodel/loss.png",
     }
 
@@ -226,7 +281,7 @@ ANOMALY_VAE = Family(
     name="anomaly_vae",
     title="anomaly-trigger VAE (AXOL1TL-like)",
     sample_kind="l1",
-    model_keys=("vae_hidden", "latent_dim", "kl_beta"),
+    model_keys=("vae_hidden", "latent_dim", "kl_beta", "total_rate_mhz", "l1_rate_khz"),
     stages=standard_stages(
         train_vae,
         quantize_vae,

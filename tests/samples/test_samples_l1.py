@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from nanotrig.samples import generate_sample, load_l1, load_sample
@@ -83,6 +85,8 @@ def test_layout_and_trigger(l1) -> None:
     assert ((jets == 0) | (jets > 15)).all()
     assert record["events_generated"]["Z"] >= 30
     assert load_sample(record["path"]).manifest["kind"] == "l1"
+    assert (s.weights == 1.0).all() and record["effective_events"]["W"] == 30  # unbiased
+    assert not list(Path(record["path"]).parent.glob(".*.chunks"))  # chunk cache removed
 
 
 @pytest.mark.slow
@@ -133,6 +137,7 @@ def test_qcd_passes_the_lepton_trigger(tmp_path) -> None:
         ({"kind": "l1", "fractions": {"W": 0.5}}, r"sum to 1"),
         ({"kind": "l1", "signals": ["stop"]}, r"samples\.signals"),
         ({"kind": "l1", "signals": ["A_4l", "A_4l"]}, r"distinct"),
+        ({"kind": "l1", "bias_pthat_pow": -1}, r"samples\.bias_pthat_pow"),
     ],
 )
 def test_bad_settings_one_line(samples, match) -> None:
