@@ -79,12 +79,12 @@ def test_perturbed_emulator_table_gives_flips(mini_run):
     saved reference, and through an emulator whose exp table is coarser they flip decisions."""
     import keras
     from hls4ml.utils.serialization import deserialize_model
-
-    from nanotrig.decisions import DecisionSpec, FlipCounter, WorkingPoint
     from nanotrig.hls.convert import HLS_MODEL_FILE, REFERENCE_FILE
     from nanotrig.hls.int_kernel import FixedType
     from nanotrig.hls.model_io import load_qkeras_model
     from nanotrig.hls.tables import emulate, table_spec
+
+    from nanotrig.decisions import DecisionSpec, FlipCounter, WorkingPoint
 
     run, d = mini_run["run_dir"], mini_run["verify"]["decisions"]
     with np.load(run / "hls" / "test_outputs.npz") as f:
