@@ -244,8 +244,9 @@ def _verify_traced(
         flips.add(x, y_k, y_c, exact)
     if outputs_file is not None:
         with atomic_path(Path(outputs_file)) as tmp, open(tmp, "wb") as f:
+            typed = {"output_type": out_type["cpp"], "frac_bits": out_type["frac_bits"]}
             np.savez(f, keras=y_k, csim=y_c, exact=y_k if exact is None else exact,
-                     output_type=out_type["cpp"], frac_bits=out_type["frac_bits"])  # fmt: skip
+                     **(typed if out_type else {}))  # fmt: skip
     result = VerifyResult(
         ok=not bad_events.any(),
         n_events=n,
@@ -573,13 +574,17 @@ def _head_spec(hls_model, out_name: str, feed: str | None = "kernel"):
         return None
 
 
-def _output_type(hls_model) -> dict[str, Any]:
-    """The firmware's output type: C++ spelling and fractional bits (its grid's LSB exponent)."""
+def _output_type(hls_model) -> dict[str, Any] | None:
+    """The firmware's output type: C++ spelling and fractional bits (its grid's LSB exponent);
+    ``None`` when it is not a fixed-point type."""
     from nanotrig.hls.tables import _result_type
 
     out_var = hls_model.get_output_variables()[0].name
     layer = next(la for la in hls_model.get_layers() if la.get_output_variable().name == out_var)
-    t = _result_type(layer)
+    try:
+        t = _result_type(layer)
+    except ConversionError:
+        return None
     cpp = f"ap_{'' if t.signed else 'u'}fixed<{t.width},{t.integer}>"
     return {"cpp": cpp, "frac_bits": t.frac}
 
@@ -606,13 +611,13 @@ def _emulate_or(head, logits: np.ndarray, fallback: np.ndarray | None) -> np.nda
 
 
 def _label_reference(
-    flips: FlipCounter, out_kind: str, exact: Any, out_type: dict[str, Any]
+    flips: FlipCounter, out_kind: str, exact: Any, out_type: dict[str, Any] | None
 ) -> None:
     """Express given thresholds in the output type (``snap_points``) and say what the flips
     are counted against when a table head has no emulated reference."""
     from nanotrig.decisions import snap_points
 
-    if flips.spec.in_firmware and any(p.code is None for p in flips.points):
+    if out_type and flips.spec.in_firmware and any(p.code is None for p in flips.points):
         flips.points = snap_points(flips.points, out_type["frac_bits"], out_type["cpp"])
     if out_kind == "lut" and exact is None:
         flips.reference = "QKeras float (table head not emulated)"

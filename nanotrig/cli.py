@@ -553,8 +553,9 @@ def verify(
         typer.Option(
             "--threshold",
             help="Trigger threshold on the outputs, T (every output) or COLUMN:T (an output's "
-            "number, or its class name inside a run directory); repeatable. Prints the events "
-            "whose decision (output >= T) differs between QKeras and C-simulation.",
+            "number, or its class name inside a run directory); repeatable; snapped up to the "
+            "output type's grid. Prints the events whose decision (output >= T) differs "
+            "between C-simulation and the bit-exact reference, and from QKeras' float outputs.",
         ),
     ] = None,
     json_out: Json = False,
