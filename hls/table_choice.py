@@ -2,7 +2,9 @@
 
 :func:`choose_softmax_tables` tries a small ladder of softmax settings (implementation, table
 size, exp/inverse table types and the type of the exp sum that indexes the inverse table),
-cheapest first by the estimate (BRAM, then LUT, then table bits), converts the model with each
+cheapest first by the estimate (BRAM, then LUT, then table bits; at equal cost the *centred*
+setting, whose inverse-table index rounds to the nearest point, before the truncating one),
+converts the model with each
 (in memory, a fraction of a second) and runs the emulator of :mod:`hls.tables` on the test
 vectors' logits (the firmware's logits: they equal QKeras' bit for bit), and on 20,000
 logit vectors resampled column by column from them (so that the choice holds beyond the test
@@ -82,12 +84,19 @@ def _softmax_input(model):
 
 def softmax_ladder(n_classes: int) -> list[dict[str, Any]]:
     """Candidate settings: hls4ml's defaults, then an exp-sum type just wide enough for
-    ``n_classes`` (finer inverse-table index), then larger tables."""
+    ``n_classes`` (finer inverse-table index), then larger tables. Each size comes first
+    *centred*: the exp sum cast, rounding, to exactly the inverse table's index bits, so the
+    index is the nearest table point instead of the one below (the inverse table, 1/x of its
+    lower edge, otherwise overshoots: the softmax's upward bias), at the same table cost."""
     sum_int = math.ceil(math.log2(n_classes + 1)) + 1  # signed: sum of n values <= 1
     tight = {**_DEFAULT, "inv_inp_t": f"ap_fixed<18,{sum_int}" + _RS,
              "inv_table_t": "ap_fixed<18,2" + _RS}  # fmt: skip
-    rungs = [dict(_DEFAULT), dict(tight)]
-    rungs += [{**tight, "table_size": size} for size in (2048, 4096, 8192, 16384)]
+    rungs = [dict(_DEFAULT)]
+    for size in (1024, 2048, 4096, 8192, 16384):
+        index_bits = size.bit_length() - 1
+        centred = f"ap_fixed<{index_bits},{sum_int}" + _RS
+        rungs += [{**tight, "table_size": size, "inv_inp_t": centred},
+                  {**tight, "table_size": size}]  # fmt: skip
     return rungs
 
 

@@ -212,6 +212,8 @@ def _verify_traced(
         compile_s = time.perf_counter() - t0
         kinds = {layer.name: layer_kind(layer) for layer in hls_model.get_layers()}
         emulated = _emulate_tables(hls_model, trace, x)
+        out_type = _output_type(hls_model)
+        exact = _exact_head(hls_model, model, kinds, keras_out, n)
 
     rows, bad_events, pairs, not_compared = _compare_layers(
         keras_out, trace, kinds, model, n, emulated
@@ -234,11 +236,17 @@ def _verify_traced(
         output["table_error"] = _table_error(y_k, ref)
     if out_kind == "exact" or last in emulated:
         bad_events |= out_bad
+    if exact is None and last in emulated:  # the emulator fed with the firmware's own logits
+        exact = emulated[last].reshape(n, -1)
+    output["result_type"] = out_type
     if flips is not None:
-        flips.add(x, y_k, y_c)
+        _label_reference(flips, out_kind, exact, out_type)
+        flips.add(x, y_k, y_c, exact)
     if outputs_file is not None:
         with atomic_path(Path(outputs_file)) as tmp, open(tmp, "wb") as f:
-            np.savez(f, keras=y_k, csim=y_c)
+            typed = {"output_type": out_type["cpp"], "frac_bits": out_type["frac_bits"]}
+            np.savez(f, keras=y_k, csim=y_c, exact=y_k if exact is None else exact,
+                     **(typed if out_type else {}))  # fmt: skip
     result = VerifyResult(
         ok=not bad_events.any(),
         n_events=n,
@@ -287,6 +295,9 @@ def _verify_batched(
         probe = keras.Model(model.inputs, heads)
         out_tally, tallies = _Tally(), {name: _Tally() for name in taps}
         table_head = _head_spec(hls_model, out_name, tap if tap in taps else None)
+        out_type = _output_type(hls_model)
+        if flips is not None:
+            _label_reference(flips, kinds.get(out_name, "exact"), table_head, out_type)
         emu_tally, err_tally = _Tally(), _Tally()
         head = max(1, min(n, trace_events))
         kept: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
@@ -307,8 +318,7 @@ def _verify_batched(
                 bad = np.zeros(len(x), bool)
                 if y_c is not None:  # the kernel leaves a table head to the traced events
                     out_bad = out_tally.add(ref[0], y_c)
-                    if flips is not None:
-                        flips.add(x, ref[0], y_c)
+                    exact = None
                     bad = out_bad if kinds.get(out_name) == "exact" else bad
                     if table_head is not None:  # the table head against its emulator, every event
                         from nanotrig.hls.tables import emulate
@@ -316,6 +326,10 @@ def _verify_batched(
                         emu = emulate(table_head, sim.split(tap_c)[tap])
                         bad = emu_tally.add(emu, y_c)
                         err_tally.add(ref[0], emu)
+                        # the bit-exact reference: QKeras' logits through the emulator
+                        exact = _emulate_or(table_head, ref[1 + list(taps).index(tap)], emu)
+                    if flips is not None:
+                        flips.add(x, ref[0], y_c, exact)
                 if taps:
                     cols = sim.split(tap_c)
                     for k_ref, name in zip(ref[1:], taps, strict=True):
@@ -372,9 +386,15 @@ def _verify_batched(
         out_tally.add(keras_out[model.layers[-1].name], np.asarray(y_sub).reshape(m, -1))
         if flips is not None:  # the decisions of the traced events only
             flips.scope = "traced"
-            flips.add(x_sub, keras_out[model.layers[-1].name], np.asarray(y_sub).reshape(m, -1))
+            exact = _exact_head(hls_model, model, kinds, keras_out, m)
+            if exact is None and out_name in emulated_sub:
+                exact = emulated_sub[out_name].reshape(m, -1)
+            _label_reference(flips, kinds.get(out_name, "exact"), exact, out_type)
+            y_m = np.asarray(y_sub).reshape(m, -1)
+            flips.add(x_sub, keras_out[model.layers[-1].name], y_m, exact)
         output = {"kind": kinds.get(out_name, "exact"), **out_tally.row(m, "lut")}
         output["scope"] = "traced"
+    output["result_type"] = out_type
     exact_out_bad = (output["kind"] == "exact" and out_tally.n_mismatch > 0) or (
         table_head is not None and emu_tally.n_mismatch > 0
     )
@@ -552,6 +572,55 @@ def _head_spec(hls_model, out_name: str, feed: str | None = "kernel"):
     except ConversionError as err:
         log.warning("table layer %s not emulated: %s", out_name, err)
         return None
+
+
+def _output_type(hls_model) -> dict[str, Any] | None:
+    """The firmware's output type: C++ spelling and fractional bits (its grid's LSB exponent);
+    ``None`` when it is not a fixed-point type."""
+    from nanotrig.hls.tables import _result_type
+
+    out_var = hls_model.get_output_variables()[0].name
+    layer = next(la for la in hls_model.get_layers() if la.get_output_variable().name == out_var)
+    try:
+        t = _result_type(layer)
+    except ConversionError:
+        return None
+    cpp = f"ap_{'' if t.signed else 'u'}fixed<{t.width},{t.integer}>"
+    return {"cpp": cpp, "frac_bits": t.frac}
+
+
+def _exact_head(hls_model, model, kinds, keras_out: dict, n: int) -> np.ndarray | None:
+    """The bit-exact reference of a table head: QKeras' logits (bit-exact with the firmware's)
+    through the :mod:`hls.tables` emulator; ``None`` without an emulated table head."""
+    out_name, tap, tap_src = _output_and_tap(hls_model, model, kinds)
+    head = _head_spec(hls_model, out_name, tap)
+    if head is None or tap_src not in keras_out:
+        return None
+    return _emulate_or(head, keras_out[tap_src].reshape(n, -1), None)
+
+
+def _emulate_or(head, logits: np.ndarray, fallback: np.ndarray | None) -> np.ndarray | None:
+    """The emulator on QKeras' logits, or ``fallback`` where they are off the firmware's input
+    grid (the logits then mismatch, and the run fails on them)."""
+    from nanotrig.hls.tables import emulate
+
+    try:
+        return emulate(head, logits)
+    except ConversionError:
+        return fallback
+
+
+def _label_reference(
+    flips: FlipCounter, out_kind: str, exact: Any, out_type: dict[str, Any] | None
+) -> None:
+    """Express given thresholds in the output type (``snap_points``) and say what the flips
+    are counted against when a table head has no emulated reference."""
+    from nanotrig.decisions import snap_points
+
+    if out_type and flips.spec.in_firmware and any(p.code is None for p in flips.points):
+        flips.points = snap_points(flips.points, out_type["frac_bits"], out_type["cpp"])
+    if out_kind == "lut" and exact is None:
+        flips.reference = "QKeras float (table head not emulated)"
 
 
 def _lut_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

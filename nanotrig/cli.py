@@ -502,10 +502,16 @@ def _echo_flips(rec: dict | None) -> None:
     where = "" if rec["scope"] == "all" else (
         " (traced events only: the kernel leaves the table head out; --engine harness for all)"
     )  # fmt: skip
+    ref = rec.get("reference", "bit-exact")
     for p in rec["points"]:
+        snapped = (
+            f" (--threshold {p['threshold_float']:g} snapped to the output grid: code "
+            f"{p['code']} of {p['output_type']})" if p.get("code") is not None else ""
+        )  # fmt: skip
         typer.echo(
-            f"decision flips at {p['name']} >= {p['threshold']:g}: {p['flips']} of "
-            f"{rec['n_events']} events{where}"
+            f"decision flips, firmware vs {ref} reference, at {p['name']} >= "
+            f"{p['threshold']:.10g}{snapped}: {p['flips']} of {rec['n_events']} events{where}; "
+            f"table-induced differences vs QKeras float outputs: {p.get('table_diffs', 0)}"
         )
 
 
@@ -547,8 +553,9 @@ def verify(
         typer.Option(
             "--threshold",
             help="Trigger threshold on the outputs, T (every output) or COLUMN:T (an output's "
-            "number, or its class name inside a run directory); repeatable. Prints the events "
-            "whose decision (output >= T) differs between QKeras and C-simulation.",
+            "number, or its class name inside a run directory); repeatable; snapped up to the "
+            "output type's grid. Prints the events whose decision (output >= T) differs "
+            "between C-simulation and the bit-exact reference, and from QKeras' float outputs.",
         ),
     ] = None,
     json_out: Json = False,

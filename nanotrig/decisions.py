@@ -1,11 +1,17 @@
 """Trigger decisions at working points: thresholds, efficiencies, mistag rates and the events
-whose decision differs between two models (QKeras and the firmware's C-simulation).
+whose decision differs between the firmware and its references.
 
 An event passes a working point when its score in the point's column is ``>= threshold``.
-The default working points are, per column, the thresholds at which the reference (QKeras)
-keeps a given share of the signal (50 % and 90 %); the firmware is then judged at the same
-thresholds. :class:`FlipCounter` counts differing decisions chunk by chunk in constant memory
-(the batched C-simulation of :mod:`nanotrig.hls.verify` streams through it).
+The default working points are, per column, the thresholds at which QKeras keeps a given share
+of the signal (50 % and 90 %); each is then expressed in the firmware's output type
+(:func:`snap_points`: the smallest output code at or above it, which decides every firmware
+score as the float threshold does) and the firmware is judged there. :class:`FlipCounter`
+counts, chunk by chunk in constant memory (the batched C-simulation of
+:mod:`nanotrig.hls.verify` streams through it), the *decision flips* against the bit-exact
+reference (QKeras up to the logits and the table emulator of :mod:`nanotrig.hls.tables` for a
+lookup-table head: what the firmware is specified to compute) and, labelled apart, the
+*table-induced differences* against QKeras' float head with the largest distance of such an
+event's QKeras score from the threshold.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ __all__ = [
     "decision_table",
     "efficiency_thresholds",
     "parse_thresholds",
+    "snap_points",
 ]
 
 #: Signal efficiencies (in QKeras) of the default working points, per column.
@@ -51,6 +58,9 @@ class DecisionSpec:
 
     columns: tuple[str, ...]
     score: Callable[[np.ndarray, np.ndarray], np.ndarray] = _outputs
+    #: The scores are firmware output columns (thresholds snap to the output grid); False: a
+    #: score computed in numpy from the firmware's outputs (thresholds stay float).
+    in_firmware: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,11 +71,41 @@ class WorkingPoint:
     name: str
     threshold: float
     label: str = "given"
+    #: Before :func:`snap_points`: the threshold as chosen or given (float); ``None``: unsnapped.
+    threshold_float: float | None = None
+    #: The threshold's integer code in the firmware's output type (``threshold = code * lsb``).
+    code: int | None = None
+    #: The output type's C++ spelling (e.g. ``ap_ufixed<16,0>``).
+    output_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"column": self.column, "name": self.name, "threshold": self.threshold,
-                "label": self.label}  # fmt: skip
+        out = {"column": self.column, "name": self.name, "threshold": self.threshold,
+               "label": self.label}  # fmt: skip
+        if self.code is not None:
+            out.update(threshold_float=self.threshold_float, code=self.code,
+                       output_type=self.output_type)  # fmt: skip
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WorkingPoint:
+        """The point of :meth:`to_dict`."""
+        return cls(d["column"], d["name"], d["threshold"], d.get("label", "given"),
+                   d.get("threshold_float"), d.get("code"), d.get("output_type"))  # fmt: skip
+
+
+def snap_points(
+    points: Sequence[WorkingPoint], frac_bits: int, output_type: str
+) -> list[WorkingPoint]:
+    """Each threshold as the smallest code of the output grid (LSB ``2**-frac_bits``) at or
+    above it: a firmware score (on that grid) passes it exactly when it passes the float one."""
+    lsb = 2.0**-frac_bits
+    out = []
+    for p in points:
+        t = p.threshold if p.threshold_float is None else p.threshold_float
+        code = math.ceil(t / lsb)  # exact: lsb is a power of two
+        out.append(WorkingPoint(p.column, p.name, code * lsb, p.label, t, code, output_type))
+    return out
 
 
 def efficiency_thresholds(
@@ -97,51 +137,87 @@ def _passes(scores: np.ndarray, points: Sequence[WorkingPoint]) -> np.ndarray:
 
 @dataclass
 class FlipCounter:
-    """Running count of events whose decision differs between a reference and a firmware,
-    at each working point, over chunks (constant memory)."""
+    """Running count, at each working point over chunks (constant memory), of the events whose
+    decision differs between the firmware and the bit-exact reference (*flips*) and, labelled
+    apart, between the firmware and QKeras' float outputs (*table-induced differences*)."""
 
     spec: DecisionSpec
     points: list[WorkingPoint]
     n_events: int = 0
-    #: Events whose decision differs at one working point or more.
+    #: Events whose decision differs from the bit-exact reference at one working point or more.
     events_differ: int = 0
     flips: np.ndarray = field(init=False)
     #: Of the flips: firmware passes where the reference does not.
     gained: np.ndarray = field(init=False)
+    #: Decisions differing from QKeras' float outputs, those the firmware gains, and the
+    #: largest |QKeras score - threshold| among them (-1: none).
+    table_diffs: np.ndarray = field(init=False)
+    table_gained: np.ndarray = field(init=False)
+    table_margin: np.ndarray = field(init=False)
     #: ``all``: every event of the check; ``traced``: only the events traced layer by layer.
     scope: str = "all"
+    #: What the flips are counted against.
+    reference: str = "bit-exact"
 
     def __post_init__(self) -> None:
-        self.flips = np.zeros(len(self.points), np.int64)
-        self.gained = np.zeros(len(self.points), np.int64)
+        n = len(self.points)
+        self.flips, self.gained = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.table_diffs, self.table_gained = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.table_margin = np.full(n, -1.0)
 
-    def add(self, x: np.ndarray, ref_out: np.ndarray, fw_out: np.ndarray) -> int:
-        """Count one chunk (inputs, reference outputs, firmware outputs); its flips."""
-        if not self.points:
-            self.n_events += len(x)
-            return 0
-        ref = _passes(self.spec.score(x, ref_out), self.points)
-        fw = _passes(self.spec.score(x, fw_out), self.points)
+    def add(
+        self, x: np.ndarray, ref_out: np.ndarray, fw_out: np.ndarray,
+        exact_out: np.ndarray | None = None,
+    ) -> int:  # fmt: skip
+        """Count one chunk: inputs, QKeras outputs (float head), firmware outputs and the
+        bit-exact reference's (default: the QKeras outputs, for a model without a table head);
+        return its events with a flip."""
         self.n_events += len(x)
+        if not self.points:
+            return 0
+        q_scores = np.asarray(self.spec.score(x, ref_out), np.float64)
+        q = _passes(q_scores, self.points)
+        fw = _passes(self.spec.score(x, fw_out), self.points)
+        ref = q if exact_out is None else _passes(self.spec.score(x, exact_out), self.points)
         self.flips += np.sum(ref != fw, axis=0)
         self.gained += np.sum(fw & ~ref, axis=0)
+        table = q != fw
+        self.table_diffs += np.sum(table, axis=0)
+        self.table_gained += np.sum(fw & ~q, axis=0)
+        cols = np.array([p.column for p in self.points], np.int64)
+        thr = np.array([p.threshold for p in self.points], np.float64)
+        margin = np.where(table, np.abs(q_scores[:, cols] - thr), -1.0)
+        self.table_margin = np.maximum(self.table_margin, margin.max(axis=0, initial=-1.0))
         differ = int(np.sum(np.any(ref != fw, axis=1)))
         self.events_differ += differ
         return differ
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready record: events, scope, and per working point its flips."""
+        """JSON-ready record: events, scope, per working point its flips (vs the bit-exact
+        reference) and table-induced differences (vs QKeras' float outputs)."""
+        margins = [float(m) if m >= 0 else None for m in self.table_margin]
+        total = int(self.table_diffs.sum())
         return {
             "n_events": self.n_events,
             "scope": self.scope,
+            "reference": self.reference,
             "events_differ": self.events_differ,
             "total_flips": int(self.flips.sum()),
             "total_gained": int(self.gained.sum()),
+            "table_induced": {
+                "total": total,
+                "gained": int(self.table_gained.sum()),
+                "lost": total - int(self.table_gained.sum()),
+                "max_margin": max((m for m in margins if m is not None), default=None),
+            },
             "points": [
-                {**p.to_dict(), "flips": int(f), "gained": int(g)}
-                for p, f, g in zip(self.points, self.flips, self.gained, strict=True)
+                {**p.to_dict(), "flips": int(f), "gained": int(g), "table_diffs": int(t),
+                 "table_gained": int(tg), "table_margin": m}
+                for p, f, g, t, tg, m in zip(self.points, self.flips, self.gained,
+                                             self.table_diffs, self.table_gained, margins,
+                                             strict=True)
             ],
-        }
+        }  # fmt: skip
 
 
 def _rate(passed: np.ndarray, mask: np.ndarray) -> dict[str, float | int]:
@@ -155,11 +231,15 @@ def decision_table(
     fw_scores: np.ndarray,
     signal: np.ndarray,
     points: Sequence[WorkingPoint],
+    exact_scores: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Per working point: efficiency (signal passing) and mistag rate (background passing) in
-    the reference and the firmware, each with its binomial error, and the differing decisions."""
+    QKeras (``ref_scores``) and the firmware, each with its binomial error; ``flips``: the
+    decisions differing from the bit-exact reference (default QKeras), ``table_diffs``: from
+    QKeras."""
     signal = np.asarray(signal, bool)
     ref, fw = _passes(ref_scores, points), _passes(fw_scores, points)
+    exact = ref if exact_scores is None else _passes(exact_scores, points)
     rows = []
     for i, p in enumerate(points):
         sig = signal[:, p.column]
@@ -167,7 +247,8 @@ def decision_table(
             **p.to_dict(),
             "qkeras": {"efficiency": _rate(ref[:, i], sig), "mistag": _rate(ref[:, i], ~sig)},
             "firmware": {"efficiency": _rate(fw[:, i], sig), "mistag": _rate(fw[:, i], ~sig)},
-            "flips": int(np.sum(ref[:, i] != fw[:, i])),
+            "flips": int(np.sum(exact[:, i] != fw[:, i])),
+            "table_diffs": int(np.sum(ref[:, i] != fw[:, i])),
         })  # fmt: skip
     return rows
 

@@ -212,7 +212,7 @@ def _headline(r: dict) -> list[str]:
         ("AUC per signal, QKeras", aucs),
         ("TPR at FPR 1e-5", _fpr_headline(r["quantize"]["metrics"]["quantized"])),
         ("firmware (C-sim) vs QKeras, score included", csim_headline(r)),
-        ("trigger decisions, firmware vs QKeras", decisions_headline(r)),
+        ("trigger decisions", decisions_headline(r)),
         ("latency and resources", estimate_headline(r)),
         ("ONNX (onnxruntime)", onnx),
     ])  # fmt: skip

@@ -3,9 +3,12 @@
 A family says what its trigger decides on (:class:`DecisionSource`: the score columns, how the
 score comes from the model's outputs, and which verified events are signal for each column);
 :func:`test_decisions` then sets the working points on the QKeras scores of the verified test
-events (``verify.working_points``: shares of the signal kept), compares the firmware's decisions
-there (efficiency, mistag rate, flips) and draws both ROC curves; the stress events' flips are
-counted by the batched C-simulation at the same thresholds (:func:`stress_counter`).
+events (``verify.working_points``: shares of the signal kept), expresses them in the firmware's
+output type (:func:`nanotrig.decisions.snap_points`, where the score is a firmware output),
+counts the firmware's decision flips against the bit-exact reference and, labelled apart, its
+table-induced differences from QKeras' float head, compares efficiency and mistag rate and draws
+both ROC curves; the stress events are counted by the batched C-simulation at the same
+thresholds (:func:`stress_counter`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from nanotrig.decisions import DecisionSpec, FlipCounter, decision_table, efficiency_thresholds
+from nanotrig.decisions import (
+    DecisionSpec,
+    FlipCounter,
+    WorkingPoint,
+    decision_table,
+    efficiency_thresholds,
+    snap_points,
+)
 from nanotrig.family import RunContext
 
 __all__ = [
@@ -69,44 +79,56 @@ def test_decisions(
     events, and the ROC plot ``hls/decision_roc.png``."""
     with np.load(outputs) as f:
         ref_out, fw_out = f["keras"], f["csim"]
-    return decisions_record(ctx, source.spec, x, ref_out, fw_out, source.signal(ctx))
+        exact = f.get("exact", None)
+        out_type = (str(f["output_type"]), int(f["frac_bits"])) if "frac_bits" in f else None
+    return decisions_record(
+        ctx, source.spec, x, ref_out, fw_out, source.signal(ctx), exact_out=exact,
+        output_type=out_type,
+    )  # fmt: skip
 
 
 def decisions_record(
     ctx: RunContext, spec: DecisionSpec, x: np.ndarray, ref_out: np.ndarray,
     fw_out: np.ndarray, signal: np.ndarray, note: str = "",
+    exact_out: np.ndarray | None = None, output_type: tuple[str, int] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """:func:`test_decisions` on outputs in memory: ``signal`` marks the first (labelled)
-    events; ``note`` says what the firmware figures are where they are not plain C-sim."""
+    events; ``note`` says what the firmware figures are where they are not plain C-sim;
+    ``exact_out``: the bit-exact reference's outputs (default the QKeras ones);
+    ``output_type``: (C++ type, fractional bits) of the firmware's output, the grid the
+    thresholds snap to (where ``spec.in_firmware``)."""
     ref, fw = spec.score(x, ref_out), spec.score(x, fw_out)
+    exact = None if exact_out is None else spec.score(x, exact_out)
     signal = np.asarray(signal, bool)[: len(x)]
     n = len(signal)
     effs = ctx.cfg.verify.working_points
     points = efficiency_thresholds(ref[:n], signal, spec.columns, effs)
+    if output_type is not None and spec.in_firmware:
+        points = snap_points(points, output_type[1], output_type[0])
     counter = FlipCounter(spec, points)
-    counter.add(x, ref_out, fw_out)
-    rows = decision_table(ref[:n], fw[:n], signal, points)
+    counter.add(x, ref_out, fw_out, exact_out)
+    rows = decision_table(ref[:n], fw[:n], signal, points, None if exact is None else exact[:n])
     plot = _roc_plot(ref[:n], fw[:n], signal, spec.columns, ctx.run_dir / "hls" / ROC_PLOT)
     return {
         "columns": list(spec.columns),
         "efficiencies": list(effs),
         "n_labelled": n,
         "n_signal": {c: int(signal[:, j].sum()) for j, c in enumerate(spec.columns)},
+        "thresholds_in": (
+            f"firmware units ({output_type[0]})" if output_type and spec.in_firmware
+            else "float (a score computed in numpy from the firmware's outputs)"
+            if not spec.in_firmware else "float"
+        ),
         "points": rows,
         "test": counter.to_dict(),
         "roc_plot": f"hls/{plot.name}" if plot else None,
         **({"note": note} if note else {}),
-    }
+    }  # fmt: skip
 
 
 def stress_counter(source: DecisionSource, record: dict[str, Any]) -> FlipCounter:
     """A flip counter at the working points of a :func:`test_decisions` record."""
-    from nanotrig.decisions import WorkingPoint
-
-    points = [
-        WorkingPoint(p["column"], p["name"], p["threshold"], p["label"]) for p in record["points"]
-    ]
-    return FlipCounter(source.spec, points)
+    return FlipCounter(source.spec, [WorkingPoint.from_dict(p) for p in record["points"]])
 
 
 def _roc_plot(

@@ -154,7 +154,7 @@ def classifier_headline(r: dict) -> list[str]:
         ("accuracy, QKeras (quantized)", _with_error(qm)),
         ("accuracy change from quantization", accuracy_change_text(q)),
         ("firmware (C-sim) vs QKeras", csim_headline(r)),
-        ("trigger decisions, firmware vs QKeras", decisions_headline(r)),
+        ("trigger decisions", decisions_headline(r)),
         ("latency and resources", estimate_headline(r)),
         ("RTL (da4ml, Verilator, Yosys)", rtl_headline(r)),
         ("ONNX (onnxruntime)", onnx_headline(r)),

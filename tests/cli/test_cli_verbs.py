@@ -47,16 +47,25 @@ def test_verify_ok_prints_layers(run_dir, tmp_path):
     record = json.loads((hls / "verify.json").read_text())
     assert record["n_events"] == 50
     with np.load(run_dir / "hls" / "test_outputs.npz") as f:
-        ref, fw = f["keras"][:50], f["csim"][:50]
+        ref, fw, exact = f["keras"][:50], f["csim"][:50], f["exact"][:50]
+        out_type, frac = str(f["output_type"]), int(f["frac_bits"])
     names = ["g", "q", "W", "Z", "t"]
     points = [(j, 0.3) for j in range(5)] + [(4, 0.5)]
     lines = [line for line in res.stdout.splitlines() if line.startswith("decision flips")]
-    assert lines == [
-        f"decision flips at {names[j]} >= {t:g}: "
-        f"{int(np.sum((ref[:, j] >= t) != (fw[:, j] >= t)))} of 50 events"
-        for j, t in points
-    ]
+    expected = []
+    for j, t in points:  # --threshold snapped up to the output grid
+        code = int(np.ceil(t * 2**frac))
+        s = code * 2.0**-frac
+        expected.append(
+            f"decision flips, firmware vs bit-exact reference, at {names[j]} >= {s:.10g} "
+            f"(--threshold {t:g} snapped to the output grid: code {code} of {out_type}): "
+            f"{int(np.sum((exact[:, j] >= s) != (fw[:, j] >= s)))} of 50 events; "
+            "table-induced differences vs QKeras float outputs: "
+            f"{int(np.sum((ref[:, j] >= s) != (fw[:, j] >= s)))}"
+        )
+    assert lines == expected
     assert record["decision_flips"]["n_events"] == 50
+    assert record["decision_flips"]["total_flips"] == 0
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")

@@ -54,6 +54,9 @@ def test_softmax_tables_chosen_and_exact(tiny, tmp_path) -> None:
     assert tables["within_tolerance"] == (tables["table_error"] <= 2**-7)
     assert tables["within_tolerance"] or tables["advice"].startswith("table error")
     assert tables["table_error"] <= min(t["table_error"] for t in tables["ladder"][:1])
+    # at equal cost the centred setting (exp sum rounded to the inverse table's index bits)
+    index_bits = tables["setting"]["table_size"].bit_length() - 1
+    assert tables["setting"]["inv_inp_t"] == f"ap_fixed<{index_bits},4,AP_RND,AP_SAT>"
     res = verify_project(tmp_path / "hls", x)
     assert res.ok
     soft = next(r for r in res.layers if r["layer"] == "softmax")

@@ -53,6 +53,9 @@ struct sm_tight : sm_stable {
     typedef ap_fixed<18,4,AP_RND,AP_SAT> inv_inp_t;
     typedef ap_fixed<18,2,AP_RND,AP_SAT> inv_table_t;
 };
+struct sm_centred : sm_tight {  // the exp sum rounded to the inverse table's index width
+    typedef ap_fixed<11,4,AP_RND,AP_SAT> inv_inp_t;
+};
 struct act : nnet::activ_config { static const unsigned n_in = 5, table_size = 1024; };
 template <class F> void run(const in_t x[5], F f) {
     out_t y[5]; f(x, y);
@@ -66,11 +69,14 @@ int main() {
         in_t x[5]; for (int i = 0; i < 5; i++) x[i] = d[i];
         RUN(softmax, sm_latency) RUN(softmax, sm_stable) RUN(softmax, sm_argmax)
         RUN(softmax, sm_legacy) RUN(softmax, sm_tight) RUN(sigmoid, act) RUN(tanh, act)
+        RUN(softmax, sm_centred)
         printf("\n");
     }
 }
 """
-CASES = ["latency", "stable", "argmax", "legacy", "tight", "sigmoid", "tanh"]
+CASES = ["latency", "stable", "argmax", "legacy", "tight", "sigmoid", "tanh", "centred"]
+#: The exp sum cast, rounding, to exactly the inverse table's index bits (no truncated bits).
+CENTRED = FixedType(11, 4, True, "RND", "SAT")
 
 
 def _spec(case: str) -> TableSpec:
@@ -81,8 +87,10 @@ def _spec(case: str) -> TableSpec:
     spec = TableSpec(case, "softmax", 5, IN_T, OUT_T, implementation=case, exp_table_t=RS,
                      inv_table_t=RS, accum_t=RS, inv_inp_t=RS,
                      inp_norm_t=FixedType(9, 4, False))  # fmt: skip
-    if case in ("stable", "tight"):  # hls4ml caps the exp table at 2**width of inp_norm_t
-        spec = spec.with_(implementation="stable", exp_table_size=512)
+    if case in ("stable", "tight", "centred"):  # hls4ml caps the exp table at 2**width of
+        spec = spec.with_(implementation="stable", exp_table_size=512)  # inp_norm_t
+    if case == "centred":
+        return spec.with_(**{**TIGHT, "inv_inp_t": CENTRED})
     return spec.with_(**TIGHT) if case == "tight" else spec
 
 
@@ -123,6 +131,7 @@ def test_emulator_equals_templates(csim, case: str) -> None:
         ("stable", {"inv_table_t": FixedType(16, 8, True, "RND", "SAT")}),
         ("latency", {"exp_table_t": FixedType(18, 8, True)}),
         ("tight", {"inv_inp_t": RS}),
+        ("centred", {"inv_inp_t": FixedType(11, 4, True, "TRN", "SAT")}),  # truncating index
         ("sigmoid", {"table_size": 256}),  # coarser than the input grid
         ("tanh", {"table_t": FixedType(16, 8, True)}),
     ],

@@ -79,3 +79,47 @@ def test_family_scores_are_the_trained_figures():
     per_map, _ = reconstruction_losses(x, y.reshape(x.shape))
     np.testing.assert_array_equal(_fault_score(x, y)[:, 0], per_map)
     np.testing.assert_array_equal(_score(x, y[:, :1]), y[:, :1])
+
+
+def test_thresholds_snap_to_the_output_grid_without_changing_firmware_decisions():
+    """A threshold snapped up to the output grid decides every on-grid score as the float one."""
+    from nanotrig.decisions import snap_points
+
+    frac = 10
+    rng = np.random.default_rng(3)
+    fw = rng.integers(0, 2**frac + 1, (500, 1)) * 2.0**-frac  # scores on the grid
+    points = snap_points([WorkingPoint(0, "g", 0.30001), WorkingPoint(0, "g", 0.5)], frac, "T")
+    assert [(p.code, p.threshold, p.threshold_float) for p in points] == [
+        (308, 308 / 1024, 0.30001), (512, 0.5, 0.5)
+    ]  # fmt: skip
+    assert points[0].to_dict()["output_type"] == "T"
+    for p in points:
+        np.testing.assert_array_equal(fw[:, 0] >= p.threshold, fw[:, 0] >= p.threshold_float)
+    assert snap_points(points, frac, "T") == points  # snapping twice changes nothing
+    assert WorkingPoint.from_dict(points[0].to_dict()) == points[0]
+
+
+def test_flips_against_the_exact_reference_and_table_differences_apart():
+    """Flips count firmware vs the bit-exact reference; a firmware output one LSB low (a
+    mutation) flips the events at the threshold code. Table-induced differences count firmware
+    vs QKeras' float scores, split gained/lost, with the largest distance from the threshold."""
+    lsb = 2.0**-8
+    exact = np.array([[0.5], [0.5 - lsb], [0.25], [0.75], [0.5 + lsb]])
+    qkeras = exact + np.array([[-0.001], [0.006], [0.0], [0.0], [-0.003]])
+    points = [WorkingPoint(0, "g", 0.5)]
+    counter = FlipCounter(DecisionSpec(("g",)), points)
+    x = np.zeros((5, 1))
+    assert counter.add(x, qkeras, exact.copy(), exact) == 0  # firmware == its reference
+    rec = counter.to_dict()
+    assert rec["total_flips"] == 0 and rec["reference"] == "bit-exact"
+    # QKeras 0.499 fails where the firmware's 0.5 passes (gained); 0.50209 passes where the
+    # firmware's 0.49609 does not (lost)
+    table = rec["table_induced"]
+    assert (table["total"], table["gained"], table["lost"]) == (2, 1, 1)
+    assert table["max_margin"] == pytest.approx(0.006 - lsb)
+    assert rec["points"][0]["table_diffs"] == 2
+    mutated = FlipCounter(DecisionSpec(("g",)), points)
+    assert mutated.add(x, qkeras, exact - lsb, exact) == 1  # the event at 0.5 now fails
+    assert mutated.to_dict()["total_flips"] == 1 and mutated.to_dict()["total_gained"] == 0
+    rows = decision_table(qkeras, exact - lsb, np.ones((5, 1), bool), points, exact)
+    assert rows[0]["flips"] == 1 and rows[0]["table_diffs"] == 1
