@@ -94,7 +94,7 @@ def read_layers(hls_model) -> Layers:
         is_scale = cls == "ApplyAlpha"  # the input standardisation: x*scale+bias
         is_conv = cls in ("Conv1D", "Conv2D")
         is_pool = cls in ("Pooling1D", "Pooling2D")
-        is_square = cls == "Multiply"
+        is_square = cls == "Merge" and str(layer.get_attr("op", "")).lower() == "multiply"
         if k == 0 and not isinstance(layer, hl.Input):
             raise ConversionError(f"{what} is not an Input layer: {_NOT_YET}")
         known = is_dense or is_scale or is_conv or is_pool or is_square or cls == "Reshape"
