@@ -351,7 +351,9 @@ def convert(
     io_type: Annotated[
         str | None, typer.Option("--io-type", help="io_parallel or io_stream.")
     ] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="Latency or Resource.")] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="Latency, Resource or distributed_arithmetic.")
+    ] = None,
     reuse_factor: Annotated[
         int | None, typer.Option("--reuse-factor", help="Reuse factor.")
     ] = None,
