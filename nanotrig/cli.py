@@ -351,7 +351,9 @@ def convert(
     io_type: Annotated[
         str | None, typer.Option("--io-type", help="io_parallel or io_stream.")
     ] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="Latency or Resource.")] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="Latency, Resource or distributed_arithmetic.")
+    ] = None,
     reuse_factor: Annotated[
         int | None, typer.Option("--reuse-factor", help="Reuse factor.")
     ] = None,
@@ -863,8 +865,8 @@ def rtl(
 ) -> None:
     """Verilog of PROJECT from da4ml (up to the logits), bit-exact in Verilator, Yosys figures.
 
-    Exits 1 when the RTL disagrees with QKeras, the integer kernel or da4ml on any event
-    (mismatches.npz holds the first ones).
+    Exits 1 when the RTL disagrees with QKeras, the integer kernel (the C-simulation for
+    convolutions, pooling, Multiply) or da4ml on any event (mismatches.npz holds the first ones).
     """
 
     def go():

@@ -474,7 +474,11 @@ class HlsConfig(_Strict):
     )
     clock_period_ns: float = Field(5.0, gt=0, le=100)
     io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
-    strategy: Literal["Latency", "Resource"] = "Latency"
+    strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = Field(
+        "Latency",
+        description="hls4ml strategy; distributed_arithmetic: da4ml's multiplier-free constant "
+        "products (io_parallel Dense, reuse factor 1).",
+    )
     reuse_factor: int = Field(1, ge=1)
     project_name: str = Field("myproject", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     n_test_vectors: int = Field(

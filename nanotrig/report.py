@@ -319,7 +319,8 @@ def rtl_section(r: dict) -> list[str]:
         f"Layers {', '.join(la['name'] for la in t['layers'])}: Verilog {depth} (`rtl/`)."
         + (f" {t['left_out_reason']}." if t.get("left_out_reason") else ""),
         "",
-        f"Verilator vs QKeras' logits (and da4ml's own simulation and the integer kernel): "
+        f"Verilator vs QKeras' logits (and da4ml's own simulation and the "
+        f"{'C-simulation' if 'c_simulation' in v['against'] else 'integer kernel'}): "
         f"{v['n_events']:,} events ({ev.get('verified', 0):,} verified, {ev.get('edge', 0):,} "
         f"edge-case, {ev.get('stress', 0):,} resampled), {v['mismatching_events']} differ: "
         f"**{'bit-exact' if v['ok'] else 'NOT bit-exact'}**; {v['events_per_s'] or 0:,.0f} "

@@ -4,7 +4,10 @@
 :class:`Layer` per computed layer: the input type, then Dense (integer weights in units of the
 weight type, biases already cast to ``accum_t``), ReLU and linear (quantizer) activations with
 their result types. A trailing lookup-table activation (softmax, sigmoid...) is left out and
-named: the RTL stops at the logits. Any other layer is refused in one line.
+named: the RTL stops at the logits. Conv1D/Conv2D (weights ``(fh, fw, c_in, c_out)``, the
+geometry in ``geom``), Max/AveragePooling1D/2D and the square ``Multiply([x, x])`` are read too;
+Flatten/Reshape are no-ops on the flat channels-last arrays. Any other layer is refused in one
+line.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ _NOT_YET = "is not supported by nanotrig rtl yet"
 
 @dataclass
 class Layer:
-    """One computed layer: ``kind`` input | dense | scale | relu | linear, with its result
-    type. A scale layer keeps its per-element ``weights`` (scales) and ``bias`` as floats."""
+    """One computed layer: ``kind`` input | dense | conv | maxpool | avgpool | square | scale |
+    relu | linear, with its result type. A scale layer keeps its per-element ``weights``
+    (scales) and ``bias`` as floats; conv and pooling layers their geometry in ``geom``."""
 
     name: str
     kind: str
@@ -36,6 +40,7 @@ class Layer:
     weights: np.ndarray | None = None  # int, (n_in, n_out), units of 2**-wfrac
     wfrac: int = 0
     bias: list = field(default_factory=list)  # units of accum's LSB (scale: float values)
+    geom: dict = field(default_factory=dict)  # conv/pool: ih iw c fh fw sh sw pt pl oh ow (n)
 
 
 @dataclass
@@ -74,6 +79,7 @@ def read_layers(hls_model) -> Layers:
     graph = list(hls_model.get_layers())
     out: list[Layer] = []
     head = None
+    chain = None  # the name the next layer must read: the last layer, or a Reshape after it
     for k, layer in enumerate(graph):
         what = f"layer {layer.name!r} ({layer.class_name})"
         act = str(layer.get_attr("activation", "") or "").lower()
@@ -83,37 +89,132 @@ def read_layers(hls_model) -> Layers:
         plain_act = isinstance(layer, hl.Activation) and not isinstance(
             layer, (hl.Softmax, hl.ParametrizedActivation, hl.HardActivation)
         )
+        cls = layer.class_name
         is_dense = isinstance(layer, hl.Dense)
-        is_scale = layer.class_name == "ApplyAlpha"  # the input standardisation: x*scale+bias
+        is_scale = cls == "ApplyAlpha"  # the input standardisation: x*scale+bias
+        is_conv = cls in ("Conv1D", "Conv2D")
+        is_pool = cls in ("Pooling1D", "Pooling2D")
+        is_square = cls == "Merge" and str(layer.get_attr("op", "")).lower() == "multiply"
         if k == 0 and not isinstance(layer, hl.Input):
             raise ConversionError(f"{what} is not an Input layer: {_NOT_YET}")
-        if k > 0 and not (is_dense or is_scale or (plain_act and act in ("relu", "linear"))):
-            raise ConversionError(f"{what} {_NOT_YET} (it handles Dense, the input "
-                                  "standardisation, ReLU and quantizers)")  # fmt: skip
+        known = is_dense or is_scale or is_conv or is_pool or is_square or cls == "Reshape"
+        if k > 0 and not (known or (plain_act and act in ("relu", "linear"))):
+            raise ConversionError(f"{what} {_NOT_YET} (it handles Dense, Conv1D/2D, pooling, "
+                                  "Flatten, the square Multiply, the input standardisation, "
+                                  "ReLU and quantizers)")  # fmt: skip
         result = _type(layer.get_output_variable().type.precision, what)
         size = int(layer.get_output_variable().size())
         if k == 0:
             out.append(Layer(layer.name, "input", size, result))
+            chain = layer.name
             continue
         prev = out[-1]
-        src = layer.get_input_node()
-        if src is None or src.name != prev.name:
-            raise ConversionError(f"{what} does not follow {prev.name!r}: nanotrig rtl needs a "
+        srcs = [layer.get_input_node(n) for n in layer.inputs]
+        if not srcs or any(s is None or s.name != chain for s in srcs):
+            raise ConversionError(f"{what} does not follow {chain!r}: nanotrig rtl needs a "
                                   "chain of layers")  # fmt: skip
         strategy = str(layer.get_attr("strategy", "latency") or "latency").lower()
         if strategy != "latency":
             raise ConversionError(f"{what} uses strategy {strategy}: {_NOT_YET}")
+        if cls == "Reshape":
+            if size != prev.size or result != prev.out:
+                raise ConversionError(f"{what} changes the size or type: {_NOT_YET}")
+            chain = layer.name
+            continue
+        chain = layer.name
         if is_dense:
             out.append(_dense(layer, prev, result, size, what))
+        elif is_conv:
+            out.append(_conv(layer, prev, result, size, what))
+        elif is_pool:
+            out.append(_pool(layer, prev, result, size, what))
         elif is_scale:
             out.append(_scale(layer, result, size, what))
         elif size != prev.size:
             raise ConversionError(f"{what} maps {prev.size} values to {size}: {_NOT_YET}")
+        elif is_square:
+            if len(srcs) != 2:
+                raise ConversionError(f"{what} multiplies {len(srcs)} inputs: {_NOT_YET}")
+            out.append(Layer(layer.name, "square", size, result))
         else:
             out.append(Layer(layer.name, act, size, result))
     if len(out) < 2:
         raise ConversionError("the model has no layer nanotrig rtl computes")
     return Layers(out, head)
+
+
+def _weights(layer, what: str):
+    """The integer weights (units of the weight type, hls4ml's shape), their fraction bits and
+    the biases in units of ``accum_t``'s LSB."""
+    accum = _type(layer.get_attr("accum_t").precision, f"{what} accum_t")
+    wvar, bvar = layer.weights["weight"], layer.weights.get("bias")
+    wtype = _type(wvar.type.precision, f"{what} weights")
+    # the compiled project reads hls4ml's printed text as doubles (load_weights_from_txt)
+    weights = np.array([wtype.from_float(float(s)) for s in wvar], dtype=object)
+    n_out = int(np.shape(wvar.data)[-1])
+    if bvar is not None:
+        btype = _type(bvar.type.precision, f"{what} biases")
+        bias = [accum.from_value(btype.from_float(float(s)), btype.frac) for s in bvar]
+    else:
+        bias = [0] * n_out
+    if len(bias) != n_out:
+        raise ConversionError(f"{what} has {len(bias)} biases for {n_out} outputs: {_NOT_YET}")
+    return weights.reshape(np.shape(wvar.data)), wtype.frac, bias, accum
+
+
+def _geom(layer, conv: bool) -> dict:
+    """Channels-last geometry; a 1D layer is a 2D one of height 1."""
+    g = layer.get_attr
+    two = layer.class_name.endswith("2D")
+    f = "filt" if conv else "pool"
+    geom = {
+        "ih": int(g("in_height")) if two else 1,
+        "iw": int(g("in_width") if (two or conv) else g("n_in")),
+        "c": int(g("n_chan") if conv else g("n_filt")),
+        "fh": int(g(f"{f}_height")) if two else 1,
+        "fw": int(g(f"{f}_width")),
+        "sh": int(g("stride_height")) if two else 1,
+        "sw": int(g("stride_width")),
+        "pt": int(g("pad_top", 0) or 0) if two else 0,
+        "pl": int(g("pad_left", 0) or 0),
+        "oh": int(g("out_height")) if two else 1,
+        "ow": int(g("out_width") if (two or conv) else g("n_out")),
+    }
+    if conv:
+        geom["n"] = int(g("n_filt"))
+    return geom
+
+
+def _conv(layer, prev: Layer, result: FixedType, size: int, what: str) -> Layer:
+    geom = _geom(layer, conv=True)
+    weights, wfrac, bias, accum = _weights(layer, what)
+    fh, fw, c, n = geom["fh"], geom["fw"], geom["c"], geom["n"]
+    if geom["ih"] * geom["iw"] * c != prev.size or geom["oh"] * geom["ow"] * n != size:
+        raise ConversionError(f"{what} does not fit its {prev.size}-value input: {_NOT_YET}")
+    if weights.size != fh * fw * c * n or len(bias) != n:
+        raise ConversionError(f"{what} has {weights.size} weights for a {fh}x{fw}x{c}x{n} "
+                              f"kernel: {_NOT_YET}")  # fmt: skip
+    if int(layer.get_attr("dilation", 1) or 1) != 1:
+        raise ConversionError(f"{what} is dilated: {_NOT_YET}")
+    return Layer(layer.name, "conv", size, result, accum=accum,
+                 weights=weights.reshape(fh, fw, c, n), wfrac=wfrac, bias=bias,
+                 geom=geom)  # fmt: skip
+
+
+def _pool(layer, prev: Layer, result: FixedType, size: int, what: str) -> Layer:
+    geom = _geom(layer, conv=False)
+    op = str(layer.get_attr("pool_op", "")).lower()
+    if op not in ("max", "average"):
+        raise ConversionError(f"{what} pools with {op!r}: {_NOT_YET}")
+    if (
+        geom["ih"] * geom["iw"] * geom["c"] != prev.size
+        or geom["oh"] * geom["ow"] * geom["c"] != size
+    ):
+        raise ConversionError(f"{what} does not fit its {prev.size}-value input: {_NOT_YET}")
+    geom["count_pad"] = bool(layer.get_attr("count_pad", False))
+    accum = _type(layer.get_attr("accum_t").precision, f"{what} accum_t")
+    kind = "maxpool" if op == "max" else "avgpool"
+    return Layer(layer.name, kind, size, result, accum=accum, geom=geom)
 
 
 def _dense(layer, prev: Layer, result: FixedType, size: int, what: str) -> Layer:

@@ -1,11 +1,14 @@
 """The da4ml trace of a converted project: the same fixed-point arithmetic as its HLS C++.
 
-Each Dense layer is a constant matrix-vector product (da4ml's CMVM adder graph, exact at full
-precision) plus the biases cast to ``accum_t``, then the cast to the result type. That equals
+Each Dense layer (and each output pixel of a convolution) is a constant matrix-vector product
+(da4ml's CMVM adder graph, exact at full precision) plus the biases cast to ``accum_t``, then
+the cast to the result type. That equals
 hls4ml's product-by-product accumulation in ``accum_t`` when no product needs rounding and no
 partial sum (bias first, inputs in order) can leave ``accum_t``, or ``accum_t`` wraps (modular
 sums); otherwise the layer is refused. ReLU is ``x > 0 ? T(x) : 0`` and a quantizer is
-``T(x)``, with every cast done by :func:`rtl.casts.cast`.
+``T(x)``, max pooling ``T(accum_t(max))``, average pooling the ``accum_t`` sum divided by a
+power-of-two window size as ``ap_fixed`` divides (truncation toward zero), the square
+``Multiply`` ``T(x * x)``, with every cast done by :func:`rtl.casts.cast`.
 """
 
 from __future__ import annotations
@@ -43,23 +46,21 @@ class Trace:
         return self.layers.last.size
 
 
-def _dense(x, layer: Layer, mutate: str | None):
-    """``cast(x @ W + b)`` with hls4ml's ``accum_t`` checks; ``x``: a FixedVariableArray."""
-    acc, w = layer.accum, layer.weights
-    assert acc is not None and w is not None
-    what = f"layer {layer.name!r} (Dense)"
-    src_f = max(int(v.kif[2]) for v in x._vars.ravel())
+def _matvec(vars_: list, wf: np.ndarray, layer: Layer, what: str, options) -> list:
+    """``cast(x @ wf + b)`` with hls4ml's ``accum_t`` checks for one Dense layer or one output
+    pixel of a convolution; ``vars_``: the input variables, ``wf``: float weights."""
+    from da4ml.trace import FixedVariableArray
+
+    acc = layer.accum
+    assert acc is not None
+    src_f = max(int(v.kif[2]) for v in vars_)
     if src_f + layer.wfrac > acc.frac:
         raise ConversionError(f"{what}: products are rounded to accum_t {acc.width},"
                               f"{acc.integer} (product-wise rounding is not supported by "
                               "nanotrig rtl yet)")  # fmt: skip
-    wf = w.astype(np.float64) * 2.0**-layer.wfrac
-    if mutate == "flip_weight":
-        wf = wf.copy()
-        wf[0, 0] = -wf[0, 0] if wf[0, 0] else 2.0**-layer.wfrac
     bias = np.array(layer.bias, dtype=np.float64) * 2.0**-acc.frac
-    lo = np.array([float(v.low) for v in x._vars.ravel()])[:, None]
-    hi = np.array([float(v.high) for v in x._vars.ravel()])[:, None]
+    lo = np.array([float(v.low) for v in vars_])[:, None]
+    hi = np.array([float(v.high) for v in vars_])[:, None]
     plo, phi = np.minimum(wf * lo, wf * hi), np.maximum(wf * lo, wf * hi)
     s_lo = bias + np.minimum(plo, 0).sum(axis=0)
     s_hi = bias + np.maximum(phi, 0).sum(axis=0)
@@ -68,13 +69,101 @@ def _dense(x, layer: Layer, mutate: str | None):
     if not fits and acc.overflow != "WRAP":
         raise ConversionError(f"{what}: partial sums may saturate accum_t ({acc.overflow}): "
                               "not supported by nanotrig rtl yet")  # fmt: skip
-    y = x @ wf
+    y = FixedVariableArray(np.array(vars_, dtype=object), options) @ wf
     y = y + bias
     out = []
     for v in y._vars.ravel():
         if not fits:
             v = cast(v, acc, f"{what} accum_t")
         out.append(cast(v, layer.out, what))
+    return out
+
+
+def _weights(layer: Layer, mutate: str | None) -> np.ndarray:
+    w = layer.weights
+    assert w is not None
+    wf = w.astype(np.float64) * 2.0**-layer.wfrac
+    if mutate == "flip_weight":
+        wf = wf.copy()
+        first = (0,) * wf.ndim
+        wf[first] = -wf[first] if wf[first] else 2.0**-layer.wfrac
+    return wf
+
+
+def _windows(g: dict):
+    """``(out_index, [(in_index, ky, kx)])`` per output pixel of a channels-last layer: the
+    window's positions inside the input (padding positions are left out)."""
+    for oy in range(g["oh"]):
+        for ox in range(g["ow"]):
+            taps = []
+            for ky in range(g["fh"]):
+                iy = oy * g["sh"] + ky - g["pt"]
+                for kx in range(g["fw"]):
+                    ix = ox * g["sw"] + kx - g["pl"]
+                    if 0 <= iy < g["ih"] and 0 <= ix < g["iw"]:
+                        taps.append((iy * g["iw"] + ix, ky, kx))
+            yield oy * g["ow"] + ox, taps
+
+
+def _conv(vars_: list, layer: Layer, mutate: str | None, options) -> list:
+    """Per output pixel, the window's values times the kernel: one CMVM each."""
+    g, what = layer.geom, f"layer {layer.name!r} (Conv)"
+    wf = _weights(layer, mutate)  # (fh, fw, c, n)
+    c, n = g["c"], g["n"]
+    out: list = [None] * (g["oh"] * g["ow"] * n)
+    for o, taps in _windows(g):
+        if not taps:  # a window entirely in the padding: the bias alone
+            raise ConversionError(f"{what} has a window entirely in the padding: not supported "
+                                  "by nanotrig rtl yet")  # fmt: skip
+        xs = [vars_[i * c + ch] for i, _, _ in taps for ch in range(c)]
+        w = np.concatenate([wf[ky, kx] for _, ky, kx in taps], axis=0)
+        out[o * n : (o + 1) * n] = _matvec(xs, w, layer, what, options)
+    return out
+
+
+def _pool(vars_: list, layer: Layer, src: Layer) -> list:
+    """hls4ml's ``pooling*_cl``: the maximum (cast to ``accum_t``, then the result type), or the
+    sum in ``accum_t`` divided by the window size (truncated toward zero at ``accum_t``'s LSB);
+    a window size that is not a power of two is refused."""
+    from dataclasses import replace
+
+    g, acc = layer.geom, layer.accum
+    assert acc is not None
+    what = f"layer {layer.name!r} ({'Max' if layer.kind == 'maxpool' else 'Average'}Pooling)"
+    c = g["c"]
+    out: list = [None] * (g["oh"] * g["ow"] * c)
+    full = g["fh"] * g["fw"]
+    for o, taps in _windows(g):
+        if layer.kind == "maxpool" and len(taps) < full and not src.out.signed:
+            raise ConversionError(f"{what} pads an unsigned input (hls4ml pads with its top "
+                                  "bit set): not supported by nanotrig rtl yet")  # fmt: skip
+        n = full if g["count_pad"] else len(taps)
+        if layer.kind == "avgpool" and (n & (n - 1) or not taps):
+            raise ConversionError(f"{what} averages {n} values, not a power of two: not "
+                                  "supported by nanotrig rtl yet")  # fmt: skip
+        for ch in range(c):
+            xs = [vars_[i * c + ch] for i, _, _ in taps]
+            if layer.kind == "maxpool":
+                m = xs[0]
+                for v in xs[1:]:
+                    m = m.max_of(v)
+                v = cast(m, acc, f"{what} accum_t")
+            else:
+                if src.out.frac > acc.frac:
+                    raise ConversionError(f"{what}: the sum is rounded to accum_t: not "
+                                          "supported by nanotrig rtl yet")  # fmt: skip
+                total = xs[0]
+                for v in xs[1:]:
+                    total = total + v
+                lo = min(0.0, float(src.out.lo) * 2.0**-src.out.frac) * len(xs)
+                hi = max(0.0, float(src.out.hi) * 2.0**-src.out.frac) * len(xs)
+                lsb = 2.0**-acc.frac
+                if (lo < acc.lo * lsb or hi > acc.hi * lsb) and acc.overflow != "WRAP":
+                    raise ConversionError(f"{what}: partial sums may saturate accum_t: not "
+                                          "supported by nanotrig rtl yet")  # fmt: skip
+                total = cast(total, acc, f"{what} accum_t")
+                v = cast(total * (1.0 / n), replace(acc, rounding="TRN_ZERO"), what)
+            out[o * c + ch] = cast(v, layer.out, what)
     return out
 
 
@@ -94,14 +183,23 @@ def trace_layers(
     inp = FixedVariableArrayInput(layers.input.size, solver_options=options)
     x = inp.quantize(*kif(layers.input.out))
     flipped = False
-    for layer in layers.layers[1:]:
+    for src, layer in zip(layers.layers, layers.layers[1:], strict=False):
         if mutate == "rounding":
             layer = _with_trn(layer)
         vars_ = x._vars.ravel()
-        if layer.kind == "dense":
-            out = _dense(x, layer, "flip_weight" if mutate == "flip_weight" and not flipped
-                         else None)  # fmt: skip
+        if layer.kind in ("dense", "conv"):
+            flip = "flip_weight" if mutate == "flip_weight" and not flipped else None
             flipped = True
+            if layer.kind == "dense":
+                what = f"layer {layer.name!r} (Dense)"
+                out = _matvec(list(vars_), _weights(layer, flip), layer, what, x.solver_options)
+            else:
+                out = _conv(list(vars_), layer, flip, x.solver_options)
+        elif layer.kind in ("maxpool", "avgpool"):
+            out = _pool(list(vars_), layer, src)
+        elif layer.kind == "square":  # hls4ml's Multiply: the full product, cast once
+            what = f"layer {layer.name!r} (Multiply)"
+            out = [cast(v * v, layer.out, what) for v in vars_]
         elif layer.kind == "scale":  # exact: the scales and biases are on power-of-two grids
             what = f"layer {layer.name!r} (input standardisation)"
             out = [cast(v * float(sc) + float(b), layer.out, what)

@@ -251,7 +251,7 @@ JET_MLP = Family(
 )
 JET_CNN = Family(
     name="jet_cnn",
-    stages=standard_stages(train_jets, quantize_jets, decisions=classifier_decisions()),
+    stages=standard_stages(train_jets, quantize_jets, rtl=True, decisions=classifier_decisions()),
     title="jet CNN tagger",
     model_keys=("conv_filters", "kernel_size", "pool_size", "dense"),
     check_config=_cnn_fits_image,

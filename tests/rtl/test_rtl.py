@@ -173,14 +173,14 @@ def test_existing_output_refused(project, built):
 def test_unsupported_layer_named(tmp_path):
     import keras
     from nanotrig.rtl import build_rtl
-    from qkeras import QActivation, QConv1D
+    from qkeras import QActivation
 
     inp = keras.Input((8, 2), name="input_1")
     x = QActivation(_qb(16, 5), name="input_quant")(inp)
-    x = QConv1D(2, 3, kernel_quantizer=_qb(6), bias_quantizer=_qb(6), name="conv")(x)
+    x = keras.layers.UpSampling1D(2, name="up")(x)
     x = keras.layers.Flatten(name="flat")(x)
-    project = _convert(keras.Model(inp, x), tmp_path / "conv")
-    with pytest.raises(ConversionError, match=r"layer 'conv' \(Conv1D\) is not supported by "
+    project = _convert(keras.Model(inp, x), tmp_path / "up")
+    with pytest.raises(ConversionError, match=r"layer 'up' \(Resize\) is not supported by "
                        "nanotrig rtl yet"):  # fmt: skip
         build_rtl(project, tmp_path / "out", synth=False)
     assert not (tmp_path / "out").exists()
