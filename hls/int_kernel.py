@@ -205,6 +205,9 @@ def _plan(hls_model) -> _Plan:
             layer, (hl.Softmax, hl.ParametrizedActivation, hl.HardActivation)
         )
         fn = str(layer.get_attr("function_cpp", "") or "")
+        if layer.class_name == "Clone" and out == prev.out:  # io_stream fan-out: copies
+            at.update((name, srcs[0]) for name in layer.outputs)
+            continue
         if isinstance(layer, hl.Reshape) and size == prev.size:
             at[layer.outputs[0]] = srcs[0]  # a view of the same values (row-major order)
             continue
@@ -269,8 +272,8 @@ def _dense_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _St
 
 def _scale_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _Step:
     """``x * scale + bias`` per element or channel (hls4ml's ``normalize``, and ApplyAlpha: the
-    exact product plus the bias, cast once to the result type); as a diagonal Dense with the sum at the exact
-    fractional bits ``max(src + scale, bias)``."""
+    exact product plus the bias, cast once to the result type); as a diagonal Dense with the sum
+    at the exact fractional bits ``max(src + scale, bias)``."""
     svar, bvar = layer.weights["scale"], layer.weights.get("bias")
     stype = FixedType.of(svar.type.precision, f"{what} scale")
     scale = [stype.from_float(float(v)) for v in svar]
@@ -474,6 +477,7 @@ def _dense_code(
         for (int j = 0; j < {n_out}; ++j) acc[j] = B{idx}[j];
         for (int i = 0; i < {n_in}; ++i) {{
             const {ct} xi = {xin}[i];
+            if (xi == 0) continue;  // a zero adds nothing (every cast keeps 0)
             for (int j = 0; j < {n_out}; ++j) acc[j] = {add};
         }}
         for (int j = 0; j < {n_out}; ++j) {yout}[j] = {res};
@@ -677,7 +681,11 @@ def build_int_kernel(hls_model, build_dir: Path) -> IntKernel:
     """
     if shutil.which(_CXX) is None:
         raise ToolMissingError("g++ not found: install a C++ compiler (e.g. apt-get install g++)")
-    plan = _plan(hls_model)
+    return _compile_plan(_plan(hls_model), Path(build_dir))
+
+
+def _compile_plan(plan: _Plan, build_dir: Path) -> IntKernel:
+    """Compile a plan's kernel into ``build_dir`` (reused when the source is the same)."""
     src = _source(plan)
     digest = hashlib.sha256(src.encode()).hexdigest()[:16]
     build = Path(build_dir)

@@ -1,4 +1,4 @@
-"""Spatial and merge layers of the exact integer kernel (hls/int_kernel.py), io_parallel and io_stream.
+"""Spatial and merge layers of the exact integer kernel (hls/int_kernel.py), both io types.
 
 Each layer is replayed as hls4ml's templates compute it (the values are row-major, channels
 last, in both io types), on integers in units of each type's LSB:
@@ -176,7 +176,8 @@ def spatial_code(
     for (int oh = 0; oh < {g["out_height"]}; ++oh) for (int ow = 0; ow < {g["out_width"]}; ++ow) {{
         const int p = oh * {g["out_width"]} + ow;
         {ctypes_[s]} xw[{n_in}];
-        for (int kh = 0; kh < {g["filt_height"]}; ++kh) for (int kw = 0; kw < {g["filt_width"]}; ++kw) {{
+        for (int kh = 0; kh < {g["filt_height"]}; ++kh)
+        for (int kw = 0; kw < {g["filt_width"]}; ++kw) {{
             const int ih = oh * {g["stride_height"]} + kh - {g["pad_top"]};
             const int iw = ow * {g["stride_width"]} + kw - {g["pad_left"]};
             const bool in = ih >= 0 && ih < {g["in_height"]} && iw >= 0 && iw < {g["in_width"]};
@@ -206,7 +207,8 @@ def spatial_code(
     for (int oh = 0; oh < {g["out_height"]}; ++oh) for (int ow = 0; ow < {g["out_width"]}; ++ow)
     for (int c = 0; c < {g["n_chan"]}; ++c) {{
         int64_t m = INT64_MIN;
-        for (int kh = 0; kh < {g["pool_height"]}; ++kh) for (int kw = 0; kw < {g["pool_width"]}; ++kw)
+        for (int kh = 0; kh < {g["pool_height"]}; ++kh)
+        for (int kw = 0; kw < {g["pool_width"]}; ++kw)
             m = {at} > m ? {at} : m;
         v{idx}[(oh * {g["out_width"]} + ow) * {g["n_chan"]} + c] = {expr};
     }}
