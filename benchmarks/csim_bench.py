@@ -8,12 +8,14 @@ architecture is converted (hls/): the 16-64-32-32-5 jet MLP (io_parallel; input
 quantized_bits(16,5), 6-bit weights, biases and quantized_relu(6,0), softmax head), the 16x16
 jet CNN of configs/jet_cnn.yml and the 32x64 DQM autoencoder of configs/dqm_ae.yml (both
 io_stream), and the anomaly trigger's deployed encoder + score of configs/anomaly_vae.yml
-(io_parallel; the Multiply of its score keeps it on the harness: no integer kernel, no tap).
+(io_parallel: mu, then the score sum(mu^2) through a Multiply and a frozen Dense; no tap).
 GarNet's harness is checked against ``predict()`` in tests/hls/test_batch_csim.py, not timed.
 Timed in the same run: hls4ml's ``predict()`` (one ctypes call per event), the batch harness of
 hls/batch.py (with and without the logits tap, per thread count), the exact integer kernel of
-hls/int_kernel.py (io_parallel families; logits per thread count; listed under
-``kernel_rows`` in the json) and ``verify_project`` end to end on a .npy of the events.
+hls/int_kernel.py (every family: Dense, Conv, pooling, upsampling, Multiply; the last layer
+before a table head, per thread count; listed under ``kernel_rows`` in the json, with
+``x_predict``: its events/s over ``predict()``'s) and ``verify_project`` end to end on a .npy of
+the events.
 The CNN runs ``--events / 100`` events and the DQM autoencoder
 ``--events / 1000`` (a streamed image or map costs that much more than a jet). Prints a
 markdown table and writes csim_bench.json and csim_bench.md to --out (default runs/bench).
@@ -263,7 +265,9 @@ def _family_rows(
             if not np.array_equal(got, ref):
                 raise RuntimeError(f"{family}: integer kernel disagrees with the batch harness")
             name = f"int kernel ({kernel.last_layer})"
-            kernel_rows.append(_row(family, name, k, n, dt, compile_s))
+            row = _row(family, name, k, n, dt, compile_s)
+            row["x_predict"] = round(float(row["events_per_s"]) / float(rows[0]["events_per_s"]), 1)
+            kernel_rows.append(row)
     npy = work / "inputs.npy"
     np.save(npy, x)
     t0 = time.perf_counter()
@@ -295,13 +299,15 @@ def format_markdown(result: dict[str, object]) -> str:
     lines = [
         f"C-simulation throughput, 6-bit models ({result['cpus']} CPUs)",
         "",
-        "| family | path | threads | events | seconds | events/s | compile s |",
-        "|---|---|---|---|---|---|---|",
+        "| family | path | threads | events | seconds | events/s | compile s | x predict() |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in [*result["rows"], *result.get("kernel_rows", [])]:  # type: ignore[misc]
+        ratio = f"{r['x_predict']:.0f}" if "x_predict" in r else ""
         lines.append(
             f"| {r['family']} | {r['path']} | {r['threads']} | {r['events']} | "
-            f"{r['seconds']:.3f} | {r['events_per_s']:.0f} | {r['compile_seconds']:.1f} |"
+            f"{r['seconds']:.3f} | {r['events_per_s']:.0f} | {r['compile_seconds']:.1f} | "
+            f"{ratio} |"
         )
     return "\n".join(lines) + "\n"
 

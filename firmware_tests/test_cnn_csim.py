@@ -5,7 +5,8 @@ configs/jet_cnn.yml (``conftest.mini_cnn_run``): a Conv2D/MaxPool CNN trained an
 real Pythia jet images, converted with ``io_stream``. C-simulation (g++) must give the same
 fixed-point values as QKeras on every layer up to the logits, for every generated image (the
 train, validation and test images: more than a thousand) and for the edge inputs of the input
-type, both through hls4ml ``trace`` and through the batched harness (:mod:`hls.batch`). The
+type, both through hls4ml ``trace`` and through the batched engine (the exact integer kernel of
+:mod:`hls.int_kernel`, which covers io_stream convolutions and pooling). The
 softmax is a lookup table in firmware: compared bit for bit with its fixed-point emulator; its
 error against QKeras (the table error) is asserted within the tolerance convert chose it for.
 """
@@ -88,15 +89,15 @@ def test_softmax_argmax_agreement(images_result, capsys):
     assert err["argmax_agreement"] >= 0.95
 
 
-def test_batched_harness_streams_the_cnn(mini_cnn_run, all_images):
-    """The batch harness (``<project>_double`` over the io_stream bridge) gives every image's
-    logits bit-exact, and equals ``trace()`` on the traced subset (checked inside)."""
+def test_batched_engine_streams_the_cnn(mini_cnn_run, all_images):
+    """The batched engine (the integer kernel: auto picks it for the io_stream CNN) gives every
+    image's logits bit-exact, and equals ``trace()`` on the traced subset (checked inside)."""
     from nanotrig.hls import verify_project
 
     result = verify_project(
         mini_cnn_run["run_dir"] / "hls", all_images, batched=True, trace_events=100
     )
-    assert result.batched and result.n_events == len(all_images)
+    assert result.batched and result.n_events == len(all_images) and result.engine == "kernel"
     logits = [r for r in result.layers if r.get("scope") == "all"]
     assert [r["layer"] for r in logits] == ["output"]
     _assert_exact(logits, len(all_images))

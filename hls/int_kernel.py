@@ -160,6 +160,8 @@ class _Step:
     weights: np.ndarray | None = None  # int, (n_in, n_out), units of the weight type
     wfrac: int = 0
     bias: list[int] = field(default_factory=list)  # accum units
+    inputs: tuple[int, ...] = ()  # indices of the source steps (the previous one when empty)
+    geom: dict[str, int] = field(default_factory=dict)  # spatial layers: shapes, strides, pads
 
 
 @dataclass
@@ -170,14 +172,17 @@ class _Plan:
 
 def _plan(hls_model) -> _Plan:
     from hls4ml.model import layers as hl
+    from nanotrig.hls.int_kernel_layers import spatial_step
 
     io_type = hls_model.config.get_config_value("IOType")
-    if io_type != "io_parallel":
-        raise ConversionError(f"the integer kernel needs io_parallel, not {io_type}: {_HARNESS}")
+    if io_type not in ("io_parallel", "io_stream"):
+        raise ConversionError(f"the integer kernel needs io_parallel or io_stream, not {io_type}: "
+                              f"{_HARNESS}")  # fmt: skip
     if len(hls_model.get_input_variables()) != 1 or len(hls_model.get_output_variables()) != 1:
         raise ConversionError(f"the integer kernel needs one input and one output: {_HARNESS}")
     layers = list(hls_model.get_layers())
     steps: list[_Step] = []
+    at: dict[str, int] = {}  # hls4ml output name -> the step computing it
     head = None
     for k, layer in enumerate(layers):
         what = f"layer {layer.name!r} ({layer.class_name})"
@@ -187,30 +192,53 @@ def _plan(hls_model) -> _Plan:
             if not isinstance(layer, hl.Input):
                 raise ConversionError(f"{what} is not an Input layer: {_HARNESS}")
             steps.append(_Step(layer.name, "input", size, out))
+            at[layer.outputs[0]] = 0
             continue
-        prev = steps[-1]
-        if layer.get_input_node() is None or layer.get_input_node().name != prev.name:
-            raise ConversionError(f"{what} does not follow {prev.name!r}: the integer kernel "
-                                  f"needs a chain of layers, {_HARNESS}")  # fmt: skip
+        missing = [name for name in layer.inputs if name not in at]
+        if missing:
+            raise ConversionError(f"{what} reads {missing[0]!r}, which the integer kernel does "
+                                  f"not compute: {_HARNESS}")  # fmt: skip
+        srcs = tuple(at[name] for name in layer.inputs)
+        prev = steps[srcs[0]]
         act = str(layer.get_attr("activation", "") or "").lower()
         plain_act = isinstance(layer, hl.Activation) and not isinstance(
             layer, (hl.Softmax, hl.ParametrizedActivation, hl.HardActivation)
         )
         fn = str(layer.get_attr("function_cpp", "") or "")
-        if isinstance(layer, hl.Dense) and (not fn or "nnet::dense<" in fn):
-            steps.append(_dense_step(layer, prev, out, size, what))
+        if layer.class_name == "Clone" and out == prev.out:  # io_stream fan-out: copies
+            at.update((name, srcs[0]) for name in layer.outputs)
+            continue
+        if isinstance(layer, hl.Reshape) and size == prev.size:
+            at[layer.outputs[0]] = srcs[0]  # a view of the same values (row-major order)
+            continue
+        step = spatial_step(layer, [steps[i] for i in srcs], out, size, what)
+        if step is not None:
+            pass
+        elif isinstance(layer, hl.Dense) and (not fn or "nnet::dense<" in fn):
+            step = _dense_step(layer, prev, out, size, what)
         elif isinstance(layer, hl.BatchNormalization) and size == prev.size:
-            steps.append(_scale_step(layer, prev, out, size, what))
+            step = _scale_step(layer, prev, out, size, what)
         elif plain_act and act in ("relu", "linear") and size == prev.size:
             if fn and f"nnet::{act}<" not in fn:
                 raise ConversionError(f"{what} runs {fn.split('(')[0]}: not emulated, {_HARNESS}")
-            steps.append(_Step(layer.name, act, size, out, src=prev.out))
+            step = _Step(layer.name, act, size, out, src=prev.out)
         elif (isinstance(layer, hl.Softmax) or act in _HEADS) and k == len(layers) - 1:
+            if srcs[0] != len(steps) - 1:
+                raise ConversionError(f"{what} does not read the last layer: {_HARNESS}")
             head = layer.name
+            break
         else:
             raise ConversionError(f"{what} is not supported by the integer kernel: {_HARNESS}")
+        if len(srcs) > 1 and step.kind not in ("add", "multiply", "subtract"):
+            raise ConversionError(f"{what} has {len(srcs)} inputs: {_HARNESS}")
+        step.inputs = srcs
+        steps.append(step)
+        at[layer.outputs[0]] = len(steps) - 1
     if len(steps) < 2:
         raise ConversionError(f"the model has no layer the integer kernel emulates: {_HARNESS}")
+    last = at.get(hls_model.outputs[0]) if head is None else len(steps) - 1
+    if last != len(steps) - 1:
+        raise ConversionError(f"the model's output is not its last layer: {_HARNESS}")
     return _Plan(steps, head)
 
 
@@ -243,11 +271,9 @@ def _dense_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _St
 
 
 def _scale_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _Step:
-    """``x * scale + bias`` per element (hls4ml's ``normalize``: the exact product plus the
-    bias, cast once to the result type); as a diagonal Dense with the sum at the exact
-    fractional bits ``max(src + scale, bias)``."""
-    if int(layer.get_attr("n_filt", -1)) != -1:
-        raise ConversionError(f"{what} scales per channel: not emulated, {_HARNESS}")
+    """``x * scale + bias`` per element or channel (hls4ml's ``normalize``, and ApplyAlpha: the
+    exact product plus the bias, cast once to the result type); as a diagonal Dense with the sum
+    at the exact fractional bits ``max(src + scale, bias)``."""
     svar, bvar = layer.weights["scale"], layer.weights.get("bias")
     stype = FixedType.of(svar.type.precision, f"{what} scale")
     scale = [stype.from_float(float(v)) for v in svar]
@@ -255,7 +281,15 @@ def _scale_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _St
         btype = FixedType.of(bvar.type.precision, f"{what} bias")
         bias, bfrac = [btype.from_float(float(v)) for v in bvar], btype.frac
     else:
-        bias, bfrac = [0] * size, 0
+        bias, bfrac = [0] * len(scale), 0
+    n_filt = int(layer.get_attr("n_filt", -1))
+    if n_filt not in (-1, len(scale)) or (n_filt > 0 and size % n_filt):
+        raise ConversionError(f"{what} has {len(scale)} scales for {n_filt} channels: {_HARNESS}")
+    if n_filt > 0:  # per channel (hls4ml's normalize: index % n_filt)
+        scale, bias = (
+            [scale[k % n_filt] for k in range(size)],
+            [bias[k % n_filt] for k in range(size)],
+        )
     if len(scale) != size or len(bias) != size:
         raise ConversionError(f"{what} has {len(scale)} scales for {size} values: {_HARNESS}")
     frac = max(prev.out.frac + stype.frac, bfrac)
@@ -268,7 +302,7 @@ def _scale_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _St
 def supports(hls_model) -> str | None:
     """``None`` when :func:`build_int_kernel` can emulate ``hls_model``, else the reason."""
     try:
-        _plan(hls_model)
+        _source(_plan(hls_model))
     except ConversionError as err:
         return str(err)
     return None
@@ -377,8 +411,12 @@ def _cast_expr(expr: str, t: FixedType, shift: int, lo: int, hi: int) -> str:
     return f"nk::cvt<{shift}, {t.cpp()}, {chk}>({expr})"
 
 
-def _dense_code(step: _Step, idx: int, xr: tuple[int, int]) -> tuple[str, str]:
-    """(constants, body) of a Dense step; the body reads ``v{idx-1}`` and writes ``v{idx}``."""
+def _dense_code(
+    step: _Step, idx: int, xr: tuple[int, int], xin: str = "", yout: str = ""
+) -> tuple[str, str]:
+    """(constants, body) of a Dense step; the body reads ``xin`` (default ``v{idx-1}``) and
+    writes ``yout`` (default ``v{idx}``): C++ arrays or pointers."""
+    xin, yout = xin or f"v{idx - 1}", yout or f"v{idx}"
     acc, src, out = step.accum, step.src, step.out
     assert acc is not None and src is not None and step.weights is not None
     shift = src.frac + step.wfrac - acc.frac  # product units -> accum units
@@ -438,16 +476,19 @@ def _dense_code(step: _Step, idx: int, xr: tuple[int, int]) -> tuple[str, str]:
         {ct} *acc = acc{idx};
         for (int j = 0; j < {n_out}; ++j) acc[j] = B{idx}[j];
         for (int i = 0; i < {n_in}; ++i) {{
-            const {ct} xi = v{idx - 1}[i];
+            const {ct} xi = {xin}[i];
+            if (xi == 0) continue;  // a zero adds nothing (every cast keeps 0)
             for (int j = 0; j < {n_out}; ++j) acc[j] = {add};
         }}
-        for (int j = 0; j < {n_out}; ++j) v{idx}[j] = {res};
+        for (int j = 0; j < {n_out}; ++j) {yout}[j] = {res};
     }}
 """
     return consts, body
 
 
-def _scale_code(step: _Step, idx: int, xr: tuple[int, int]) -> tuple[str, str, tuple[int, int]]:
+def _scale_code(
+    step: _Step, idx: int, xr: tuple[int, int], src: int
+) -> tuple[str, str, tuple[int, int]]:
     """(constants, body, result range) of a scale step (sums in units ``2**-step.wfrac``)."""
     assert step.weights is not None
     xlo, xhi = xr
@@ -459,7 +500,7 @@ def _scale_code(step: _Step, idx: int, xr: tuple[int, int]) -> tuple[str, str, t
         raise ConversionError(f"layer {step.name!r}: values exceed 62 bits, {_HARNESS}")
     out = step.out
     shift = step.wfrac - out.frac
-    res = _cast_expr(f"int64_t(v{idx - 1}[k]) * S{idx}[k] + C{idx}[k]", out, shift, lo, hi)
+    res = _cast_expr(f"int64_t(v{src}[k]) * S{idx}[k] + C{idx}[k]", out, shift, lo, hi)
     consts = "".join(
         f"static const int64_t {n}{idx}[{step.size}] = {{{', '.join(map(str, vals))}}};\n"
         for n, vals in (("S", sc), ("C", bias))
@@ -480,7 +521,15 @@ def kernel_source(hls_model) -> str:
     return _source(_plan(hls_model))
 
 
+def _decl(ct: str, idx: int, size: int) -> str:
+    """The array of step ``idx``: on the stack, or thread-local when large (feature maps)."""
+    store = "static thread_local " if size > 4096 else ""
+    return f"    {store}{ct} v{idx}[{size}];\n"
+
+
 def _source(plan: _Plan) -> str:
+    from nanotrig.hls.int_kernel_layers import SPATIAL_KINDS, spatial_code
+
     steps = plan.steps
     consts, body = [], []
     ranges: list[tuple[int, int]] = []
@@ -489,38 +538,42 @@ def _source(plan: _Plan) -> str:
         t = step.out
         ct = _ctype(max(abs(t.lo), t.hi) + 1)
         ctypes_.append(ct)
+        s = step.inputs[0] if step.inputs else idx - 1
         if step.kind == "input":
             body.append(f"""    // {step.name}: input conversion (nnet::convert_data)
-    {ct} v0[{step.size}];
-    for (int k = 0; k < {step.size}; ++k)
+{_decl(ct, 0, step.size)}    for (int k = 0; k < {step.size}; ++k)
         v0[k] = nk::from_double<{t.frac}, {t.cpp()}>(x[k]);
 """)
             ranges.append((t.lo, t.hi))
-        elif step.kind == "scale":
-            c, b, rng = _scale_code(step, idx, ranges[-1])
+        elif step.kind in SPATIAL_KINDS:
+            c, b, rng = spatial_code(step, idx, ranges, ctypes_)
             consts.append(c)
-            body.append(f"    {ct} v{idx}[{step.size}];\n" + b)
+            body.append(_decl(ct, idx, step.size) + b)
+            ranges.append(rng)
+        elif step.kind == "scale":
+            c, b, rng = _scale_code(step, idx, ranges[s], s)
+            consts.append(c)
+            body.append(_decl(ct, idx, step.size) + b)
             ranges.append(rng)
         elif step.kind == "dense":
-            c, b = _dense_code(step, idx, ranges[-1])
+            c, b = _dense_code(step, idx, ranges[s], xin=f"v{s}")
             consts.append(c)
-            body.append(f"    {ct} v{idx}[{step.size}];\n" + b)
+            body.append(_decl(ct, idx, step.size) + b)
             ranges.append((t.lo, t.hi))
         else:
             src = step.src
             assert src is not None
-            lo, hi = ranges[-1]
+            lo, hi = ranges[s]
             shift = src.frac - t.frac
             if step.kind == "relu":
-                cast = _cast_expr(f"v{idx - 1}[k]", t, shift, max(lo, 1), max(hi, 1))
-                expr = f"v{idx - 1}[k] > 0 ? {cast} : 0"
+                cast = _cast_expr(f"v{s}[k]", t, shift, max(lo, 1), max(hi, 1))
+                expr = f"v{s}[k] > 0 ? {cast} : 0"
                 rng = _cast_range(t, max(lo, 0), max(hi, 0), shift)
             else:
-                expr = _cast_expr(f"v{idx - 1}[k]", t, shift, lo, hi)
+                expr = _cast_expr(f"v{s}[k]", t, shift, lo, hi)
                 rng = _cast_range(t, lo, hi, shift)
             body.append(f"""    // {step.name}: {step.kind}
-    {ct} v{idx}[{step.size}];
-    for (int k = 0; k < {step.size}; ++k) v{idx}[k] = {expr};
+{_decl(ct, idx, step.size)}    for (int k = 0; k < {step.size}; ++k) v{idx}[k] = {expr};
 """)
             ranges.append((min(rng[0], 0), max(rng[1], 0)))
         body.append(f"""    if (outs[{idx}]) {{
@@ -628,7 +681,11 @@ def build_int_kernel(hls_model, build_dir: Path) -> IntKernel:
     """
     if shutil.which(_CXX) is None:
         raise ToolMissingError("g++ not found: install a C++ compiler (e.g. apt-get install g++)")
-    plan = _plan(hls_model)
+    return _compile_plan(_plan(hls_model), Path(build_dir))
+
+
+def _compile_plan(plan: _Plan, build_dir: Path) -> IntKernel:
+    """Compile a plan's kernel into ``build_dir`` (reused when the source is the same)."""
     src = _source(plan)
     digest = hashlib.sha256(src.encode()).hexdigest()[:16]
     build = Path(build_dir)

@@ -552,10 +552,11 @@ def _batched_engine(hls_model, tmp: Path, out_name: str, taps: dict[str, str], t
         missing = [name for name in names if name not in kernel.sizes]
         if not missing and (names or out_name in kernel.sizes):
             return _KernelSim(kernel, out_name, names, threads, _head_spec(hls_model, out_name))
+        reason = f"layer {(missing or [out_name])[0]} is not emulated"
         if engine == "kernel":
-            raise ConversionError(
-                f"--engine kernel: layer {missing[0]} is not emulated: use --engine harness"
-            )
+            raise ConversionError(f"--engine kernel: {reason}: use --engine harness")
+    if engine == "auto":
+        log.info("batched engine: the harness (hls4ml's C++); integer kernel not used: %s", reason)
     return build_batch_sim(hls_model, tmp / "batch", list(taps), threads)
 
 

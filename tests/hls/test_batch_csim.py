@@ -172,9 +172,11 @@ def test_trace_all_compares_every_layer_of_every_event(jet, tmp_path, engine):
 
 
 def test_engines_and_their_errors(jet, tmp_path):
-    """auto picks the kernel for the jet MLP; an unknown engine, or the kernel forced on a
-    project it cannot emulate, is a one-line error; auto falls back to the harness there."""
+    """auto picks the kernel for the jet MLP and an io_parallel Conv1D (exact against trace);
+    an unknown engine, or the kernel forced on a project it cannot emulate (Resource
+    strategy), is a one-line error."""
     from nanotrig.hls import convert_model
+    from nanotrig.hls.int_kernel import supports
 
     from nanotrig.config import HlsConfig
     from nanotrig.errors import ConfigError, ConversionError
@@ -184,13 +186,17 @@ def test_engines_and_their_errors(jet, tmp_path):
     with pytest.raises(ConfigError, match="unknown C-simulation engine 'gpu'"):
         verify_project(jet, x, batched=True, engine="gpu")
     path, work = tmp_path / "conv.h5", tmp_path / "conv"
-    _conv1d_model().save(path)  # Conv1D: not emulated by the kernel
+    _conv1d_model().save(path)
     convert_model(path, work, HlsConfig(latency_budget_ns=None, ii_budget_ns=None))
     xc = np.random.default_rng(5).uniform(-4.5, 4.5, (300, 8, 2))
+    res = verify_project(work, xc, batched=True, trace_events=300)
+    assert res.engine == "kernel" and res.ok and res.traced_events == 300, res.to_dict()
+    resource = tmp_path / "resource"
+    convert_model(path, resource, HlsConfig(strategy="Resource", latency_budget_ns=None,
+                                            ii_budget_ns=None))  # fmt: skip
+    assert "strategy resource" in str(supports(_hls_model(resource, tmp_path)))
     with pytest.raises(ConversionError, match=r"--engine kernel: .*use --engine harness"):
-        verify_project(work, xc, batched=True, engine="kernel")
-    res = verify_project(work, xc, batched=True, trace_events=50)
-    assert res.engine == "harness" and res.ok, res.to_dict()
+        verify_project(resource, xc, batched=True, engine="kernel")
 
 
 @pytest.mark.parametrize("engine", ["harness", "kernel"])

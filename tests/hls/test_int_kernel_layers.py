@@ -1,0 +1,127 @@
+"""The integer kernel's spatial and merge layers (hls/int_kernel_layers.py) equal the batch
+harness (hls4ml's C++, the values ``trace()`` returns) bit for bit, layer by layer.
+
+One small QKeras model holds every layer the other families use: Conv2D with 'same' padding
+(hls4ml adds a ZeroPadding2D layer in io_stream, pads inside the convolution in io_parallel),
+ReLU, MaxPooling2D, UpSampling2D, two branches multiplied (Multiply), BatchNormalization per
+channel, Flatten, Dense and a softmax head (compared through the table emulator). It is
+converted with hls4ml's inferred types, narrowed after the merge (rounding, saturation, a
+saturating accumulator with rounded products), in io_stream (the same model in io_parallel
+passed too; left out for time: tests/hls/test_batch_csim.py verifies an io_parallel Conv1D
+through the kernel). A kernel with one weight changed by one LSB
+must disagree (the comparison can fail).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nanotrig.hls.batch import build_batch_sim
+from nanotrig.hls.int_kernel import _compile_plan, _plan, build_int_kernel, supports
+from qmodels import qb, seeded
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("g++") is None, reason="the integer kernel needs g++"),
+    pytest.mark.filterwarnings("ignore:The `keras.constraints.serialize:UserWarning"),
+]
+
+
+def _model():
+    import keras
+    from qkeras import QActivation, QConv2D, QDense, quantized_relu
+
+    inp = keras.Input((6, 6, 1), name="img")
+    x = QActivation(qb(10, 3), name="qin")(inp)
+    x = QConv2D(3, 3, padding="same", kernel_quantizer=qb(6), bias_quantizer=qb(6), name="c1")(x)
+    r = QActivation(quantized_relu(6, 2), name="r1")(x)
+    p = keras.layers.MaxPooling2D(2, name="p1")(r)
+    u = keras.layers.UpSampling2D(2, name="u1")(p)
+    a = QConv2D(2, 3, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="c2")(u)
+    b = QConv2D(2, 3, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="c3")(r)
+    m = keras.layers.Multiply(name="mul")([a, b])
+    m = keras.layers.BatchNormalization(name="bn")(m)
+    f = keras.layers.Flatten(name="flat")(m)
+    y = QDense(4, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="fc")(f)
+    y = keras.layers.Activation("softmax", name="softmax")(y)
+    model = seeded(keras.Model(inp, y), seed=3)
+    bn = model.get_layer("bn")  # a positive variance, a non-trivial scale per channel
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights([gamma, beta, mean, np.abs(var) + 0.5])
+    return model
+
+
+#: Narrow types after the merge (hls4ml infers 36 to 65 bits there): rounding and saturation,
+#: a saturating accumulator with rounded products.
+_NARROW = {
+    "mul": {"result": "fixed<14,5,RND,SAT>"},
+    "bn": {"result": "fixed<16,6,RND_CONV,SAT>", "scale": "fixed<10,3>", "bias": "fixed<10,4>"},
+    "fc": {"result": "fixed<16,6,RND_CONV,SAT>", "accum": "fixed<20,7,RND,SAT>"},
+}
+
+
+def _convert(model, out: Path, io_type: str, narrow: bool = True):
+    import hls4ml
+    from nanotrig.hls._capture import captured_stdout
+
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    for name, prec in _NARROW.items() if narrow else ():
+        cfg["LayerName"][name]["Precision"].update(prec)
+    with captured_stdout():
+        return hls4ml.converters.convert_from_keras_model(
+            model, hls_config=cfg, backend="Vitis", io_type=io_type, output_dir=str(out)
+        )
+
+
+def _inputs(n: int) -> np.ndarray:
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 2.0, (n, 36))
+    x[rng.random((n, 36)) < 0.3] = 0.0  # zeros: the kernel skips them
+    x[:4] = [[7.99], [-8.0], [100.0], [2**-8]]  # saturation and the LSB
+    return x
+
+
+def test_spatial_layers_exact(tmp_path, io_type="io_stream"):
+    """io_stream (the CNN and DQM families); io_parallel convolutions: test_batch_csim.py."""
+    from nanotrig.hls.tables import emulate, table_spec
+
+    hls_model = _convert(_model(), tmp_path / "prj", io_type)
+    assert supports(hls_model) is None
+    kernel = build_int_kernel(hls_model, tmp_path / "kernel")
+    kinds = {s.kind for s in _plan(hls_model).steps}
+    assert {"conv", "maxpool", "resize", "multiply", "scale", "dense"} <= kinds, kinds
+    assert ("zeropad" in kinds) == (io_type == "io_stream") and kernel.head == "softmax"
+    x = _inputs(400)
+    names = list(kernel.layers[1:])
+    sim = build_batch_sim(hls_model, tmp_path / "batch", tap=names)
+    y, taps = sim.run(x)
+    cols = sim.split(taps)
+    got = kernel.run(x, layers="all")
+    for name in names:
+        np.testing.assert_array_equal(got[name], cols[name], err_msg=name)
+    assert np.unique(got["fc"]).size > 100
+    head = next(la for la in hls_model.get_layers() if la.name == "softmax")
+    np.testing.assert_array_equal(emulate(table_spec(head), got["fc"]), y)
+
+    # mutation: one weight of the first convolution one LSB off must be seen
+    plan = _plan(hls_model)
+    conv = next(s for s in plan.steps if s.kind == "conv")
+    conv.weights[0, 0] += 1
+    bad = _compile_plan(plan, tmp_path / "mutant").run(x, layers=[conv.name])[conv.name]
+    assert np.any(bad != cols[conv.name])
+
+
+def test_unsupported_layers_named(tmp_path):
+    """Average pooling (an ap_fixed division) is left to the harness, with the reason."""
+    import keras
+
+    inp = keras.Input((4, 4, 1))
+    x = keras.layers.AveragePooling2D(2, name="avg")(inp)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(2, name="d")(x)
+    model = seeded(keras.Model(inp, x))
+    reason = supports(_convert(model, tmp_path / "prj", "io_parallel", narrow=False))
+    assert reason is not None and "'avg'" in reason and "average pooling" in reason
+    assert "batch harness" in reason
