@@ -580,7 +580,11 @@ def _output_type(hls_model) -> dict[str, Any] | None:
     from nanotrig.hls.tables import _result_type
 
     out_var = hls_model.get_output_variables()[0].name
-    layer = next(la for la in hls_model.get_layers() if la.get_output_variable().name == out_var)
+    layer = next(
+        (la for la in hls_model.get_layers() if la.get_output_variable().name == out_var), None
+    )
+    if layer is None:
+        return None
     try:
         t = _result_type(layer)
     except ConversionError:
