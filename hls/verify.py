@@ -590,7 +590,12 @@ def _output_type(hls_model) -> dict[str, Any] | None:
     except ConversionError:
         return None
     cpp = f"ap_{'' if t.signed else 'u'}fixed<{t.width},{t.integer}>"
-    return {"cpp": cpp, "frac_bits": t.frac}
+    out = {"cpp": cpp, "frac_bits": t.frac}
+    if layer_kind(layer) == "lut":  # the table head's activation
+        out["activation"] = "softmax" if layer.class_name == "Softmax" else str(
+            layer.get_attr("activation", "") or "activation"
+        )  # fmt: skip
+    return out
 
 
 def _exact_head(hls_model, model, kinds, keras_out: dict, n: int) -> np.ndarray | None:
@@ -621,6 +626,7 @@ def _label_reference(
     are counted against when a table head has no emulated reference."""
     from nanotrig.decisions import snap_points
 
+    flips.head = (out_type or {}).get("activation")
     if out_type and flips.spec.in_firmware and any(p.code is None for p in flips.points):
         flips.points = snap_points(flips.points, out_type["frac_bits"], out_type["cpp"])
     if out_kind == "lut" and exact is None:
