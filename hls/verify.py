@@ -244,7 +244,8 @@ def _verify_traced(
         flips.add(x, y_k, y_c, exact)
     if outputs_file is not None:
         with atomic_path(Path(outputs_file)) as tmp, open(tmp, "wb") as f:
-            typed = {"output_type": out_type["cpp"], "frac_bits": out_type["frac_bits"]}
+            typed = {"output_type": out_type["cpp"], "frac_bits": out_type["frac_bits"],
+                     "head": out_type.get("activation", "")}  # fmt: skip
             np.savez(f, keras=y_k, csim=y_c, exact=y_k if exact is None else exact,
                      **(typed if out_type else {}))  # fmt: skip
     result = VerifyResult(
