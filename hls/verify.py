@@ -244,7 +244,8 @@ def _verify_traced(
         flips.add(x, y_k, y_c, exact)
     if outputs_file is not None:
         with atomic_path(Path(outputs_file)) as tmp, open(tmp, "wb") as f:
-            typed = {"output_type": out_type["cpp"], "frac_bits": out_type["frac_bits"]}
+            typed = {"output_type": out_type["cpp"], "frac_bits": out_type["frac_bits"],
+                     "head": out_type.get("activation", "")}  # fmt: skip
             np.savez(f, keras=y_k, csim=y_c, exact=y_k if exact is None else exact,
                      **(typed if out_type else {}))  # fmt: skip
     result = VerifyResult(
@@ -581,13 +582,22 @@ def _output_type(hls_model) -> dict[str, Any] | None:
     from nanotrig.hls.tables import _result_type
 
     out_var = hls_model.get_output_variables()[0].name
-    layer = next(la for la in hls_model.get_layers() if la.get_output_variable().name == out_var)
+    layer = next(
+        (la for la in hls_model.get_layers() if la.get_output_variable().name == out_var), None
+    )
+    if layer is None:
+        return None
     try:
         t = _result_type(layer)
     except ConversionError:
         return None
     cpp = f"ap_{'' if t.signed else 'u'}fixed<{t.width},{t.integer}>"
-    return {"cpp": cpp, "frac_bits": t.frac}
+    out = {"cpp": cpp, "frac_bits": t.frac}
+    if layer_kind(layer) == "lut":  # the table head's activation
+        out["activation"] = "softmax" if layer.class_name == "Softmax" else str(
+            layer.get_attr("activation", "") or "activation"
+        )  # fmt: skip
+    return out
 
 
 def _exact_head(hls_model, model, kinds, keras_out: dict, n: int) -> np.ndarray | None:
@@ -618,6 +628,7 @@ def _label_reference(
     are counted against when a table head has no emulated reference."""
     from nanotrig.decisions import snap_points
 
+    flips.head = (out_type or {}).get("activation")
     if out_type and flips.spec.in_firmware and any(p.code is None for p in flips.points):
         flips.points = snap_points(flips.points, out_type["frac_bits"], out_type["cpp"])
     if out_kind == "lut" and exact is None:

@@ -513,7 +513,8 @@ def _echo_flips(rec: dict | None) -> None:
         typer.echo(
             f"decision flips, firmware vs {ref} reference, at {p['name']} >= "
             f"{p['threshold']:.10g}{snapped}: {p['flips']} of {rec['n_events']} events{where}; "
-            f"table-induced differences vs QKeras float outputs: {p.get('table_diffs', 0)}"
+            f"table-induced differences vs QKeras float {rec.get('head') or 'outputs'}: "
+            f"{p.get('table_diffs', 0)}"
         )
 
 

@@ -158,6 +158,8 @@ class FlipCounter:
     scope: str = "all"
     #: What the flips are counted against.
     reference: str = "bit-exact"
+    #: The firmware's lookup-table head (``softmax``), if any: what QKeras computes in float.
+    head: str | None = None
 
     def __post_init__(self) -> None:
         n = len(self.points)
@@ -201,6 +203,7 @@ class FlipCounter:
             "n_events": self.n_events,
             "scope": self.scope,
             "reference": self.reference,
+            "head": self.head,
             "events_differ": self.events_differ,
             "total_flips": int(self.flips.sum()),
             "total_gained": int(self.gained.sum()),

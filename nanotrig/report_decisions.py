@@ -45,7 +45,7 @@ def table_line(test: dict, stress: dict | None, err: float | None) -> str:
     k = sum(p["total"] for p in parts)
     gained = sum(p["gained"] for p in parts)
     margins = [p["max_margin"] for p in parts if p["max_margin"] is not None]
-    text = f"table-induced differences vs QKeras float outputs: {k:,}"
+    text = f"table-induced differences vs QKeras float {test.get('head') or 'outputs'}: {k:,}"
     if not k:
         return text
     text += f" ({gained:,} gained, {k - gained:,} lost in firmware; "

@@ -81,9 +81,10 @@ def test_decisions(
         ref_out, fw_out = f["keras"], f["csim"]
         exact = f.get("exact", None)
         out_type = (str(f["output_type"]), int(f["frac_bits"])) if "frac_bits" in f else None
+        head = str(f["head"]) if "head" in f else ""
     return decisions_record(
         ctx, source.spec, x, ref_out, fw_out, source.signal(ctx), exact_out=exact,
-        output_type=out_type,
+        output_type=out_type, head=head or None,
     )  # fmt: skip
 
 
@@ -91,12 +92,14 @@ def decisions_record(
     ctx: RunContext, spec: DecisionSpec, x: np.ndarray, ref_out: np.ndarray,
     fw_out: np.ndarray, signal: np.ndarray, note: str = "",
     exact_out: np.ndarray | None = None, output_type: tuple[str, int] | None = None,
+    head: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """:func:`test_decisions` on outputs in memory: ``signal`` marks the first (labelled)
     events; ``note`` says what the firmware figures are where they are not plain C-sim;
     ``exact_out``: the bit-exact reference's outputs (default the QKeras ones);
     ``output_type``: (C++ type, fractional bits) of the firmware's output, the grid the
-    thresholds snap to (where ``spec.in_firmware``)."""
+    thresholds snap to (where ``spec.in_firmware``); ``head``: the firmware's lookup-table
+    head (``softmax``), if any."""
     ref, fw = spec.score(x, ref_out), spec.score(x, fw_out)
     exact = None if exact_out is None else spec.score(x, exact_out)
     signal = np.asarray(signal, bool)[: len(x)]
@@ -105,7 +108,7 @@ def decisions_record(
     points = efficiency_thresholds(ref[:n], signal, spec.columns, effs)
     if output_type is not None and spec.in_firmware:
         points = snap_points(points, output_type[1], output_type[0])
-    counter = FlipCounter(spec, points)
+    counter = FlipCounter(spec, points, head=head)
     counter.add(x, ref_out, fw_out, exact_out)
     rows = decision_table(ref[:n], fw[:n], signal, points, None if exact is None else exact[:n])
     plot = _roc_plot(ref[:n], fw[:n], signal, spec.columns, ctx.run_dir / "hls" / ROC_PLOT)

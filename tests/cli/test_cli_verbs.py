@@ -60,7 +60,7 @@ def test_verify_ok_prints_layers(run_dir, tmp_path):
             f"decision flips, firmware vs bit-exact reference, at {names[j]} >= {s:.10g} "
             f"(--threshold {t:g} snapped to the output grid: code {code} of {out_type}): "
             f"{int(np.sum((exact[:, j] >= s) != (fw[:, j] >= s)))} of 50 events; "
-            "table-induced differences vs QKeras float outputs: "
+            "table-induced differences vs QKeras float softmax: "
             f"{int(np.sum((ref[:, j] >= s) != (fw[:, j] >= s)))}"
         )
     assert lines == expected

@@ -123,3 +123,31 @@ def test_flips_against_the_exact_reference_and_table_differences_apart():
     assert mutated.to_dict()["total_flips"] == 1 and mutated.to_dict()["total_gained"] == 0
     rows = decision_table(qkeras, exact - lsb, np.ones((5, 1), bool), points, exact)
     assert rows[0]["flips"] == 1 and rows[0]["table_diffs"] == 1
+
+
+def test_numpy_scores_keep_float_thresholds_and_firmware_outputs_snap(tmp_path):
+    """A score computed in numpy from the firmware's outputs (DQM) keeps float thresholds;
+    one that is a firmware output column snaps them to its type; the record says which."""
+    from types import SimpleNamespace
+
+    from nanotrig.families.decision_check import decisions_record
+    from nanotrig.families.dqm_ae import _fault_score
+
+    (tmp_path / "hls").mkdir()
+    ctx = SimpleNamespace(cfg=SimpleNamespace(verify=SimpleNamespace(working_points=[0.5])),
+                          run_dir=tmp_path)  # fmt: skip
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 64, (60, 4)) * 2.0**-6
+    y = rng.integers(0, 64, (60, 4)) * 2.0**-6
+    signal = (np.arange(60) % 2 == 0)[:, None]
+    dqm = DecisionSpec(("fault score",), _fault_score, in_firmware=False)
+    rec = decisions_record(ctx, dqm, x, y, y, signal, output_type=("ap_ufixed<8,2>", 6))
+    assert rec["thresholds_in"].startswith("float") and "code" not in rec["points"][0]
+    assert rec["test"]["total_flips"] == rec["test"]["table_induced"]["total"] == 0
+    rec = decisions_record(
+        ctx, DecisionSpec(("s",)), x, y[:, :1], y[:, :1], signal,
+        output_type=("ap_ufixed<8,2>", 6),
+    )  # fmt: skip
+    p = rec["points"][0]
+    assert rec["thresholds_in"] == "firmware units (ap_ufixed<8,2>)"
+    assert p["threshold"] == p["code"] * 2.0**-6 == p["threshold_float"]  # already on the grid

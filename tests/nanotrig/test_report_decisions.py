@@ -67,7 +67,7 @@ def test_run_decisions_match_recomputation(mini_run):
         f"**0 decision flips**: decision flips, firmware vs bit-exact reference: 0 of "
         f"{d['test']['n_events']:,} (test), 0 of {stress['n_events']:,} (stress"
     ) in head
-    assert f"table-induced differences vs QKeras float outputs: {k:,}" in head
+    assert f"table-induced differences vs QKeras float softmax: {k:,}" in head
     if k:
         assert f"all within table error {err:.3g} of the threshold" in head
     assert (run / d["roc_plot"]).stat().st_size > 10_000
