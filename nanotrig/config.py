@@ -234,7 +234,7 @@ MODEL_INPUTS["jet_garnet"] = "constituents"  # models/garnet.py: (N, 4) features
 #: ``model:`` keys that belong to some family; each family declares the ones it reads.
 FAMILY_MODEL_KEYS = (
     "hidden", "conv_filters", "kernel_size", "pool_size", "dense", "vae_hidden", "latent_dim",
-    "kl_beta",
+    "kl_beta", "normalise",
 )  # fmt: skip
 
 
@@ -250,8 +250,9 @@ class ModelConfig(_Strict):
     ``jet_mlp`` (16 raw features, standardised inside) uses ``hidden``; ``jet_cnn`` (the samples'
     ``image_size`` x ``image_size`` jet images, pT fractions in [0, 1], not rescaled) uses
     ``conv_filters``, ``kernel_size``, ``pool_size`` and ``dense``. ``dqm_ae`` (DQM occupancy
-    maps normalised to mean 1, trained on good maps) uses ``conv_filters`` (encoder blocks,
-    mirrored by UpSampling2D decoder blocks), ``kernel_size`` and ``pool_size``.
+    maps, raw counts scaled inside or normalised to mean 1 outside (``normalise``), trained on
+    good maps) uses ``conv_filters`` (encoder blocks, mirrored by UpSampling2D decoder
+    blocks), ``kernel_size``, ``pool_size`` and ``normalise``.
     """
 
     family: str = Field(
@@ -276,6 +277,13 @@ class ModelConfig(_Strict):
     latent_dim: int = Field(3, ge=1, le=32, description="anomaly_vae: latent dimensions (mu).")
     kl_beta: float = Field(
         0.5, gt=0, lt=1, description="anomaly_vae: loss = (1 - kl_beta) * MSE + kl_beta * KL."
+    )
+    normalise: Literal["po2_scale", "per_map"] = Field(
+        "po2_scale",
+        description="dqm_ae: po2_scale: the deployed model takes the raw "
+        "occupancy counts and scales them inside by one power of two fitted on the training "
+        "maps (2**-round(log2(mean count))); per_map: it takes maps_normalized (counts x cells "
+        "/ total), a per-map division that stays preprocessing outside the model.",
     )
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(256, gt=0)
@@ -368,9 +376,10 @@ class QuantizeConfig(_Strict):
     )
     raw_input: QuantBits = Field(
         QuantBits(bits=22, integer=10),
-        description="jet_mlp: type of the raw features as the trigger sends them (physical "
-        "units, before the standardisation inside the model): quantized_bits(22,10) is "
-        "ap_fixed<22,11>, range +-1024 (GeV, multiplicities), LSB 2**-11.",
+        description="jet_mlp, anomaly_vae, dqm_ae (normalise: po2_scale): type of the raw "
+        "inputs as the trigger sends them (physical units or counts, before the scaling inside "
+        "the model): quantized_bits(22,10) is ap_fixed<22,11>, range +-1024 (GeV, "
+        "multiplicities), LSB 2**-11.",
     )
     weights: QuantBits = QuantBits(bits=6, integer=0)
     bias: QuantBits = QuantBits(bits=6, integer=0)
