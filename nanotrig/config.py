@@ -384,6 +384,18 @@ class QuantizeConfig(_Strict):
     weights: QuantBits = QuantBits(bits=6, integer=0)
     bias: QuantBits = QuantBits(bits=6, integer=0)
     activation: QuantBits = QuantBits(bits=6, integer=0)
+
+    @field_validator("raw_input")
+    @classmethod
+    def _raw_has_a_fraction(cls, v: QuantBits) -> QuantBits:
+        if v.bits - 1 - v.integer < 1:  # hls4ml types it ap_int: wraps instead of saturating
+            raise ValueError(
+                f"raw_input quantized_bits({v.bits},{v.integer}) has no fractional bit: hls4ml "
+                "makes it an ap_int input, which wraps out-of-range values instead of "
+                f"saturating; use bits: {v.integer + 2}"
+            )
+        return v
+
     latent: QuantBits = Field(
         QuantBits(bits=10, integer=2),
         description="anomaly_vae: quantizer of the latent means mu before the score sum(mu^2) "

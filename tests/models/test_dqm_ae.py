@@ -182,7 +182,7 @@ def test_raw_counts_model_scales_inside(tmp_path):
     assert shift == 6  # round(log2(90))
     split = {"train": np.arange(40), "val": np.arange(0), "test": np.arange(0)}
     data = DQMData(counts, np.zeros(40, int), np.zeros((40, 16, 32)), NAMES, split, shift)
-    raw = QuantBits(bits=17, integer=16)
+    raw = QuantBits(bits=18, integer=16)
     q = QCFG.model_copy(update={"raw_input": raw})
     new = build_qmodel(build_dqm_ae((16, 32), (4,), standardise=_standardise(data, raw, q.input)),
                        q)  # fmt: skip
@@ -193,7 +193,7 @@ def test_raw_counts_model_scales_inside(tmp_path):
                                   old.predict(data.target, verbose=0))  # fmt: skip
     spec = input_spec(new)
     assert spec["raw"] and spec["dataset"] == "maps" and spec["shape"] == [16, 32, 1]
-    assert spec["standardisation"]["shift"] == [6] and spec["input_type"]["lsb"] == 1.0
+    assert spec["standardisation"]["shift"] == [6] and spec["input_type"]["lsb"] == 0.5
     path = tmp_path / "s.h5"
     with h5py.File(path, "w") as f:
         f["maps"] = counts[..., 0].astype(np.int32)
@@ -201,3 +201,5 @@ def test_raw_counts_model_scales_inside(tmp_path):
     np.save(tmp_path / "norm.npy", counts / counts.mean(axis=(1, 2, 3), keepdims=True))
     with pytest.raises(DataError, match="as if scaled outside the model"):
         check_input_file(tmp_path / "norm.npy", spec)
+    with pytest.raises(ConfigError, match=r"quantized_bits\(17,16\) has no fractional bit"):
+        parse_config({"name": "x", "quantize": {"raw_input": {"bits": 17, "integer": 16}}})
