@@ -278,12 +278,14 @@ class ModelConfig(_Strict):
     kl_beta: float = Field(
         0.5, gt=0, lt=1, description="anomaly_vae: loss = (1 - kl_beta) * MSE + kl_beta * KL."
     )
-    normalise: Literal["po2_scale", "per_map"] = Field(
-        "po2_scale",
-        description="dqm_ae: po2_scale: the deployed model takes the raw "
-        "occupancy counts and scales them inside by one power of two fitted on the training "
-        "maps (2**-round(log2(mean count))); per_map: it takes maps_normalized (counts x cells "
-        "/ total), a per-map division that stays preprocessing outside the model.",
+    normalise: Literal["per_map", "po2_scale"] = Field(
+        "per_map",
+        description="dqm_ae: per_map: the model takes maps_normalized (counts x cells / total, "
+        "the luminosity divided out), a per-map division that stays preprocessing outside the "
+        "model; po2_scale: the deployed model takes the raw occupancy counts and scales them "
+        "inside by one power of two fitted on the training maps (2**-round(log2(mean "
+        "count))), exact in firmware, but the luminosity then reaches the model "
+        "(docs/dqm-ae.md: lower fault AUC).",
     )
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(256, gt=0)
