@@ -18,13 +18,15 @@ QUANTIZED_ATOL = 1e-3
 
 
 def export_garnet(
-    model, x: list[np.ndarray], out_dir: Path, name: str, opset: int, atol: float
-) -> dict:
+    model, x: list[np.ndarray], out_dir: Path, name: str, opset: int, atol: float,
+    spec: dict | None = None,
+) -> dict:  # fmt: skip
     """A GarNet tagger (float, or the QGarNet one) -> ONNX (tf2onnx); class scores vs Keras on
-    ``x`` (constituents, counts), within ``atol``."""
+    ``x`` (constituents, counts), within ``atol``; ``spec``: the input record for the ONNX
+    metadata (:func:`nanotrig.models.garnet_input_record.garnet_input_spec`)."""
     import onnxruntime as ort
 
-    dest = keras_to_onnx(model, out_dir / name, opset)
+    dest = keras_to_onnx(model, out_dir / name, opset, inputs_record=spec)
     sess = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     feeds = dict(zip(names, (np.asarray(a, dtype=np.float32) for a in x), strict=True))

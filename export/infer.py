@@ -31,7 +31,8 @@ def infer(
     """Run ``onnx_path`` on the inputs in ``inputs_path``; write predictions to ``out_path``.
 
     A file that does not hold what the model expects (its ``nanotrig.inputs`` metadata:
-    features, shape, raw values) is refused before anything is written.
+    features, shape, raw values) is refused before anything is written; of an ``.h5`` file,
+    the dataset the model records is read (default ``features``; DQM: ``maps``).
 
     ``out_path`` (.npy) is written atomically. Returns a record: paths, hashes, provider,
     event count, output shape, seconds and events/s.
@@ -40,8 +41,12 @@ def infer(
     if out_path.suffix.lower() != ".npy":
         raise DataError(f"output {out_path} must end in .npy")
     model = OnnxModel(onnx_path, providers)
-    check_input_file(inputs_path, onnx_input_spec(onnx_path))
-    x = load_inputs(inputs_path)
+    spec = onnx_input_spec(onnx_path) or {}
+    dataset = spec.get("dataset") or "features"  # an .h5's dataset: the one the model records
+    check_input_file(inputs_path, spec, dataset)
+    x = load_inputs(inputs_path, dataset)
+    if [*x.shape[1:], 1] == list(spec.get("shape") or ()):
+        x = x[..., None]  # maps (N, H, W) as the sample stores them; the model adds no axis
     t0 = time.perf_counter()
     y = model.predict(x, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0

@@ -10,12 +10,14 @@ __all__ = ["INPUTS_KEY", "onnx_input_spec", "set_input_metadata"]
 INPUTS_KEY = "nanotrig.inputs"
 
 
-def set_input_metadata(proto, model) -> None:
-    """Record what the Keras ``model`` takes (:func:`nanotrig.models.standardise.input_spec`, or
-    the shape with ``raw`` None when the model does not say) in ``proto``'s metadata."""
+def set_input_metadata(proto, model, spec: dict | None = None) -> None:
+    """Record what the Keras ``model`` takes in ``proto``'s metadata: ``spec`` if given (a
+    family that records its inputs itself: GarNet), else
+    :func:`nanotrig.models.standardise.input_spec`, else the shape with ``raw`` None (the
+    model does not say)."""
     from nanotrig.models.standardise import input_spec
 
-    spec = input_spec(model) or {"shape": _shapes(model), "raw": None}
+    spec = spec or input_spec(model) or {"shape": _shapes(model), "raw": None}
     props = {p.key: p.value for p in proto.metadata_props}
     props[INPUTS_KEY] = json.dumps(spec, sort_keys=True)
     del proto.metadata_props[:]

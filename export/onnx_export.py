@@ -15,9 +15,10 @@ __all__ = ["keras_to_onnx"]
 log = logging.getLogger(__name__)
 
 
-def keras_to_onnx(model, dest: Path, opset: int = 13) -> Path:
+def keras_to_onnx(model, dest: Path, opset: int = 13, inputs_record: dict | None = None) -> Path:
     """Convert a float Keras model to ONNX (batch dimension dynamic), validate and write it;
-    the model's input record goes into its metadata (``nanotrig.inputs``)."""
+    the model's input record (``inputs_record``, else the model's own) goes into its metadata
+    (``nanotrig.inputs``)."""
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -32,7 +33,7 @@ def keras_to_onnx(model, dest: Path, opset: int = 13) -> Path:
         raise ModelError(
             f"tf2onnx could not convert model {model.name}: {str(err).splitlines()[0]}"
         ) from None
-    set_input_metadata(proto, model)
+    set_input_metadata(proto, model, inputs_record)
     onnx.checker.check_model(proto)
     with atomic_path(dest) as tmp:
         onnx.save_model(proto, str(tmp))

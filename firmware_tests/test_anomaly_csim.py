@@ -127,7 +127,7 @@ def test_cli_train_and_quantize_verbs(anomaly_run, tmp_path):
     res = runner.invoke(app, ["train", str(tmp_path / "c.yml"), "--data", data, "--out",
                               str(tmp_path / "model"), "--json"])  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    assert json.loads(res.stdout)["inputs"] == {"kind": "l1_features", "shape": [57]}
+    assert json.loads(res.stdout)["inputs"] == {"kind": "l1_features", "shape": [57], "raw": True}
     res = runner.invoke(app, ["quantize", str(tmp_path / "c.yml"), "--model",
                               str(tmp_path / "model"), "--data", data, "--out",
                               str(tmp_path / "qmodel"), "--json"])  # fmt: skip
@@ -137,3 +137,56 @@ def test_cli_train_and_quantize_verbs(anomaly_run, tmp_path):
     res = runner.invoke(app, ["train", str(tmp_path / "c.yml"), "--data",
                               str(tmp_path / "bad.h5"), "--out", str(tmp_path / "m2")])  # fmt: skip
     assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_raw_inputs_recorded_scored_and_checked(anomaly_run, tmp_path):
+    """The deployed model takes the raw L1 features: the project and both ONNX files record
+    them; ``nanotrig infer`` on the run's own sample gives the report's AUCs (QDQ: exactly);
+    a file scaled outside the model (the former inputs) is refused, nothing written."""
+    import h5py
+    from nanotrig.export.metadata import onnx_input_spec
+    from nanotrig.models.anomaly_metrics import anomaly_metrics
+    from nanotrig.models.anomaly_stage import score_by_process
+    from nanotrig.models.l1_inputs import PowerOfTwoScaling
+    from typer.testing import CliRunner
+
+    from nanotrig.cli import app
+
+    run, runner = anomaly_run["run_dir"], CliRunner()
+    sample = run / "data" / "l1.h5"
+    with h5py.File(sample, "r") as f:
+        x = f["features"][()]
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["feature_names"]]
+    spec = json.loads((run / "hls" / "conversion.json").read_text())["inputs"]
+    assert spec["raw"] and spec["feature_names"] == names and spec["units"][0] == "GeV"
+    assert spec["standardisation"]["offset"] == [0.0] * 57
+    for onnx in (run / "onnx" / "model.onnx", run / "onnx_q" / "qmodel.qdq.onnx"):
+        assert onnx_input_spec(onnx)["standardisation"] == spec["standardisation"]
+    with np.load(run / "model" / "split.npz") as z:
+        test = z["test"]
+    processes = np.load(run / "qmodel" / "test_processes.npy")
+    metrics = anomaly_run["report"]["quantize"]["metrics"]
+    for onnx, key, tol in (("onnx/model.onnx", "float", 2e-3),
+                           ("onnx_q/qmodel.qdq.onnx", "quantized", 0.0)):  # fmt: skip
+        out = tmp_path / f"{key}.npy"
+        res = runner.invoke(app, ["infer", str(run / onnx), "--inputs", str(sample), "--out",
+                                  str(out), "--cpu"])  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        got = anomaly_metrics(*score_by_process(np.load(out)[test], processes))["signals"]
+        for name, row in metrics[key]["signals"].items():
+            assert abs(got[name]["auc"] - row["auc"]) <= tol, (key, name, got[name], row)
+    scaled = tmp_path / "scaled.npy"
+    scaling = PowerOfTwoScaling.load(run / "model" / "input_scaling.json")
+    np.save(scaled, scaling.transform(x, _input_bits(run)))
+    out = tmp_path / "p.npy"
+    res = runner.invoke(app, ["infer", str(run / "onnx" / "model.onnx"), "--inputs",
+                              str(scaled), "--out", str(out)])  # fmt: skip
+    assert res.exit_code != 0 and "as if scaled outside" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def _input_bits(run_dir):
+    from nanotrig.config import QuantBits
+
+    q = yaml.safe_load((run_dir / "config.yml").read_text())["quantize"]["input"]
+    return QuantBits(**q)

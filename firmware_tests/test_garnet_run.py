@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nanotrig.config import parse_config
@@ -83,6 +84,14 @@ def test_report_files_and_firmware_scope(garnet_run):
     assert garnet_run["report"]["hls"]["estimate"]["latency_ns"] > 0
     md = (d / "report.md").read_text()
     assert "converted to HLS and C-simulated (the tagger up to its logits)" in md
+    from nanotrig.export.metadata import onnx_input_spec
+    from nanotrig.models.garnet import GARNET_FEATURES
+
+    inputs = on_disk["hls"]["inputs"]  # preprocessed outside the model: recorded as such
+    assert inputs["raw"] is False and inputs["feature_names"] == list(GARNET_FEATURES)
+    assert inputs["shape"][0][1] == 4 and len(inputs["train_mean"]) == 4
+    for onnx in ("onnx/jet_garnet.onnx", "onnx_q/jet_garnet_q.onnx"):
+        assert onnx_input_spec(d / onnx) == inputs
     for plot in on_disk["plots"].values():
         assert (d / plot).is_file()
 
@@ -180,3 +189,14 @@ def test_every_verb_takes_the_garnet_tagger(garnet_run, tmp_path):
     assert verify["ok"] and verify["n_events"] == 100 and verify["edge_inputs"]["ok"]
     assert (w / "model" / "model.h5").is_file() and (w / "qmodel" / "qmodel.h5").is_file()
     assert json.loads((w / "onnx_q" / "artifact.json").read_text())["agrees"]
+    from nanotrig.families.jet_garnet import garnet_file_inputs
+
+    x, n = garnet_file_inputs(data)  # raw pT instead of ln pT: refused, nothing written
+    x[..., 0] = np.where(x[..., 0] != 0, np.exp(x[..., 0]), 0.0)
+    np.savez(tmp_path / "raw_pt.npz", x=x, n=n)
+    before = (d / "hls" / "verify.json").read_bytes()
+    res = CliRunner().invoke(
+        app, ["verify", str(d / "hls"), "--inputs", str(tmp_path / "raw_pt.npz")]
+    )
+    assert res.exit_code != 0 and "log_pt has mean" in res.stderr, res.output
+    assert (d / "hls" / "verify.json").read_bytes() == before

@@ -1,8 +1,10 @@
 """The anomaly-VAE training stage: L1 sample -> float VAE trained on SM background only.
 
 The SM background is split into train / validation / test; every signal event is a test event.
-Inputs are the 57 features scaled by powers of two and rounded to the input type
-(:mod:`models.l1_inputs`), exactly what the firmware reads. Writes into ``out_dir``:
+The model takes the 57 raw features (physical units, the raw input type once quantized) and
+scales them by powers of two inside (:mod:`models.l1_inputs`, first layer ``standardise``); the
+quantized model then rounds them to its input type: the deployed model takes what the trigger
+sends. Writes into ``out_dir``:
 ``encoder.h5`` (mu, log_var), ``decoder.h5``, ``model.h5`` (the deployed float model: encoder
 up to mu, then the score sum(mu^2)), ``split.npz``, ``input_scaling.json``, ``history.json``,
 ``metrics.json`` (per signal AUC and TPR at FPR 1e-5 or at the smallest resolvable FPR),
@@ -50,7 +52,7 @@ SPLIT_FILE = "split.npz"
 class AnomalyData:
     """Model-ready inputs of an L1 sample and its split (indices into the sample)."""
 
-    x: np.ndarray  #: (N, 57) float32, scaled and on the input grid
+    x: np.ndarray  #: (N, 57) float32: raw features (scaling.inside), else scaled and rounded
     labels: np.ndarray  #: (N,) index into process_names
     process_names: tuple[str, ...]
     train: np.ndarray
@@ -115,7 +117,7 @@ def load_anomaly_data(
         split = _split(sample.labels, cfg or ModelConfig(family="anomaly_vae"), seed)
         scaling = PowerOfTwoScaling.fit(sample.features[split["train"]], sample.feature_names)
     return AnomalyData(
-        x=scaling.transform(sample.features, bits),
+        x=scaling.model_inputs(sample.features, bits),
         labels=sample.labels,
         process_names=sample.process_names,
         scaling=scaling,
@@ -202,11 +204,15 @@ def evaluate(
 
 def train_anomaly(
     sample_path: Path, cfg: ModelConfig, seed: int, out_dir: Path,
-    input_bits: QuantBits | None = None, force: bool = False,
+    input_bits: QuantBits | None = None, force: bool = False, raw_input: QuantBits | None = None,
 ) -> dict:  # fmt: skip
-    """Train the float VAE of ``cfg`` on the background of an L1 sample; write ``out_dir``."""
+    """Train the float VAE of ``cfg`` on the background of an L1 sample; write ``out_dir``.
+    The encoder takes raw features of type ``raw_input`` and scales them inside."""
     from nanotrig.models.anomaly_vae import build_decoder, build_encoder, build_score_model
+    from nanotrig.models.l1_inputs import standardise_layer
     from nanotrig.models.train import seed_everything
+
+    from nanotrig.config import QuantizeConfig
 
     data = load_anomaly_data(sample_path, None, cfg, seed, input_bits)
     out_dir = prepare_output_dir(out_dir, force)
@@ -214,8 +220,11 @@ def train_anomaly(
     np.savez(out_dir / SPLIT_FILE, train=data.train, val=data.val, test=data.test)
     data.scaling.save(out_dir / SCALING_FILE, input_bits)
     n_features = data.x.shape[1]
+    qdefault = QuantizeConfig()
+    raw, model_input = raw_input or qdefault.raw_input, input_bits or qdefault.input
+    standardise = standardise_layer(data.scaling, data.x[data.train], raw, model_input)
     seed_everything(seed)
-    encoder = build_encoder(n_features, cfg.vae_hidden, cfg.latent_dim)
+    encoder = build_encoder(n_features, cfg.vae_hidden, cfg.latent_dim, standardise)
     decoder = build_decoder(n_features, cfg.vae_hidden, cfg.latent_dim)
     history = fit_vae(
         encoder, decoder, data, beta=cfg.kl_beta, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -241,7 +250,7 @@ def train_anomaly(
         "sample": str(sample_path),
         "config": cfg.model_dump(mode="json"),
         "seed": seed,
-        "inputs": {"kind": "l1_features", "shape": [n_features]},
+        "inputs": {"kind": "l1_features", "shape": [n_features], "raw": True},
         "input_scaling": data.scaling.to_dict(input_bits),
         "sizes": {
             "train": len(data.train),

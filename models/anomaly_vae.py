@@ -18,6 +18,7 @@ __all__ = [
     "build_encoder",
     "build_score_model",
     "make_vae_trainer",
+    "reconstruction_target",
     "vae_loss_terms",
 ]
 
@@ -27,12 +28,16 @@ ENCODER_OUTPUTS = ("mu", "log_var")
 SCORE_LAYERS = ("mu_sq", "score")
 
 
-def build_encoder(n_features: int, hidden: Sequence[int] = (32, 16), latent_dim: int = 3):
-    """Float encoder: ``input -> fc1, relu1, ..., -> [mu, log_var]``."""
+def build_encoder(
+    n_features: int, hidden: Sequence[int] = (32, 16), latent_dim: int = 3, standardise=None
+):
+    """Float encoder: ``input -> [standardise] -> fc1, relu1, ..., -> [mu, log_var]``;
+    ``standardise``: the layer scaling raw features inside
+    (:func:`nanotrig.models.l1_inputs.standardise_layer`), or None for pre-scaled inputs."""
     from tensorflow import keras
 
     inp = keras.Input(shape=(n_features,), name="l1_features")
-    x = inp
+    x = inp if standardise is None else standardise(inp)
     for i, width in enumerate(hidden, start=1):
         x = keras.layers.Dense(width, kernel_initializer="lecun_uniform", name=f"fc{i}")(x)
         x = keras.layers.Activation("relu", name=f"relu{i}")(x)
@@ -85,10 +90,26 @@ def vae_loss_terms(x, reco, mu, log_var):
     return mse, kl
 
 
+def reconstruction_target(encoder):
+    """The model of what the decoder reconstructs: the encoder's inputs as its first Dense
+    reads them (after the input quantizer ``input_quant``, else after the ``standardise``
+    layer), or the inputs themselves (None) when the encoder has neither."""
+    from tensorflow import keras
+
+    names = [layer.name for layer in encoder.layers]
+    for name in ("input_quant", "standardise"):
+        if name in names:
+            return keras.Model(encoder.inputs, encoder.get_layer(name).output)
+    return None
+
+
 def make_vae_trainer(encoder, decoder, beta: float):
     """A Keras model training ``encoder`` + ``decoder`` as a VAE (reparametrisation trick),
-    loss ``(1 - beta) * mse + beta * kl``; works with ``fit`` and its callbacks."""
+    loss ``(1 - beta) * mse + beta * kl``, the reconstruction compared with the scaled inputs
+    (:func:`reconstruction_target`); works with ``fit`` and its callbacks."""
     import tensorflow as tf
+
+    target = reconstruction_target(encoder)
 
     class _VAE(tf.keras.Model):
         def __init__(self) -> None:
@@ -107,7 +128,8 @@ def make_vae_trainer(encoder, decoder, beta: float):
             eps = tf.random.normal(tf.shape(mu))
             z = mu + tf.exp(0.5 * log_var) * eps if training else mu
             reco = self.decoder(z, training=training)
-            mse, kl = vae_loss_terms(x, reco, mu, log_var)
+            y = x if target is None else target(x, training=False)
+            mse, kl = vae_loss_terms(y, reco, mu, log_var)
             if w is None:
                 mse, kl = tf.reduce_mean(mse), tf.reduce_mean(kl)
             else:  # event weights (biased background generation)

@@ -33,9 +33,11 @@ def build_dqm_ae(
     filters: Sequence[int] = (8, 4),
     kernel_size: int = 3,
     pool_size: int = 2,
+    standardise=None,
 ):
-    """Float Keras autoencoder for (H, W) maps. Layer names: enc_conv1.., enc_relu1..,
-    pool1.., up1.., dec_conv1.., dec_relu1.., output (linear)."""
+    """Float Keras autoencoder for (H, W) maps. Layer names: [standardise], enc_conv1..,
+    enc_relu1.., pool1.., up1.., dec_conv1.., dec_relu1.., output (linear). ``standardise``:
+    a layer scaling raw counts inside (:mod:`nanotrig.models.standardise`), or None."""
     from tensorflow import keras
 
     if len(shape) != 2:
@@ -45,7 +47,7 @@ def build_dqm_ae(
     check_map_shape(shape, len(filters), pool_size)
     conv = {"kernel_size": kernel_size, "padding": "same", "kernel_initializer": "lecun_uniform"}
     inp = keras.Input(shape=(int(shape[0]), int(shape[1]), 1), name="input")
-    x = inp
+    x = inp if standardise is None else standardise(inp)
     for i, f in enumerate(filters, start=1):
         x = keras.layers.Conv2D(f, name=f"enc_conv{i}", **conv)(x)
         x = keras.layers.Activation("relu", name=f"enc_relu{i}")(x)

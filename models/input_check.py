@@ -3,7 +3,8 @@
 Checked before anything is written: the HDF5 dataset and its ``feature_names`` (where the file
 has them), the shape per event, and, for a model on raw features, that the values look like
 the raw features it was trained on, not standardised ones (the common mistake: feeding a model
-that standardises inside the output of an external scaler).
+that standardises inside the output of an external scaler). Events without the model's last
+axis of 1 (DQM maps (N, H, W) for a (H, W, 1) model) are accepted: the reader adds it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ MIN_EVENTS_FOR_VALUES = 20
 _SAMPLE_EVENTS = 100_000
 #: A feature is off when its mean lies this many training standard deviations away.
 _OFF_SIGMAS = 3.0
+#: The summed feature spreads may differ from the training ones by at most this factor.
+_SPREAD_RATIO = 8.0
 
 
 def check_input_file(path: str | Path, spec: dict | None, dataset: str = "features") -> None:
@@ -57,7 +60,7 @@ def check_input_file(path: str | Path, spec: dict | None, dataset: str = "featur
             f", file: '{got}'): pass a file with the model's features, in its order"
         )
     shape = tuple(spec.get("shape") or ())
-    if shape and tuple(x.shape[1:]) != shape:
+    if shape and tuple(x.shape[1:]) != shape and (*x.shape[1:], 1) != shape:
         raise DataError(
             f"{p} holds events of shape {tuple(x.shape[1:])}, the model takes {shape}: pass "
             "inputs of that shape"
@@ -67,11 +70,12 @@ def check_input_file(path: str | Path, spec: dict | None, dataset: str = "featur
 
 def check_input_values(x: np.ndarray, spec: dict, what: str) -> None:
     """For a raw-input model: DataError if ``x`` looks standardised, or unlike the raw features
-    the model was trained on (most feature means beyond 3 training standard deviations)."""
+    the model was trained on (summed spread off by more than 8x, as inputs scaled outside the
+    model are, or most feature means beyond 3 training standard deviations)."""
     mean, std = spec.get("train_mean"), spec.get("train_std")
     if not spec.get("raw") or mean is None or std is None or len(x) < MIN_EVENTS_FOR_VALUES:
         return
-    x = x.reshape(len(x), -1)
+    x = x.reshape(len(x), -1) if len(mean) > 1 else x.reshape(-1, 1)  # one scale: all values
     if x.shape[1] != len(mean):
         return
     m, s = x.mean(axis=0), x.std(axis=0)
@@ -83,6 +87,14 @@ def check_input_values(x: np.ndarray, spec: dict, what: str) -> None:
             f"{what} holds standardised-looking values (mean ~0, std ~1 in every feature), but "
             "the model takes the raw features in their physical units and standardises them "
             "inside: pass the raw features (a jet sample's 'features' dataset)"
+        )
+    spread = float(s.sum() / std.sum()) if std.sum() > 0 else 1.0
+    if not 1 / _SPREAD_RATIO <= spread <= _SPREAD_RATIO:
+        raise DataError(
+            f"{what} does not look like the model's raw features: their spread is {spread:.3g} "
+            "times the training features' (summed standard deviations), as if scaled outside "
+            "the model: pass the raw features in the units the model was trained on (it "
+            "scales them inside)"
         )
     z = np.abs(m - mean) / np.where(std > 0, std, 1.0)
     off = np.flatnonzero(z > _OFF_SIGMAS)

@@ -26,7 +26,14 @@ from nanotrig.config import QuantBits
 from nanotrig.errors import DataError
 from nanotrig.fileio import write_json
 
-__all__ = ["SCALING_FILE", "PowerOfTwoScaling", "feature_groups", "quantize_to_input"]
+__all__ = [
+    "SCALING_FILE",
+    "PowerOfTwoScaling",
+    "feature_groups",
+    "feature_units",
+    "quantize_to_input",
+    "standardise_layer",
+]
 
 SCALING_FILE = "input_scaling.json"
 #: Largest shift allowed (a 2**16 GeV pT would be far beyond any L1 object).
@@ -40,6 +47,12 @@ def feature_groups(feature_names: tuple[str, ...]) -> list[str]:
         obj, _, qty = name.rpartition("_")
         groups.append(f"{obj.rstrip('0123456789')}_{qty}")
     return groups
+
+
+def feature_units(feature_names: tuple[str, ...]) -> list[str]:
+    """Unit of each L1 feature: GeV for pT, rad for phi, 1 for eta."""
+    units = {"pt": "GeV", "phi": "rad"}
+    return [units.get(name.rpartition("_")[2], "1") for name in feature_names]
 
 
 def quantize_to_input(x: np.ndarray, bits: QuantBits) -> np.ndarray:
@@ -58,6 +71,8 @@ class PowerOfTwoScaling:
     shifts: dict[str, int]
     feature_names: tuple[str, ...]
     quantile: float
+    #: True: the model applies the scaling itself (raw inputs); False: inputs pre-scaled.
+    inside: bool = True
 
     @classmethod
     def fit(
@@ -84,6 +99,13 @@ class PowerOfTwoScaling:
         x = _check(x, len(self.feature_names))
         return quantize_to_input(np.ldexp(x.astype(np.float64), -self.feature_shifts), bits)
 
+    def model_inputs(self, x: np.ndarray, bits: QuantBits) -> np.ndarray:
+        """What the model reads: the raw features (float32) when it scales them inside, else
+        :meth:`transform`."""
+        if self.inside:
+            return _check(x, len(self.feature_names)).astype(np.float32)
+        return self.transform(x, bits)
+
     def to_dict(self, bits: QuantBits | None = None) -> dict:
         out = {
             "rule": "x * 2**-shift per feature group; shift = ceil(log2(quantile of nonzero |x| "
@@ -91,6 +113,7 @@ class PowerOfTwoScaling:
             "quantile": self.quantile,
             "shifts": self.shifts,
             "feature_names": list(self.feature_names),
+            "inside": self.inside,
         }
         if bits is not None:
             out["input_type"] = f"ap_fixed<{bits.bits},{bits.integer + 1}>"
@@ -110,7 +133,27 @@ class PowerOfTwoScaling:
             raise DataError(f"input scaling {p} not found: run the anomaly training stage first")
         d = json.loads(p.read_text())
         return cls({k: int(v) for k, v in d["shifts"].items()}, tuple(d["feature_names"]),
-                   float(d["quantile"]))  # fmt: skip
+                   float(d["quantile"]), bool(d.get("inside", False)))  # fmt: skip
+
+
+def standardise_layer(
+    scaling: PowerOfTwoScaling, x_train: np.ndarray, raw: QuantBits, model_input: QuantBits
+):
+    """The model's first layer: ``x * 2**-shift`` per feature (a
+    :class:`~nanotrig.models.standardise.Po2Standardise` with offset 0), recording the raw L1
+    features it takes (dataset, names, units, raw type ``raw``, training mean and spread)."""
+    from nanotrig.models.stage import raw_type
+    from nanotrig.models.standardise import Po2Scaling, po2_standardise_layer
+
+    x = _check(x_train, len(scaling.feature_names)).astype(np.float64)
+    shifts = scaling.feature_shifts
+    po2 = Po2Scaling(
+        tuple(0.0 for _ in shifts), tuple(int(s) for s in shifts),
+        tuple(float(v) for v in x.mean(axis=0)), tuple(float(v) for v in x.std(axis=0)),
+    )  # fmt: skip
+    spec = {"dataset": "features", "feature_names": list(scaling.feature_names),
+            "units": feature_units(scaling.feature_names), "input_type": raw_type(raw)}  # fmt: skip
+    return po2_standardise_layer(po2, spec, model_input)
 
 
 def _check(x: np.ndarray, n: int) -> np.ndarray:

@@ -687,7 +687,9 @@ def export(
 @app.command()
 def infer(
     model: Annotated[Path, typer.Argument(help="ONNX model (float or quantized QDQ).")],
-    inputs: Annotated[Path, typer.Option("--inputs", help="Events (.npy or .h5 'features').")],
+    inputs: Annotated[
+        Path, typer.Option("--inputs", help="Events (.npy, or .h5: the dataset the model records).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Predictions file (.npy).")] = Path(
         "preds.npy"
     ),

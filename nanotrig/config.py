@@ -240,7 +240,7 @@ MODEL_INPUTS["jet_garnet"] = "constituents"  # models/garnet.py: (N, 4) features
 #: ``model:`` keys that belong to some family; each family declares the ones it reads.
 FAMILY_MODEL_KEYS = (
     "hidden", "conv_filters", "kernel_size", "pool_size", "dense", "vae_hidden", "latent_dim",
-    "kl_beta", "total_rate_mhz", "l1_rate_khz",
+    "kl_beta", "total_rate_mhz", "l1_rate_khz", "normalise",
 )  # fmt: skip
 
 
@@ -256,8 +256,9 @@ class ModelConfig(_Strict):
     ``jet_mlp`` (16 raw features, standardised inside) uses ``hidden``; ``jet_cnn`` (the samples'
     ``image_size`` x ``image_size`` jet images, pT fractions in [0, 1], not rescaled) uses
     ``conv_filters``, ``kernel_size``, ``pool_size`` and ``dense``. ``dqm_ae`` (DQM occupancy
-    maps normalised to mean 1, trained on good maps) uses ``conv_filters`` (encoder blocks,
-    mirrored by UpSampling2D decoder blocks), ``kernel_size`` and ``pool_size``.
+    maps, raw counts scaled inside or normalised to mean 1 outside (``normalise``), trained on
+    good maps) uses ``conv_filters`` (encoder blocks, mirrored by UpSampling2D decoder
+    blocks), ``kernel_size``, ``pool_size`` and ``normalise``.
     """
 
     family: str = Field(
@@ -289,6 +290,15 @@ class ModelConfig(_Strict):
     )  # fmt: skip
     l1_rate_khz: float = Field(
         1.0, gt=0, description="anomaly_vae: L1 rate (kHz) at which the TPR is also reported."
+    )
+    normalise: Literal["per_map", "po2_scale"] = Field(
+        "per_map",
+        description="dqm_ae: per_map: the model takes maps_normalized (counts x cells / total, "
+        "the luminosity divided out), a per-map division that stays preprocessing outside the "
+        "model; po2_scale: the deployed model takes the raw occupancy counts and scales them "
+        "inside by one power of two fitted on the training maps (2**-round(log2(mean "
+        "count))), exact in firmware, but the luminosity then reaches the model "
+        "(docs/dqm-ae.md: lower fault AUC).",
     )
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(256, gt=0)
@@ -381,13 +391,26 @@ class QuantizeConfig(_Strict):
     )
     raw_input: QuantBits = Field(
         QuantBits(bits=22, integer=10),
-        description="jet_mlp: type of the raw features as the trigger sends them (physical "
-        "units, before the standardisation inside the model): quantized_bits(22,10) is "
-        "ap_fixed<22,11>, range +-1024 (GeV, multiplicities), LSB 2**-11.",
+        description="jet_mlp, anomaly_vae, dqm_ae (normalise: po2_scale): type of the raw "
+        "inputs as the trigger sends them (physical units or counts, before the scaling inside "
+        "the model): quantized_bits(22,10) is ap_fixed<22,11>, range +-1024 (GeV, "
+        "multiplicities), LSB 2**-11.",
     )
     weights: QuantBits = QuantBits(bits=6, integer=0)
     bias: QuantBits = QuantBits(bits=6, integer=0)
     activation: QuantBits = QuantBits(bits=6, integer=0)
+
+    @field_validator("raw_input")
+    @classmethod
+    def _raw_has_a_fraction(cls, v: QuantBits) -> QuantBits:
+        if v.bits - 1 - v.integer < 1:  # hls4ml types it ap_int: wraps instead of saturating
+            raise ValueError(
+                f"raw_input quantized_bits({v.bits},{v.integer}) has no fractional bit: hls4ml "
+                "makes it an ap_int input, which wraps out-of-range values instead of "
+                f"saturating; use bits: {v.integer + 2}"
+            )
+        return v
+
     latent: QuantBits = Field(
         QuantBits(bits=10, integer=2),
         description="anomaly_vae: quantizer of the latent means mu before the score sum(mu^2) "

@@ -1,17 +1,20 @@
 """QKeras counterpart of the anomaly VAE's encoder, with the score in the model.
 
-``input_quant`` (the input type, identity on inputs prepared by :mod:`models.l1_inputs`) ->
-QDense ``fc1`` -> ``quantized_relu`` ``relu1`` -> ... -> QDense ``mu`` -> ``mu_quant``
-(``quantized_bits``, the latent type) and a float ``log_var`` head for training. The deployed
-model appends ``mu_sq = Multiply()([mu_quant, mu_quant])`` and ``score``, a frozen QDense(1)
-with all-ones weights under ``quantized_bits(2, 1)`` (grid {-2, -1, 0, 1}: 1 is exact) and no
-bias. Quantizing ``mu`` keeps ``mu**2`` and its sum well inside float32's 24-bit significand,
-so the QKeras reference, the C-simulation and ONNX compute the same integers.
+``raw_input_quant`` (the raw type of the L1 features) -> ``standardise`` (``x * 2**-shift`` per
+feature, :mod:`models.l1_inputs`) -> ``input_quant`` (the input type: the rounding of the scaled
+features) -> QDense ``fc1`` -> ``quantized_relu`` ``relu1`` -> ... -> QDense ``mu`` ->
+``mu_quant`` (``quantized_bits``, the latent type) and a float ``log_var`` head for training. An
+encoder without the ``standardise`` layer (older runs, pre-scaled inputs) starts at
+``input_quant``. The deployed model appends ``mu_sq = Multiply()([mu_quant, mu_quant])`` and
+``score``, a frozen QDense(1) with all-ones weights under ``quantized_bits(2, 1)`` (grid {-2,
+-1, 0, 1}: 1 is exact) and no bias. Quantizing ``mu`` keeps ``mu**2`` and its sum well inside
+float32's 24-bit significand, so the QKeras reference, the C-simulation and ONNX compute the
+same integers.
 """
 
 from __future__ import annotations
 
-from nanotrig.quantize.qmodel import INPUT_QUANT_NAME, layer_bits
+from nanotrig.quantize.qmodel import INPUT_QUANT_NAME, RAW_QUANT_NAME, layer_bits
 
 from nanotrig.config import QuantBits, QuantizeConfig
 from nanotrig.errors import ModelError
@@ -34,10 +37,16 @@ def build_qencoder(encoder, cfg: QuantizeConfig, latent: QuantBits):
     from tensorflow import keras
 
     inp = keras.Input(shape=encoder.input_shape[1:], name=encoder.layers[0].name)
-    x = QActivation(_bits(cfg.input), name=INPUT_QUANT_NAME)(inp)
+    layers, x = encoder.layers[1:], inp
+    if layers and type(layers[0]).__name__ == "Po2Standardise":  # raw inputs, scaled inside
+        x = QActivation(_bits(cfg.raw_input), name=RAW_QUANT_NAME)(x)
+        conf = {**layers[0].get_config(), "clip": 2.0**cfg.input.integer}
+        x = type(layers[0]).from_config(conf)(x)
+        layers = layers[1:]
+    x = QActivation(_bits(cfg.input), name=INPUT_QUANT_NAME)(x)
     copies: list[tuple[str, list]] = []
     heads: dict[str, object] = {}
-    for layer in encoder.layers[1:]:
+    for layer in layers:
         cls, conf = type(layer).__name__, layer.get_config()
         if cls == "Dense" and layer.name == "log_var":
             heads["log_var"] = keras.layers.Dense.from_config(conf)(x)

@@ -7,7 +7,8 @@ accumulator, which hls4ml's bit-exact pass sizes to hold. QAT minimises the same
 same good maps as the float training; the metrics compare both on the test runs.
 
 Writes qmodel.h5, history.json, metrics.json (float and quantized), loss.png, fault_roc.png,
-example_<fault>.png, test_inputs.npy (the test maps, (n, H, W, 1)), verify_inputs.npy (every
+example_<fault>.png, test_inputs.npy (the test maps as the model takes them, raw counts or
+normalised maps, (n, H, W, 1)), verify_inputs.npy (every
 map of the sample, test maps first: what the firmware check reads) and artifact.json.
 """
 
@@ -26,6 +27,7 @@ from nanotrig.models.dqm_stage import (
     evaluate_ae,
     fit_autoencoder,
     load_dqm_data,
+    model_shift,
     plot_examples,
 )
 from nanotrig.models.train import seed_everything
@@ -55,7 +57,9 @@ def quantize_dqm_ae(
     float_model = load_keras_model(model_dir / MODEL_FILE)
     with np.load(model_dir / SPLIT_FILE) as f:
         split = {k: f[k] for k in f.files}
-    data = load_dqm_data(sample_path, split)
+    shift = model_shift(float_model)  # a model on raw counts: the same inputs and scale
+    data = load_dqm_data(sample_path, split, shift=shift,
+                         normalise="per_map" if shift is None else "po2_scale")  # fmt: skip
     if tuple(float_model.input_shape[1:]) != data.x.shape[1:]:
         raise ModelError(
             f"model {model_dir / MODEL_FILE} takes maps of shape "
@@ -75,6 +79,7 @@ def quantize_dqm_ae(
     history = fit_autoencoder(
         qmodel, data.good("train"), data.good("val"), epochs=cfg.epochs, batch_size=batch_size,
         learning_rate=cfg.learning_rate, patience=cfg.patience, seed=seed,
+        y_train=data.good_target("train"), y_val=data.good_target("val"),
     )  # fmt: skip
     q_metrics, q_arrays = evaluate_ae(qmodel, data)
     f_metrics, f_arrays = evaluate_ae(float_model, data)

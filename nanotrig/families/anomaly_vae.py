@@ -33,8 +33,9 @@ def train_vae(data: Path, cfg: RunConfig, out_dir: Path, force: bool = False) ->
     from nanotrig.models.anomaly_stage import train_anomaly
 
     return train_anomaly(
-        data, cfg.model, cfg.seed, out_dir, input_bits=cfg.quantize.input, force=force
-    )
+        data, cfg.model, cfg.seed, out_dir, input_bits=cfg.quantize.input, force=force,
+        raw_input=cfg.quantize.raw_input,
+    )  # fmt: skip
 
 
 def quantize_vae(
@@ -171,10 +172,16 @@ def _sections_sample(r: dict) -> list[str]:
         "",
     ]
     sc = t["input_scaling"]
+    where = (
+        f"the deployed model takes the raw features (pT in GeV, eta, phi in rad) as "
+        f"{raw_type_text(qc)} and does both itself (layer standardise, then input_quant)"
+        if sc.get("inside")
+        else "applied outside the model"
+    )
     lines += [
         "Inputs: the 57 features times 2^-shift per group, rounded to "
         f"{sc.get('input_type', 'the input type')} (LSB {sc.get('input_lsb', '-')}): a bit "
-        "shift of the integer L1 words, no multiplier. Shifts: "
+        f"shift of the integer L1 words, no multiplier; {where}. Shifts: "
         + ", ".join(f"{k} {v}" for k, v in sc["shifts"].items())
         + ".",
         "",
@@ -198,6 +205,12 @@ def _sections_sample(r: dict) -> list[str]:
 
 def _fpr_headline(m: dict) -> str:
     return m["rates"]["statement"] if "rates" in m else m["statement"]
+
+
+def raw_type_text(qc: dict) -> str:
+    """``ap_fixed<B,I+1>`` of the raw input type in a resolved quantize config."""
+    raw = qc.get("raw_input") or {"bits": 22, "integer": 10}
+    return f"ap_fixed<{raw['bits']},{raw['integer'] + 1}>"
 
 
 def _headline(r: dict) -> list[str]:

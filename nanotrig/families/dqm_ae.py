@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +41,9 @@ def train_dqm(data: Path, cfg: RunConfig, out_dir: Path, force: bool = False) ->
     """``nanotrig train`` of the autoencoder: trained on the good maps only."""
     from nanotrig.models.dqm_stage import train_dqm_ae
 
-    return train_dqm_ae(data, cfg.model, cfg.seed, out_dir, force=force)
+    q = cfg.quantize
+    return train_dqm_ae(data, cfg.model, cfg.seed, out_dir, force=force,
+                        raw_input=q.raw_input, model_input=q.input)  # fmt: skip
 
 
 def quantize_dqm(
@@ -61,11 +65,13 @@ def _verify_inputs(ctx: RunContext):
     return np.load(ctx.run_dir / "qmodel" / "verify_inputs.npy")
 
 
-def _fault_score(x, y):
-    """The fault score: a map's mean squared reconstruction error (the trained loss)."""
+def _fault_score(x, y, shift: int | None = None):
+    """The fault score: a map's mean squared reconstruction error (the trained loss), against
+    the inputs as the model scales them (raw counts times ``2**-shift``; None: as they are)."""
     import numpy as np
 
     x = np.asarray(x, np.float64).reshape(len(x), -1)
+    x = x if shift is None else np.ldexp(x, -shift)
     return np.mean((np.asarray(y, np.float64).reshape(x.shape) - x) ** 2, axis=1)[:, None]
 
 
@@ -77,17 +83,25 @@ def _decisions(ctx: RunContext) -> DecisionSource:
     if not path.is_file():  # a quantize stage of an earlier nanotrig
         raise DataError(f"{path} is missing: rerun the run with --force (quantize saves it)")
     faulty = np.load(path)[:, None] != 0
+    score = partial(_fault_score, shift=_input_shift(ctx))
     # computed in numpy from the firmware's exact outputs: exact by construction, float thresholds
-    spec = DecisionSpec(("fault score",), _fault_score, in_firmware=False)
+    spec = DecisionSpec(("fault score",), score, in_firmware=False)
     return DecisionSource(spec, lambda _: faulty)
+
+
+def _input_shift(ctx: RunContext) -> int | None:
+    """The po2_scale shift of the run's model (None: it takes per-map normalised maps)."""
+    record = json.loads((ctx.run_dir / "model" / "artifact.json").read_text())
+    return record["inputs"].get("shift")
 
 
 def _export(ctx: RunContext) -> dict:
     from nanotrig.export.autoencoder import export_float_ae
 
     return export_float_ae(
-        ctx.run_dir / "model" / "model.h5", test_inputs(ctx), ctx.cfg.export, ctx.run_dir / "onnx"
-    )
+        ctx.run_dir / "model" / "model.h5", test_inputs(ctx), ctx.cfg.export, ctx.run_dir / "onnx",
+        shift=_input_shift(ctx),
+    )  # fmt: skip
 
 
 def _export_quantized(ctx: RunContext) -> dict:
@@ -114,6 +128,22 @@ def _metric_rows(metrics: dict[str, dict]) -> list[list]:
     return rows
 
 
+def _inputs_line(t: dict, qc: dict) -> str:
+    """What the deployed model takes: raw counts scaled inside, or per-map normalised maps."""
+    shift = t["inputs"].get("shift")
+    if shift is None:
+        return ("Inputs: maps_normalized (counts x cells / total, mean 1 per map), a per-map "
+                "division done outside the model (model.normalise: per_map).")  # fmt: skip
+    raw = qc.get("raw_input") or {"bits": 22, "integer": 10}
+    return (
+        f"Inputs: the raw occupancy counts as the detector sends them (ap_fixed<{raw['bits']},"
+        f"{raw['integer'] + 1}>), scaled inside the model by 2^-{shift} (layer standardise, "
+        "fitted on the good training maps) and rounded to the input type (model.normalise: "
+        "po2_scale). The scale is fixed: a global occupancy change reaches the model as a "
+        "change of every cell."
+    )
+
+
 def _sections_sample(r: dict) -> list[str]:
     s, t, q = r["samples"], r["train"], r["quantize"]
     m = r["config"]["model"]
@@ -125,7 +155,9 @@ def _sections_sample(r: dict) -> list[str]:
         + f". Split by run (maps): {t['sizes']}; trained on the good maps only "
         f"({t['trained_on']}).",
         "",
-        f"Model: convolutional autoencoder on normalised maps ({shape}): Conv2D("
+        _inputs_line(t, r["config"]["quantize"]),
+        "",
+        f"Model: convolutional autoencoder on {shape} maps: Conv2D("
         f"{m['kernel_size']}x{m['kernel_size']}, same) + ReLU + MaxPooling2D({m['pool_size']}) "
         f"with {m['conv_filters']} filters, mirrored by UpSampling2D + Conv2D + ReLU, linear "
         f"Conv2D(1) output; {t['parameters']} parameters. Loss: MSE over cells.",
@@ -251,7 +283,7 @@ DQM_AE = Family(
     name="dqm_ae",
     title="DQM autoencoder",
     sample_kind="dqm",
-    model_keys=("conv_filters", "kernel_size", "pool_size"),
+    model_keys=("conv_filters", "kernel_size", "pool_size", "normalise"),
     stages=standard_stages(
         train_dqm,
         quantize_dqm,

@@ -128,12 +128,26 @@ def _convert(ctx: RunContext) -> dict:
     hls_model = _hls_model(ctx, ctx.run_dir / "hls")
     ctx.cache["hls_model"] = hls_model
     return _conversion_record(
-        hls_model, ctx.cfg, ctx.run_dir / "hls", ctx.run_dir / "qmodel" / "qmodel.h5"
-    )
+        hls_model, ctx.cfg, ctx.run_dir / "hls", ctx.run_dir / "qmodel" / "qmodel.h5",
+        _input_spec(ctx),
+    )  # fmt: skip
 
 
-def _conversion_record(hls_model, cfg: RunConfig, project: Path, qmodel_path: Path) -> dict:
-    """The estimate and budget gate of a converted tagger; writes ``conversion.json``."""
+def _input_spec(ctx: RunContext) -> dict:
+    """What the tagger takes, with the training features' mean and spread."""
+    from nanotrig.models.garnet_input_record import garnet_input_spec
+
+    data = _data(ctx)
+    (x, n), _ = data.part("train")
+    return garnet_input_spec(data.x.shape[1], x, n)
+
+
+def _conversion_record(
+    hls_model, cfg: RunConfig, project: Path, qmodel_path: Path, inputs: dict | None = None
+) -> dict:
+    """The estimate and budget gate of a converted tagger, and what it takes (``inputs``:
+    :func:`~nanotrig.models.garnet_input_record.garnet_input_spec`); writes
+    ``conversion.json``."""
     from nanotrig.hls.budget import check_budget, estimate_for
     from nanotrig.hls.garnet_convert import GARNET_PRECISIONS, HEAD_PRECISIONS
 
@@ -150,6 +164,7 @@ def _conversion_record(hls_model, cfg: RunConfig, project: Path, qmodel_path: Pa
         "head_precisions": dict(HEAD_PRECISIONS),
         "distance_t": "ap_fixed<12,4,AP_TRN,AP_SAT> (fixed by hls4ml)",
         "reuse_factor": cfg.hls.reuse_factor,
+        "inputs": inputs,
         "estimate": None if estimate is None else {**estimate.to_dict(), "budget": budget},
     }
     write_json(project / "conversion.json", converted)
@@ -203,11 +218,13 @@ def convert_file(qmodel: Path, out_dir: Path, cfg: RunConfig, force: bool = Fals
     """``nanotrig convert QMODEL --config <jet_garnet config>``: the tagger up to its logits."""
     from nanotrig.fileio import prepare_output_dir
     from nanotrig.hls.garnet_convert import convert_garnet
+    from nanotrig.models.garnet_input_record import garnet_input_spec
 
     model = load_garnet_model(qmodel)
     out = prepare_output_dir(out_dir, force)
     hls_model = convert_garnet(model, out, reuse_factor=cfg.hls.reuse_factor, head=True)
-    return _conversion_record(hls_model, cfg, out, Path(qmodel).resolve())
+    spec = garnet_input_spec(int(model.inputs[0].shape[1]))  # no sample: no feature statistics
+    return _conversion_record(hls_model, cfg, out, Path(qmodel).resolve(), spec)
 
 
 def verify_file(project: Path, inputs: Path, n_events: int | None = None) -> dict:
@@ -223,10 +240,12 @@ def verify_file(project: Path, inputs: Path, n_events: int | None = None) -> dic
         emulator_vs_keras,
         garnet_edge_inputs,
     )
+    from nanotrig.models.garnet_input_record import check_garnet_inputs
 
     project = Path(project)
     conv = json.loads((project / "conversion.json").read_text())
     x, n = garnet_file_inputs(inputs)
+    check_garnet_inputs(x, n, conv.get("inputs"), str(inputs))  # before anything is written
     x, n = x[:n_events], n[:n_events]
     qmodel = load_garnet_model(Path(conv["qmodel"]))
     hls_model = convert_garnet(qmodel, project, reuse_factor=conv["reuse_factor"], head=True)
@@ -365,11 +384,12 @@ def _export(ctx: RunContext, quantized: bool) -> dict:
     if quantized:
         out = prepare_output_dir(ctx.run_dir / "onnx_q")
         return export_garnet(
-            _qmodel(ctx), x_te, out, "jet_garnet_q.onnx", cfg.export.opset, QUANTIZED_ATOL
-        )
+            _qmodel(ctx), x_te, out, "jet_garnet_q.onnx", cfg.export.opset, QUANTIZED_ATOL,
+            spec=_input_spec(ctx),
+        )  # fmt: skip
     out = prepare_output_dir(ctx.run_dir / "onnx")
     return export_garnet(_model(ctx), x_te, out, "jet_garnet.onnx", cfg.export.opset,
-                         cfg.export.atol)  # fmt: skip
+                         cfg.export.atol, spec=_input_spec(ctx))  # fmt: skip
 
 
 _STAGES = (

@@ -187,3 +187,44 @@ def test_config_family_needs_l1_and_its_own_keys():
                       "model": {"family": "anomaly_vae", "hidden": [8]}})  # fmt: skip
     with pytest.raises(ConfigError, match=r"latent_dim applies to anomaly_vae, not jet_mlp"):
         parse_config({"name": "x", "model": {"latent_dim": 5}})
+
+
+def test_raw_input_encoder_equals_scaling_outside():
+    """The deployed encoder on raw L1 features (scaling + rounding inside) gives, bit for bit,
+    what the same weights give on features scaled and rounded outside (the former inputs);
+    the model records what it takes, and the decoder reconstructs the scaled inputs."""
+    import tensorflow as tf
+    from nanotrig.models.anomaly_vae import build_encoder, reconstruction_target
+    from nanotrig.models.l1_inputs import standardise_layer
+    from nanotrig.models.standardise import input_spec
+    from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
+
+    rng = np.random.default_rng(5)
+    groups = np.array(feature_groups(FEATURE_NAMES_L1))
+    x = rng.uniform(-3, 3, size=(200, 57))
+    pt = np.char.endswith(groups.astype(str), "_pt")
+    x[:, pt] = rng.exponential(40, size=(200, int(pt.sum())))
+    x[:5, pt] = 1500.0  # beyond the raw type's range (+-1024 GeV): saturates, not wraps
+    x = (np.round(x * 64) / 64).astype(np.float32)  # on an L1-like grid (2**-6)
+    q = QuantizeConfig(latent=LATENT)
+    s = PowerOfTwoScaling.fit(x, FEATURE_NAMES_L1)
+    tf.keras.utils.set_random_seed(3)
+    raw_enc = build_encoder(57, (16,), 3, standardise_layer(s, x, q.raw_input, q.input))
+    tf.keras.utils.set_random_seed(3)
+    old_enc = build_encoder(57, (16,), 3)
+    old_enc.set_weights(raw_enc.get_weights())
+    new = build_qscore_model(build_qencoder(raw_enc, q, LATENT))
+    old = build_qscore_model(build_qencoder(old_enc, q, LATENT))
+    assert [la.name for la in new.layers][1:4] == ["raw_input_quant", "standardise", "input_quant"]
+    x_sat = x.copy()
+    x_sat[:5, pt] = 1024 - 2.0**-11  # the raw type saturates there
+    outside = PowerOfTwoScaling(s.shifts, s.feature_names, s.quantile, inside=False)
+    before = old.predict(outside.model_inputs(x_sat, INPUT), verbose=0)
+    np.testing.assert_array_equal(new.predict(x, verbose=0), before)
+    spec = input_spec(new)
+    assert spec["raw"] and spec["feature_names"] == list(FEATURE_NAMES_L1)
+    assert spec["units"][:3] == ["GeV", "1", "rad"]
+    assert spec["standardisation"]["offset"] == [0.0] * 57
+    assert spec["standardisation"]["shift"] == s.feature_shifts.tolist()
+    target = reconstruction_target(build_qencoder(raw_enc, q, LATENT))
+    np.testing.assert_array_equal(target.predict(x, verbose=0), outside.model_inputs(x_sat, INPUT))

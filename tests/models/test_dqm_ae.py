@@ -164,3 +164,42 @@ def test_conv2d_transpose_rejected():
     decoder = keras.Model(inp, keras.layers.Conv2DTranspose(1, 3, padding="same", name="up")(inp))
     with pytest.raises(ModelError, match="'up' has unsupported type Conv2DTranspose"):
         check_supported(decoder)
+
+
+def test_raw_counts_model_scales_inside(tmp_path):
+    """normalise: po2_scale: the model takes raw counts and gives, bit for bit, what the same
+    weights give on counts scaled by 2**-shift outside; it records its inputs, and a file of
+    per-map normalised maps is refused while the sample's (N, H, W) counts are accepted."""
+    import h5py
+    from nanotrig.models.dqm_stage import DQMData, _standardise, count_shift, model_shift
+    from nanotrig.models.input_check import check_input_file
+    from nanotrig.models.standardise import input_spec
+    from nanotrig.quantize import build_qmodel
+
+    counts = np.random.default_rng(2).poisson(90, (40, 16, 32, 1)).astype(np.float32)
+    counts[0, 3, 4, 0] = 90 * 80  # a hot cell
+    shift = count_shift(counts)
+    assert shift == 6  # round(log2(90))
+    split = {"train": np.arange(40), "val": np.arange(0), "test": np.arange(0)}
+    data = DQMData(counts, np.zeros(40, int), np.zeros((40, 16, 32)), NAMES, split, shift)
+    raw = QuantBits(bits=18, integer=16)
+    q = QCFG.model_copy(update={"raw_input": raw})
+    new = build_qmodel(build_dqm_ae((16, 32), (4,), standardise=_standardise(data, raw, q.input)),
+                       q)  # fmt: skip
+    old = build_qmodel(build_dqm_ae((16, 32), (4,)), q)
+    old.set_weights(new.get_weights())
+    assert model_shift(new) == shift and model_shift(old) is None
+    np.testing.assert_array_equal(new.predict(counts, verbose=0),
+                                  old.predict(data.target, verbose=0))  # fmt: skip
+    spec = input_spec(new)
+    assert spec["raw"] and spec["dataset"] == "maps" and spec["shape"] == [16, 32, 1]
+    assert spec["standardisation"]["shift"] == [6] and spec["input_type"]["lsb"] == 0.5
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as f:
+        f["maps"] = counts[..., 0].astype(np.int32)
+    check_input_file(path, spec, "maps")  # the sample's counts, without the channel axis
+    np.save(tmp_path / "norm.npy", counts / counts.mean(axis=(1, 2, 3), keepdims=True))
+    with pytest.raises(DataError, match="as if scaled outside the model"):
+        check_input_file(tmp_path / "norm.npy", spec)
+    with pytest.raises(ConfigError, match=r"quantized_bits\(17,16\) has no fractional bit"):
+        parse_config({"name": "x", "quantize": {"raw_input": {"bits": 17, "integer": 16}}})

@@ -53,3 +53,27 @@ def test_builder_layers_and_power_of_two():
     assert model.get_layer("garnet").get_config()["collapse"] == "mean"
     with pytest.raises(ConfigError, match="power-of-two"):
         build_garnet_tagger(30, 4, 5)
+
+
+def test_input_record_refuses_other_preprocessing():
+    """GarNet takes preprocessed constituents (ln pT is not foldable): the record states the
+    rule and the training statistics, and arrays with raw pT, extra rows or another shape are
+    refused with the rule as the fix."""
+    from nanotrig.models.garnet_input_record import check_garnet_inputs, garnet_input_spec
+
+    c, n = _constituents(n_jets=40)
+    x, nv = garnet_inputs(c, n)
+    spec = garnet_input_spec(32, x, nv)
+    assert spec["raw"] is False and spec["shape"] == [[32, 4], [1]]
+    assert spec["feature_names"] == list(GARNET_FEATURES) and len(spec["train_mean"]) == 4
+    check_garnet_inputs(x, nv, spec, "ok.npz")  # its own inputs pass
+    raw_pt = x.copy()
+    raw_pt[..., 0] = np.where(x[..., 0] != 0, np.exp(x[..., 0]), 0.0)
+    with pytest.raises(DataError, match=r"log_pt has mean .*pass the tagger's inputs: per "):
+        check_garnet_inputs(raw_pt, nv, spec, "raw.npz")
+    past = x.copy()
+    past[0, 31] = 1.0  # jet 0 has no constituents
+    with pytest.raises(DataError, match="nonzero constituents past the vertex count"):
+        check_garnet_inputs(past, nv, spec, "past.npz")
+    with pytest.raises(DataError, match=r"takes \(jets, 32, 4\)"):
+        check_garnet_inputs(x[:, :16], nv, spec, "short.npz")
