@@ -40,6 +40,7 @@ import hashlib
 import itertools
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -172,7 +173,9 @@ class _Plan:
 
 def _plan(hls_model) -> _Plan:
     from hls4ml.model import layers as hl
-    from nanotrig.hls.int_kernel_layers import spatial_step
+    from nanotrig.hls.int_kernel_layers import bind, spatial_step
+
+    bind(sys.modules[__name__])
 
     io_type = hls_model.config.get_config_value("IOType")
     if io_type not in ("io_parallel", "io_stream"):
@@ -528,7 +531,9 @@ def _decl(ct: str, idx: int, size: int) -> str:
 
 
 def _source(plan: _Plan) -> str:
-    from nanotrig.hls.int_kernel_layers import SPATIAL_KINDS, spatial_code
+    from nanotrig.hls.int_kernel_layers import SPATIAL_KINDS, bind, spatial_code
+
+    bind(sys.modules[__name__])
 
     steps = plan.steps
     consts, body = [], []

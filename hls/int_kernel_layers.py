@@ -25,7 +25,18 @@ import numpy as np
 
 from nanotrig.errors import ConversionError
 
-__all__ = ["SPATIAL_KINDS", "spatial_code", "spatial_step"]
+__all__ = ["SPATIAL_KINDS", "bind", "spatial_code", "spatial_step"]
+
+#: hls/int_kernel.py's module (types, casts, the Dense code), given by :func:`bind`: it imports
+#: this module, so importing it back would make a cycle.
+_K = None
+
+
+def bind(kernel_module) -> None:
+    """Give this module hls/int_kernel.py's helpers (called by it before planning)."""
+    global _K
+    _K = kernel_module
+
 
 #: Step kinds generated here.
 SPATIAL_KINDS = ("conv", "maxpool", "zeropad", "resize", "multiply", "add", "subtract")
@@ -64,7 +75,8 @@ _RESIZE = ("in_height", "in_width", "n_chan", "out_height", "out_width")
 def spatial_step(layer, srcs: list, out, size: int, what: str):
     """The kernel step of a spatial or merge layer, ``None`` for other layers (see module doc)."""
     from hls4ml.model import layers as hl
-    from nanotrig.hls.int_kernel import _HARNESS, _Step
+
+    _HARNESS, _Step = _K._HARNESS, _K._Step
 
     prev = srcs[0]
     cls = layer.class_name
@@ -106,7 +118,7 @@ def spatial_step(layer, srcs: list, out, size: int, what: str):
 
 
 def _fixed(attr, what: str):
-    from nanotrig.hls.int_kernel import FixedType
+    FixedType = _K.FixedType
 
     return FixedType.of(getattr(attr, "precision", attr), what)
 
@@ -122,7 +134,7 @@ def _checked(step, prev, what: str):
 
 
 def _conv_step(layer, prev, out, size: int, what: str, one_d: bool):
-    from nanotrig.hls.int_kernel import _HARNESS, FixedType, _Step
+    _HARNESS, FixedType, _Step = _K._HARNESS, _K.FixedType, _K._Step
 
     g = _geom(layer, one_d, _CONV)
     if int(layer.get_attr("dilation", 1) or 1) != 1:
@@ -163,7 +175,12 @@ def spatial_code(
     step, idx: int, ranges: list[tuple[int, int]], ctypes_: list[str]
 ) -> tuple[str, str, tuple[int, int]]:
     """``(constants, body, value range)`` of a spatial or merge step writing ``v{idx}``."""
-    from nanotrig.hls.int_kernel import _cast_expr, _cast_range, _dense_code, _may_overflow
+    _cast_expr, _cast_range, _dense_code, _may_overflow = (
+        _K._cast_expr,
+        _K._cast_range,
+        _K._dense_code,
+        _K._may_overflow,
+    )
 
     s = step.inputs[0]
     g, out = step.geom, step.out
@@ -241,7 +258,7 @@ def spatial_code(
 
 
 def _merge_code(step, idx: int, ranges) -> tuple[str, str, tuple[int, int]]:
-    from nanotrig.hls.int_kernel import _cast_expr, _cast_range
+    _cast_expr, _cast_range = _K._cast_expr, _K._cast_range
 
     a, b = step.inputs
     ta, tb, out = step.src, step.accum, step.out  # the two input types
