@@ -18,7 +18,7 @@ def test_bench_has_every_row(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("csim_bench_main", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    argv = ["--events", "3000", "--predict-events", "500", "--threads", "1", "2"]
+    argv = ["--events", "3000", "--predict-events", "500", "--threads", "1"]
     argv += ["--families", "jet_mlp", "jet_cnn", "dqm_ae", "anomaly_vae"]
     assert mod.main([*argv, "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
@@ -31,11 +31,12 @@ def test_bench_has_every_row(tmp_path, capsys):
             ["batch harness + logits tap"] if family != "anomaly_vae" else []
         )
         for path in paths:
-            expected += [(family, path, 1, n), (family, path, 2, n)]
+            expected.append((family, path, 1, n))
         expected.append((family, "verify_project (batched, end to end)", 1, n))
     for family, path, threads, events in expected:
         assert f"| {family} | {path} | {threads} | {events} |" in table, table
     got = [(r["family"], r["path"], r["threads"], r["events"]) for r in result["rows"]]
     assert got == expected
-    assert all(r["events_per_s"] > 0 for r in result["rows"])
+    # rates are rounded to 0.1 event/s: a starved machine can print 0.0, so the time is checked
+    assert all(r["seconds"] > 0 and r["events_per_s"] >= 0 for r in result["rows"])
     assert (tmp_path / "csim_bench.md").read_text() == table
