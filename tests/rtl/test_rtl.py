@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rtl_projects import convert_io_parallel as _convert
 from typer.testing import CliRunner
 
 from nanotrig.errors import ConversionError, OutputExistsError, ToolMissingError
@@ -55,18 +56,6 @@ def _small_mlp(seed: int = 0):
     model = keras.Model(inp, x, name="small_mlp")
     model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
     return model
-
-
-def _convert(model, work: Path) -> Path:
-    from nanotrig.hls import convert_model
-
-    from nanotrig.config import HlsConfig
-
-    work.mkdir(parents=True, exist_ok=True)
-    model.save(work / "q.h5")
-    cfg = HlsConfig(io_type="io_parallel", latency_budget_ns=None, ii_budget_ns=None)
-    convert_model(work / "q.h5", work / "hls", cfg)
-    return work / "hls"
 
 
 def _inputs(project: Path) -> np.ndarray:

@@ -10,10 +10,10 @@ is written.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from rtl_projects import convert_io_parallel as _convert
 
 from nanotrig.errors import ConversionError
 
@@ -27,18 +27,6 @@ def _qb(bits: int, integer: int = 0):
     from qkeras import quantized_bits
 
     return quantized_bits(bits, integer, alpha=1)
-
-
-def _convert(model, work: Path) -> Path:
-    from nanotrig.hls import convert_model
-
-    from nanotrig.config import HlsConfig
-
-    work.mkdir(parents=True, exist_ok=True)
-    model.save(work / "q.h5")
-    cfg = HlsConfig(io_type="io_parallel", latency_budget_ns=None, ii_budget_ns=None)
-    convert_model(work / "q.h5", work / "hls", cfg)
-    return work / "hls"
 
 
 def _tiny_cnn_score(seed: int = 0):
