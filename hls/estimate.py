@@ -599,7 +599,7 @@ def estimate_model(hls_model, calibration: dict[str, Any] | None = None) -> Esti
             rows.append(_weighted(layer, ctx, c))
         elif cls in _POOL:
             rows.append(_pooling(layer, ctx, c))
-        elif cls == "BatchNormalization":
+        elif cls in ("BatchNormalization", "ApplyAlpha"):  # ApplyAlpha: the input scaling
             rows.append(_batchnorm(layer, ctx, c))
         elif cls in _ACT or cls == "Softmax":
             rows.append(_activation(layer, ctx, c))
