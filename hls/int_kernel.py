@@ -1,4 +1,4 @@
-"""Exact integer kernel: a converted io_parallel MLP computed with native integers, bit for bit.
+"""Exact integer kernel: a converted hls4ml project computed with native integers, bit for bit.
 
 hls4ml's C-simulation computes every layer with ``ap_fixed`` arithmetic (about 11 ns per
 multiply-accumulate for the 6-bit jet MLP). :func:`build_int_kernel` generates C++ that computes
@@ -22,9 +22,11 @@ them: hls4ml's printed text, parsed as a double, converted to the weight type.
 
 Lookup-table activations (softmax, sigmoid, ...) are not emulated: a trailing table head is
 left out, the kernel stops at the layer feeding it (:attr:`IntKernel.last_layer`, the logits) and
-names the head (:attr:`IntKernel.head`). Anything else (other layer classes, io_stream, non-fixed
-types, Resource strategy) is a one-line :class:`ConversionError`:
-use the batch harness (hls/batch.py) for those projects.
+names the head (:attr:`IntKernel.head`). Convolutions, pooling, padding, upsampling and the
+merges (io_parallel and io_stream) are :mod:`hls.int_kernel_layers`; the types, casts and the
+Dense code both use are :mod:`hls.int_kernel_steps`. Anything else (other layer classes,
+non-fixed types, Resource strategy) is a one-line :class:`ConversionError`: use the batch
+harness (hls/batch.py) for those projects.
 
 Usage::
 
@@ -40,13 +42,21 @@ import hashlib
 import itertools
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from nanotrig.hls.int_kernel_steps import (
+    HARNESS,
+    FixedType,
+    Step,
+    cast_expr,
+    cast_range,
+    ctype,
+    dense_code,
+)
 
 from nanotrig.errors import ConversionError, DataError, ToolMissingError
 
@@ -54,137 +64,31 @@ __all__ = ["FixedType", "IntKernel", "build_int_kernel", "kernel_source", "suppo
 
 _CXX = "g++"
 _CXX_FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-std=c++17")
-#: Quantization and overflow modes, numbered as in the generated C++.
-Q_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
-O_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
 #: Activations computed by a lookup table or float math: left out when they end the model.
 _HEADS = ("softmax", "sigmoid", "tanh", "softsign", "softplus", "elu", "selu", "hard_sigmoid")
-_HARNESS = "use the batch harness (hls/batch.py)"
-
-
-@dataclass(frozen=True)
-class FixedType:
-    """``ap_(u)fixed<width, integer, Q, O>``: values are integers ``q`` meaning ``q * 2**-frac``."""
-
-    width: int
-    integer: int
-    signed: bool
-    rounding: str = "TRN"
-    overflow: str = "WRAP"
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def lo(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
-
-    @property
-    def hi(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
-
-    @classmethod
-    def of(cls, precision, what: str) -> FixedType:
-        """The type of an hls4ml ``FixedPrecisionType``; :class:`ConversionError` otherwise."""
-        from hls4ml.model.types import FixedPrecisionType
-
-        if not isinstance(precision, FixedPrecisionType):
-            raise ConversionError(
-                f"{what} has type {precision}, not ap_fixed: the integer kernel cannot "
-                f"emulate it, {_HARNESS}"
-            )
-        if precision.saturation_bits or precision.width > 62:
-            raise ConversionError(
-                f"{what} has type {precision} (saturation bits or width > 62): the integer "
-                f"kernel cannot emulate it, {_HARNESS}"
-            )
-        return cls(int(precision.width), int(precision.integer), bool(precision.signed),
-                   precision.rounding_mode.name, precision.saturation_mode.name)  # fmt: skip
-
-    def cpp(self) -> str:
-        """The template arguments ``W, SIGNED, Q, O`` of the generated helpers."""
-        q, o = Q_MODES.index(self.rounding), O_MODES.index(self.overflow)
-        return f"{self.width}, {str(self.signed).lower()}, {q}, {o}"
-
-    def round_shift(self, v: int, s: int) -> int:
-        """``v`` (units ``2**-(frac + s)``) in units of this type's LSB, rounded (no overflow)."""
-        if s <= 0:
-            return v << -s
-        floor = v >> s
-        rem, half = v - (floor << s), 1 << (s - 1)
-        q = self.rounding
-        up = {
-            "TRN": False,
-            "TRN_ZERO": v < 0 and rem != 0,
-            "RND": rem >= half,
-            "RND_ZERO": rem > half or (rem == half and v < 0),
-            "RND_INF": rem > half or (rem == half and v > 0),
-            "RND_MIN_INF": rem > half,
-            "RND_CONV": rem > half or (rem == half and floor & 1 == 1),
-        }[q]
-        return floor + int(up)
-
-    def clip(self, v: int) -> int:
-        """Apply the overflow mode to an integer in units of this type's LSB."""
-        low = -self.hi if self.overflow == "SAT_SYM" and self.signed else self.lo
-        if low <= v <= self.hi:
-            return v
-        if self.overflow == "WRAP":
-            v &= (1 << self.width) - 1
-            return v - (1 << self.width) if self.signed and v > self.hi else v
-        if self.overflow == "SAT_ZERO":
-            return 0
-        return self.hi if v > self.hi else low
-
-    def from_value(self, v: int, frac: int) -> int:
-        """Cast ``v * 2**-frac`` to this type (round, then overflow), as ``ap_fixed`` does."""
-        return self.clip(self.round_shift(v, frac - self.frac))
-
-    def from_float(self, d: float) -> int:
-        """``T(d)`` for a double ``d`` (exact)."""
-        num, den = float(d).as_integer_ratio()
-        return self.from_value(num, den.bit_length() - 1)
 
 
 # --- the plan: one step per emulated layer ------------------------------------------------------
 
 
 @dataclass
-class _Step:
-    name: str
-    kind: str  # input | scale | dense | relu | linear
-    size: int
-    out: FixedType
-    src: FixedType | None = None
-    accum: FixedType | None = None
-    weights: np.ndarray | None = None  # int, (n_in, n_out), units of the weight type
-    wfrac: int = 0
-    bias: list[int] = field(default_factory=list)  # accum units
-    inputs: tuple[int, ...] = ()  # indices of the source steps (the previous one when empty)
-    geom: dict[str, int] = field(default_factory=dict)  # spatial layers: shapes, strides, pads
-
-
-@dataclass
 class _Plan:
-    steps: list[_Step]
+    steps: list[Step]
     head: str | None
 
 
 def _plan(hls_model) -> _Plan:
     from hls4ml.model import layers as hl
-    from nanotrig.hls.int_kernel_layers import bind, spatial_step
-
-    bind(sys.modules[__name__])
+    from nanotrig.hls.int_kernel_layers import spatial_step
 
     io_type = hls_model.config.get_config_value("IOType")
     if io_type not in ("io_parallel", "io_stream"):
         raise ConversionError(f"the integer kernel needs io_parallel or io_stream, not {io_type}: "
-                              f"{_HARNESS}")  # fmt: skip
+                              f"{HARNESS}")  # fmt: skip
     if len(hls_model.get_input_variables()) != 1 or len(hls_model.get_output_variables()) != 1:
-        raise ConversionError(f"the integer kernel needs one input and one output: {_HARNESS}")
+        raise ConversionError(f"the integer kernel needs one input and one output: {HARNESS}")
     layers = list(hls_model.get_layers())
-    steps: list[_Step] = []
+    steps: list[Step] = []
     at: dict[str, int] = {}  # hls4ml output name -> the step computing it
     head = None
     for k, layer in enumerate(layers):
@@ -193,14 +97,14 @@ def _plan(hls_model) -> _Plan:
         size = int(layer.get_output_variable().size())
         if k == 0:
             if not isinstance(layer, hl.Input):
-                raise ConversionError(f"{what} is not an Input layer: {_HARNESS}")
-            steps.append(_Step(layer.name, "input", size, out))
+                raise ConversionError(f"{what} is not an Input layer: {HARNESS}")
+            steps.append(Step(layer.name, "input", size, out))
             at[layer.outputs[0]] = 0
             continue
         missing = [name for name in layer.inputs if name not in at]
         if missing:
             raise ConversionError(f"{what} reads {missing[0]!r}, which the integer kernel does "
-                                  f"not compute: {_HARNESS}")  # fmt: skip
+                                  f"not compute: {HARNESS}")  # fmt: skip
         srcs = tuple(at[name] for name in layer.inputs)
         prev = steps[srcs[0]]
         act = str(layer.get_attr("activation", "") or "").lower()
@@ -223,40 +127,40 @@ def _plan(hls_model) -> _Plan:
             step = _scale_step(layer, prev, out, size, what)
         elif plain_act and act in ("relu", "linear") and size == prev.size:
             if fn and f"nnet::{act}<" not in fn:
-                raise ConversionError(f"{what} runs {fn.split('(')[0]}: not emulated, {_HARNESS}")
-            step = _Step(layer.name, act, size, out, src=prev.out)
+                raise ConversionError(f"{what} runs {fn.split('(')[0]}: not emulated, {HARNESS}")
+            step = Step(layer.name, act, size, out, src=prev.out)
         elif (isinstance(layer, hl.Softmax) or act in _HEADS) and k == len(layers) - 1:
             if srcs[0] != len(steps) - 1:
-                raise ConversionError(f"{what} does not read the last layer: {_HARNESS}")
+                raise ConversionError(f"{what} does not read the last layer: {HARNESS}")
             head = layer.name
             break
         else:
-            raise ConversionError(f"{what} is not supported by the integer kernel: {_HARNESS}")
+            raise ConversionError(f"{what} is not supported by the integer kernel: {HARNESS}")
         if len(srcs) > 1 and step.kind not in ("add", "multiply", "subtract"):
-            raise ConversionError(f"{what} has {len(srcs)} inputs: {_HARNESS}")
+            raise ConversionError(f"{what} has {len(srcs)} inputs: {HARNESS}")
         step.inputs = srcs
         steps.append(step)
         at[layer.outputs[0]] = len(steps) - 1
     if len(steps) < 2:
-        raise ConversionError(f"the model has no layer the integer kernel emulates: {_HARNESS}")
+        raise ConversionError(f"the model has no layer the integer kernel emulates: {HARNESS}")
     last = at.get(hls_model.outputs[0]) if head is None else len(steps) - 1
     if last != len(steps) - 1:
-        raise ConversionError(f"the model's output is not its last layer: {_HARNESS}")
+        raise ConversionError(f"the model's output is not its last layer: {HARNESS}")
     return _Plan(steps, head)
 
 
-def _dense_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _Step:
+def _dense_step(layer, prev: Step, out: FixedType, size: int, what: str) -> Step:
     n_in, n_out = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
     if n_in != prev.size or n_out != size:
         raise ConversionError(
             f"{what} maps {n_in} -> {n_out} values on a {prev.size}-value input: "
-            f"the integer kernel cannot emulate it, {_HARNESS}"
+            f"the integer kernel cannot emulate it, {HARNESS}"
         )
     accum = FixedType.of(layer.get_attr("accum_t").precision, f"{what} accum_t")
     strategy = str(layer.get_attr("strategy", "latency")).lower()
     if strategy != "latency":
         raise ConversionError(f"{what} uses strategy {strategy}: the integer kernel emulates "
-                              f"the Latency dense only, {_HARNESS}")  # fmt: skip
+                              f"the Latency dense only, {HARNESS}")  # fmt: skip
     wvar, bvar = layer.weights["weight"], layer.weights.get("bias")
     wtype = FixedType.of(wvar.type.precision, f"{what} weights")
     # the compiled project reads hls4ml's printed text as doubles (load_weights_from_txt)
@@ -268,12 +172,12 @@ def _dense_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _St
     else:
         bias = [0] * n_out
     if len(bias) != n_out:
-        raise ConversionError(f"{what} has {len(bias)} biases for {n_out} outputs: {_HARNESS}")
-    return _Step(layer.name, "dense", size, out, src=prev.out, accum=accum, weights=weights,
+        raise ConversionError(f"{what} has {len(bias)} biases for {n_out} outputs: {HARNESS}")
+    return Step(layer.name, "dense", size, out, src=prev.out, accum=accum, weights=weights,
                  wfrac=wtype.frac, bias=bias)  # fmt: skip
 
 
-def _scale_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _Step:
+def _scale_step(layer, prev: Step, out: FixedType, size: int, what: str) -> Step:
     """``x * scale + bias`` per element or channel (hls4ml's ``normalize``, and ApplyAlpha: the
     exact product plus the bias, cast once to the result type); as a diagonal Dense with the sum
     at the exact fractional bits ``max(src + scale, bias)``."""
@@ -287,17 +191,17 @@ def _scale_step(layer, prev: _Step, out: FixedType, size: int, what: str) -> _St
         bias, bfrac = [0] * len(scale), 0
     n_filt = int(layer.get_attr("n_filt", -1))
     if n_filt not in (-1, len(scale)) or (n_filt > 0 and size % n_filt):
-        raise ConversionError(f"{what} has {len(scale)} scales for {n_filt} channels: {_HARNESS}")
+        raise ConversionError(f"{what} has {len(scale)} scales for {n_filt} channels: {HARNESS}")
     if n_filt > 0:  # per channel (hls4ml's normalize: index % n_filt)
         scale, bias = (
             [scale[k % n_filt] for k in range(size)],
             [bias[k % n_filt] for k in range(size)],
         )
     if len(scale) != size or len(bias) != size:
-        raise ConversionError(f"{what} has {len(scale)} scales for {size} values: {_HARNESS}")
+        raise ConversionError(f"{what} has {len(scale)} scales for {size} values: {HARNESS}")
     frac = max(prev.out.frac + stype.frac, bfrac)
     up = 1 << (frac - prev.out.frac - stype.frac)
-    return _Step(layer.name, "scale", size, out, src=prev.out, weights=np.array(
+    return Step(layer.name, "scale", size, out, src=prev.out, weights=np.array(
         [v * up for v in scale], dtype=object), wfrac=frac,
         bias=[b << (frac - bfrac) for b in bias])  # fmt: skip
 
@@ -391,106 +295,8 @@ template <int F, int W, bool SG, int Q, int O> static inline int64_t from_double
 """
 
 
-def _ctype(bound: int) -> str:
-    return "int32_t" if bound < (1 << 31) else "int64_t"
-
-
-def _may_overflow(t: FixedType, lo: int, hi: int) -> bool:
-    return lo < t.lo or hi > t.hi or (t.overflow == "SAT_SYM" and t.signed and lo <= t.lo)
-
-
-def _cast_range(t: FixedType, lo: int, hi: int, shift: int) -> tuple[int, int]:
-    """Range after casting values in ``[lo, hi]`` (units ``2**-(t.frac + shift)``) to ``t``."""
-    rlo, rhi = t.round_shift(lo, shift), t.round_shift(hi, shift)
-    if _may_overflow(t, rlo, rhi):
-        lo_t = -t.hi if t.overflow == "SAT_SYM" and t.signed else t.lo
-        return (min(lo_t, 0), max(t.hi, 0)) if t.overflow != "WRAP" else (t.lo, t.hi)
-    return rlo, rhi
-
-
-def _cast_expr(expr: str, t: FixedType, shift: int, lo: int, hi: int) -> str:
-    rlo, rhi = t.round_shift(lo, shift), t.round_shift(hi, shift)
-    chk = str(_may_overflow(t, rlo, rhi)).lower()
-    return f"nk::cvt<{shift}, {t.cpp()}, {chk}>({expr})"
-
-
-def _dense_code(
-    step: _Step, idx: int, xr: tuple[int, int], xin: str = "", yout: str = ""
-) -> tuple[str, str]:
-    """(constants, body) of a Dense step; the body reads ``xin`` (default ``v{idx-1}``) and
-    writes ``yout`` (default ``v{idx}``): C++ arrays or pointers."""
-    xin, yout = xin or f"v{idx - 1}", yout or f"v{idx}"
-    acc, src, out = step.accum, step.src, step.out
-    assert acc is not None and src is not None and step.weights is not None
-    shift = src.frac + step.wfrac - acc.frac  # product units -> accum units
-    w = step.weights
-    wp = w if shift > 0 else w * (1 << -shift)  # pre-scaled: no rounding when shift <= 0
-    pshift = max(shift, 0)
-    n_in, n_out = w.shape
-    xlo, xhi = xr
-    # product ranges per weight (after the cast's rounding), then the prefix sums per output
-    p_a, p_b = wp * xlo, wp * xhi
-    plo = np.minimum(p_a, p_b)
-    phi = np.maximum(p_a, p_b)
-    raw_bound = int(max(np.max(np.abs(plo)), np.max(np.abs(phi)), 1))
-    rlo = np.vectorize(lambda v: acc.round_shift(int(v), pshift), otypes=[object])(plo)
-    rhi = np.vectorize(lambda v: acc.round_shift(int(v), pshift), otypes=[object])(phi)
-    wrap = acc.overflow == "WRAP"
-    prod_chk = _may_overflow(acc, int(np.min(rlo)), int(np.max(rhi)))
-    bias = np.array(step.bias, dtype=object)
-    if prod_chk and not wrap:  # saturating product casts: the sum sees clipped products
-        clo, chi = _cast_range(acc, int(np.min(plo)), int(np.max(phi)), pshift)
-        rlo, rhi = np.full_like(rlo, clo), np.full_like(rhi, chi)
-    cum_lo = np.vstack([bias, bias + np.cumsum(rlo, axis=0)])
-    cum_hi = np.vstack([bias, bias + np.cumsum(rhi, axis=0)])
-    s_lo, s_hi = int(np.min(cum_lo)), int(np.max(cum_hi))
-    sum_chk = _may_overflow(acc, s_lo, s_hi)
-    step_chk = sum_chk and not wrap  # saturating accumulator: clip after every addition
-    s_bound = 2 * max(abs(acc.lo), acc.hi) + 2 if step_chk else max(abs(s_lo), abs(s_hi))
-    if raw_bound >= (1 << 62):
-        raise ConversionError(f"layer {step.name!r}: products exceed 62 bits, {_HARNESS}")
-    if s_bound >= (1 << 62):
-        if not wrap:
-            raise ConversionError(f"layer {step.name!r}: sums exceed 62 bits, {_HARNESS}")
-        step_chk = prod_chk = True  # wrap every product and every addition: stays in range
-        s_bound = 1 << acc.width
-    ct = _ctype(max(s_bound, raw_bound, int(np.max(np.abs(wp)))))
-    name = f"W{idx}"
-    flat = ", ".join(str(int(v)) for v in wp.ravel())
-    consts = f"alignas(64) static const {ct} {name}[{n_in}][{n_out}] = {{{flat}}};\n"
-    consts += f"alignas(64) static const {ct} B{idx}[{n_out}] = {{{', '.join(map(str, bias))}}};\n"
-    prod = f"xi * {name}[i][j]"
-    if pshift > 0 or (prod_chk and (not wrap or step_chk)):
-        chk = "true" if prod_chk and (not wrap or step_chk) else "false"
-        prod = f"nk::cvt<{pshift}, {acc.cpp()}, {chk}>({prod})"
-    add = f"acc[j] + {prod}"
-    acc_o = f"{acc.width}, {str(acc.signed).lower()}"
-    if step_chk:
-        add = f"nk::ovf<{acc_o}, {O_MODES.index(acc.overflow)}>({add})"
-    final = "acc[j]"
-    if sum_chk and wrap and not step_chk:
-        final = f"nk::ovf<{acc_o}, 0>({final})"
-    # result cast: the accumulated value lies in the accum range (or the bounded sums)
-    alo, ahi = (acc.lo, acc.hi) if sum_chk else (s_lo, s_hi)
-    res = _cast_expr(final, out, acc.frac - out.frac, alo, ahi)
-    body = f"""    // {step.name}: Dense {n_in} -> {n_out}
-    {ct} acc{idx}[{n_out}];
-    {{
-        {ct} *acc = acc{idx};
-        for (int j = 0; j < {n_out}; ++j) acc[j] = B{idx}[j];
-        for (int i = 0; i < {n_in}; ++i) {{
-            const {ct} xi = {xin}[i];
-            if (xi == 0) continue;  // a zero adds nothing (every cast keeps 0)
-            for (int j = 0; j < {n_out}; ++j) acc[j] = {add};
-        }}
-        for (int j = 0; j < {n_out}; ++j) {yout}[j] = {res};
-    }}
-"""
-    return consts, body
-
-
 def _scale_code(
-    step: _Step, idx: int, xr: tuple[int, int], src: int
+    step: Step, idx: int, xr: tuple[int, int], src: int
 ) -> tuple[str, str, tuple[int, int]]:
     """(constants, body, result range) of a scale step (sums in units ``2**-step.wfrac``)."""
     assert step.weights is not None
@@ -500,10 +306,10 @@ def _scale_code(
     hi = max(max(v * xlo, v * xhi) + b for v, b in zip(sc, bias, strict=True))
     bound = max(abs(lo), abs(hi), max(abs(v) for v in sc), max(abs(b) for b in bias))
     if bound >= (1 << 62):
-        raise ConversionError(f"layer {step.name!r}: values exceed 62 bits, {_HARNESS}")
+        raise ConversionError(f"layer {step.name!r}: values exceed 62 bits, {HARNESS}")
     out = step.out
     shift = step.wfrac - out.frac
-    res = _cast_expr(f"int64_t(v{src}[k]) * S{idx}[k] + C{idx}[k]", out, shift, lo, hi)
+    res = cast_expr(f"int64_t(v{src}[k]) * S{idx}[k] + C{idx}[k]", out, shift, lo, hi)
     consts = "".join(
         f"static const int64_t {n}{idx}[{step.size}] = {{{', '.join(map(str, vals))}}};\n"
         for n, vals in (("S", sc), ("C", bias))
@@ -511,7 +317,7 @@ def _scale_code(
     body = f"""    // {step.name}: x * scale + bias
     for (int k = 0; k < {step.size}; ++k) v{idx}[k] = {res};
 """
-    rng = _cast_range(out, lo, hi, shift)
+    rng = cast_range(out, lo, hi, shift)
     return consts, body, (min(rng[0], 0), max(rng[1], 0))
 
 
@@ -531,9 +337,7 @@ def _decl(ct: str, idx: int, size: int) -> str:
 
 
 def _source(plan: _Plan) -> str:
-    from nanotrig.hls.int_kernel_layers import SPATIAL_KINDS, bind, spatial_code
-
-    bind(sys.modules[__name__])
+    from nanotrig.hls.int_kernel_layers import SPATIAL_KINDS, spatial_code
 
     steps = plan.steps
     consts, body = [], []
@@ -541,7 +345,7 @@ def _source(plan: _Plan) -> str:
     ctypes_: list[str] = []
     for idx, step in enumerate(steps):
         t = step.out
-        ct = _ctype(max(abs(t.lo), t.hi) + 1)
+        ct = ctype(max(abs(t.lo), t.hi) + 1)
         ctypes_.append(ct)
         s = step.inputs[0] if step.inputs else idx - 1
         if step.kind == "input":
@@ -561,7 +365,7 @@ def _source(plan: _Plan) -> str:
             body.append(_decl(ct, idx, step.size) + b)
             ranges.append(rng)
         elif step.kind == "dense":
-            c, b = _dense_code(step, idx, ranges[s], xin=f"v{s}")
+            c, b = dense_code(step, idx, ranges[s], xin=f"v{s}")
             consts.append(c)
             body.append(_decl(ct, idx, step.size) + b)
             ranges.append((t.lo, t.hi))
@@ -571,12 +375,12 @@ def _source(plan: _Plan) -> str:
             lo, hi = ranges[s]
             shift = src.frac - t.frac
             if step.kind == "relu":
-                cast = _cast_expr(f"v{s}[k]", t, shift, max(lo, 1), max(hi, 1))
+                cast = cast_expr(f"v{s}[k]", t, shift, max(lo, 1), max(hi, 1))
                 expr = f"v{s}[k] > 0 ? {cast} : 0"
-                rng = _cast_range(t, max(lo, 0), max(hi, 0), shift)
+                rng = cast_range(t, max(lo, 0), max(hi, 0), shift)
             else:
-                expr = _cast_expr(f"v{s}[k]", t, shift, lo, hi)
-                rng = _cast_range(t, lo, hi, shift)
+                expr = cast_expr(f"v{s}[k]", t, shift, lo, hi)
+                rng = cast_range(t, lo, hi, shift)
             body.append(f"""    // {step.name}: {step.kind}
 {_decl(ct, idx, step.size)}    for (int k = 0; k < {step.size}; ++k) v{idx}[k] = {expr};
 """)

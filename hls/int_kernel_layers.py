@@ -22,21 +22,19 @@ separable convolutions, bilinear resizing, padded pooling) is a one-line ``Conve
 from __future__ import annotations
 
 import numpy as np
+from nanotrig.hls.int_kernel_steps import (
+    HARNESS,
+    FixedType,
+    Step,
+    cast_expr,
+    cast_range,
+    dense_code,
+    may_overflow,
+)
 
 from nanotrig.errors import ConversionError
 
-__all__ = ["SPATIAL_KINDS", "bind", "spatial_code", "spatial_step"]
-
-#: hls/int_kernel.py's module (types, casts, the Dense code), given by :func:`bind`: it imports
-#: this module, so importing it back would make a cycle.
-_K = None
-
-
-def bind(kernel_module) -> None:
-    """Give this module hls/int_kernel.py's helpers (called by it before planning)."""
-    global _K
-    _K = kernel_module
-
+__all__ = ["SPATIAL_KINDS", "spatial_code", "spatial_step"]
 
 #: Step kinds generated here.
 SPATIAL_KINDS = ("conv", "maxpool", "zeropad", "resize", "multiply", "add", "subtract")
@@ -76,49 +74,46 @@ def spatial_step(layer, srcs: list, out, size: int, what: str):
     """The kernel step of a spatial or merge layer, ``None`` for other layers (see module doc)."""
     from hls4ml.model import layers as hl
 
-    _HARNESS, _Step = _K._HARNESS, _K._Step
-
     prev = srcs[0]
     cls = layer.class_name
     if isinstance(layer, (hl.Conv1D, hl.Conv2D)):
         if cls not in ("Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D"):
-            raise ConversionError(f"{what}: {cls} is not emulated, {_HARNESS}")
+            raise ConversionError(f"{what}: {cls} is not emulated, {HARNESS}")
         return _conv_step(layer, prev, out, size, what, isinstance(layer, hl.Conv1D))
     if isinstance(layer, (hl.Pooling1D, hl.Pooling2D)):
         g = _geom(layer, isinstance(layer, hl.Pooling1D), _POOL)
         if layer.get_attr("pool_op") != "Max" or any(g[k] for k in _POOL[-4:]):
             raise ConversionError(f"{what}: only MaxPooling without padding is emulated "
-                                  f"(average pooling divides in ap_fixed), {_HARNESS}")  # fmt: skip
+                                  f"(average pooling divides in ap_fixed), {HARNESS}")  # fmt: skip
         g["n_chan"] = g["n_filt"]
         accum = _fixed(layer.get_attr("accum_t"), f"{what} accum_t")
-        return _checked(_Step(layer.name, "maxpool", size, out, src=prev.out, accum=accum,
+        return _checked(Step(layer.name, "maxpool", size, out, src=prev.out, accum=accum,
                               geom=g), prev, what)  # fmt: skip
     if isinstance(layer, (hl.ZeroPadding1D, hl.ZeroPadding2D)):
         g = _geom(layer, isinstance(layer, hl.ZeroPadding1D), _PAD)
-        return _checked(_Step(layer.name, "zeropad", size, out, src=prev.out, geom=g), prev, what)
+        return _checked(Step(layer.name, "zeropad", size, out, src=prev.out, geom=g), prev, what)
     if isinstance(layer, hl.Resize):
         g = _geom(layer, layer.get_attr("in_height") is None, _RESIZE)
         algo = layer.get_attr("algorithm", "nearest")
         if algo != "nearest" or g["out_height"] % g["in_height"] or g["out_width"] % g["in_width"]:
             raise ConversionError(f"{what}: only nearest resizing by whole factors is emulated, "
-                                  f"{_HARNESS}")  # fmt: skip
-        return _checked(_Step(layer.name, "resize", size, out, src=prev.out, geom=g), prev, what)
+                                  f"{HARNESS}")  # fmt: skip
+        return _checked(Step(layer.name, "resize", size, out, src=prev.out, geom=g), prev, what)
     if isinstance(layer, hl.Merge):
         op = str(layer.get_attr("op", "")).lower()
         if op not in _MERGES or len(srcs) != 2:
-            raise ConversionError(f"{what}: merge {op!r} is not emulated, {_HARNESS}")
+            raise ConversionError(f"{what}: merge {op!r} is not emulated, {HARNESS}")
         a, b = srcs
         if size % a.size or size % b.size:
             raise ConversionError(f"{what} merges {a.size} and {b.size} values into {size}: "
-                                  f"{_HARNESS}")  # fmt: skip
+                                  f"{HARNESS}")  # fmt: skip
         # src, accum: the types of the two inputs
-        return _Step(layer.name, op, size, out, src=a.out, accum=b.out,
+        return Step(layer.name, op, size, out, src=a.out, accum=b.out,
                      geom={"n1": a.size, "n2": b.size})  # fmt: skip
     return None
 
 
 def _fixed(attr, what: str):
-    FixedType = _K.FixedType
 
     return FixedType.of(getattr(attr, "precision", attr), what)
 
@@ -134,15 +129,14 @@ def _checked(step, prev, what: str):
 
 
 def _conv_step(layer, prev, out, size: int, what: str, one_d: bool):
-    _HARNESS, FixedType, _Step = _K._HARNESS, _K.FixedType, _K._Step
 
     g = _geom(layer, one_d, _CONV)
     if int(layer.get_attr("dilation", 1) or 1) != 1:
-        raise ConversionError(f"{what} is dilated: not emulated, {_HARNESS}")
+        raise ConversionError(f"{what} is dilated: not emulated, {HARNESS}")
     strategy = str(layer.get_attr("strategy", "latency")).lower()
     if strategy != "latency":
         raise ConversionError(f"{what} uses strategy {strategy}: the integer kernel emulates "
-                              f"the Latency convolution only, {_HARNESS}")  # fmt: skip
+                              f"the Latency convolution only, {HARNESS}")  # fmt: skip
     n_in = g["filt_height"] * g["filt_width"] * g["n_chan"]
     n_out = g["n_filt"]
     accum = FixedType.of(layer.get_attr("accum_t").precision, f"{what} accum_t")
@@ -151,20 +145,20 @@ def _conv_step(layer, prev, out, size: int, what: str, one_d: bool):
     w = [wtype.from_float(float(s)) for s in wvar]
     if len(w) != n_in * n_out:
         raise ConversionError(f"{what} has {len(w)} weights for a {n_in} x {n_out} window: "
-                              f"{_HARNESS}")  # fmt: skip
+                              f"{HARNESS}")  # fmt: skip
     if bvar is not None:
         btype = FixedType.of(bvar.type.precision, f"{what} biases")
         bias = [accum.from_value(btype.from_float(float(s)), btype.frac) for s in bvar]
     else:
         bias = [0] * n_out
-    step = _Step(layer.name, "conv", size, out, src=prev.out, accum=accum,
+    step = Step(layer.name, "conv", size, out, src=prev.out, accum=accum,
                  weights=np.array(w, dtype=object).reshape(n_in, n_out), wfrac=wtype.frac,
                  bias=bias, geom=g)  # fmt: skip
     if g["in_height"] * g["in_width"] * g["n_chan"] != prev.size or (
         g["out_height"] * g["out_width"] * n_out != size
     ):
         raise ConversionError(f"{what}: its shape does not match its input's {prev.size} values: "
-                              f"{_HARNESS}")  # fmt: skip
+                              f"{HARNESS}")  # fmt: skip
     return step
 
 
@@ -175,12 +169,6 @@ def spatial_code(
     step, idx: int, ranges: list[tuple[int, int]], ctypes_: list[str]
 ) -> tuple[str, str, tuple[int, int]]:
     """``(constants, body, value range)`` of a spatial or merge step writing ``v{idx}``."""
-    _cast_expr, _cast_range, _dense_code, _may_overflow = (
-        _K._cast_expr,
-        _K._cast_range,
-        _K._dense_code,
-        _K._may_overflow,
-    )
 
     s = step.inputs[0]
     g, out = step.geom, step.out
@@ -188,7 +176,7 @@ def spatial_code(
     if step.kind == "conv":
         xr = (min(lo, 0), max(hi, 0))  # the padding's zeros
         n_in = g["filt_height"] * g["filt_width"] * g["n_chan"]
-        consts, dense = _dense_code(step, idx, xr, xin="xw", yout=f"(v{idx} + p * {g['n_filt']})")
+        consts, dense = dense_code(step, idx, xr, xin="xw", yout=f"(v{idx} + p * {g['n_filt']})")
         body = f"""    // {step.name}: convolution {g["filt_height"]}x{g["filt_width"]}
     for (int oh = 0; oh < {g["out_height"]}; ++oh) for (int ow = 0; ow < {g["out_width"]}; ++ow) {{
         const int p = oh * {g["out_width"]} + ow;
@@ -211,14 +199,14 @@ def spatial_code(
     if step.kind == "maxpool":
         acc = step.accum
         sh = src.frac - acc.frac
-        alo, ahi = _cast_range(acc, lo, hi, sh)
-        if acc.overflow == "WRAP" and _may_overflow(
+        alo, ahi = cast_range(acc, lo, hi, sh)
+        if acc.overflow == "WRAP" and may_overflow(
             acc, acc.round_shift(lo, sh), acc.round_shift(hi, sh)
         ):
             raise ConversionError(f"layer {step.name!r}: the pooling accumulator may wrap: "
                                   "use the batch harness (hls/batch.py)")  # fmt: skip
-        expr = _cast_expr(_cast_expr("m", acc, sh, lo, hi), out, acc.frac - out.frac, alo, ahi)
-        rng = _cast_range(out, alo, ahi, acc.frac - out.frac)
+        expr = cast_expr(cast_expr("m", acc, sh, lo, hi), out, acc.frac - out.frac, alo, ahi)
+        rng = cast_range(out, alo, ahi, acc.frac - out.frac)
         at = f"v{s}[((oh * {g['stride_height']} + kh) * {g['in_width']} + ow * {g['stride_width']} + kw) * {g['n_chan']} + c]"  # noqa: E501
         body = f"""    // {step.name}: max pooling {g["pool_height"]}x{g["pool_width"]}
     for (int oh = 0; oh < {g["out_height"]}; ++oh) for (int ow = 0; ow < {g["out_width"]}; ++ow)
@@ -232,8 +220,8 @@ def spatial_code(
 """
         return "", body, (min(rng[0], 0), max(rng[1], 0))
     sh = src.frac - out.frac
-    cast = _cast_expr("x", out, sh, lo, hi)
-    rng = _cast_range(out, lo, hi, sh)
+    cast = cast_expr("x", out, sh, lo, hi)
+    rng = cast_range(out, lo, hi, sh)
     if step.kind == "zeropad":
         body = f"""    // {step.name}: zero padding
     for (int oh = 0; oh < {g["out_height"]}; ++oh) for (int ow = 0; ow < {g["out_width"]}; ++ow) {{
@@ -258,7 +246,6 @@ def spatial_code(
 
 
 def _merge_code(step, idx: int, ranges) -> tuple[str, str, tuple[int, int]]:
-    _cast_expr, _cast_range = _K._cast_expr, _K._cast_range
 
     a, b = step.inputs
     ta, tb, out = step.src, step.accum, step.out  # the two input types
@@ -279,8 +266,8 @@ def _merge_code(step, idx: int, ranges) -> tuple[str, str, tuple[int, int]]:
     if max(abs(lo), abs(hi)) >= 1 << 62:
         raise ConversionError(f"layer {step.name!r}: values exceed 62 bits: use the batch harness")
     sh = frac - out.frac
-    cast = _cast_expr(expr, out, sh, lo, hi)
-    rng = _cast_range(out, lo, hi, sh)
+    cast = cast_expr(expr, out, sh, lo, hi)
+    rng = cast_range(out, lo, hi, sh)
     body = f"""    // {step.name}: merge {step.kind}
     for (int k = 0; k < {step.size}; ++k) v{idx}[k] = {cast};
 """

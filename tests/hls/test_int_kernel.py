@@ -18,14 +18,8 @@ import numpy as np
 import pytest
 from nanotrig.hls import edge_inputs
 from nanotrig.hls.batch import build_batch_sim
-from nanotrig.hls.int_kernel import (
-    _PRELUDE,
-    O_MODES,
-    Q_MODES,
-    FixedType,
-    build_int_kernel,
-    supports,
-)
+from nanotrig.hls.int_kernel import _PRELUDE, FixedType, build_int_kernel, supports
+from nanotrig.hls.int_kernel_steps import O_MODES, Q_MODES
 from qmodels import csim_bench, qb, seeded
 
 from nanotrig.errors import ConversionError, DataError

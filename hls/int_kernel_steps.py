@@ -1,0 +1,223 @@
+"""The exact integer kernel's building blocks, shared by :mod:`hls.int_kernel` (the plan, the
+chain layers and the compiled kernel) and :mod:`hls.int_kernel_layers` (spatial and merge
+layers): ``ap_fixed`` types on integers (:class:`FixedType`), the plan's steps, and the C++ of
+the casts and of hls4ml's Latency Dense."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nanotrig.errors import ConversionError
+
+__all__ = [
+    "HARNESS", "O_MODES", "Q_MODES", "FixedType", "Step", "cast_expr", "cast_range", "ctype",
+    "dense_code", "may_overflow",
+]  # fmt: skip
+
+#: Quantization and overflow modes, numbered as in the generated C++.
+Q_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
+O_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
+#: The fix named when the kernel does not cover a project.
+HARNESS = "use the batch harness (hls/batch.py)"
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """``ap_(u)fixed<width, integer, Q, O>``: values are integers ``q`` meaning ``q * 2**-frac``."""
+
+    width: int
+    integer: int
+    signed: bool
+    rounding: str = "TRN"
+    overflow: str = "WRAP"
+
+    @property
+    def frac(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def lo(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def hi(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @classmethod
+    def of(cls, precision, what: str) -> FixedType:
+        """The type of an hls4ml ``FixedPrecisionType``; :class:`ConversionError` otherwise."""
+        from hls4ml.model.types import FixedPrecisionType
+
+        if not isinstance(precision, FixedPrecisionType):
+            raise ConversionError(
+                f"{what} has type {precision}, not ap_fixed: the integer kernel cannot "
+                f"emulate it, {HARNESS}"
+            )
+        if precision.saturation_bits or precision.width > 62:
+            raise ConversionError(
+                f"{what} has type {precision} (saturation bits or width > 62): the integer "
+                f"kernel cannot emulate it, {HARNESS}"
+            )
+        return cls(int(precision.width), int(precision.integer), bool(precision.signed),
+                   precision.rounding_mode.name, precision.saturation_mode.name)  # fmt: skip
+
+    def cpp(self) -> str:
+        """The template arguments ``W, SIGNED, Q, O`` of the generated helpers."""
+        q, o = Q_MODES.index(self.rounding), O_MODES.index(self.overflow)
+        return f"{self.width}, {str(self.signed).lower()}, {q}, {o}"
+
+    def round_shift(self, v: int, s: int) -> int:
+        """``v`` (units ``2**-(frac + s)``) in units of this type's LSB, rounded (no overflow)."""
+        if s <= 0:
+            return v << -s
+        floor = v >> s
+        rem, half = v - (floor << s), 1 << (s - 1)
+        q = self.rounding
+        up = {
+            "TRN": False,
+            "TRN_ZERO": v < 0 and rem != 0,
+            "RND": rem >= half,
+            "RND_ZERO": rem > half or (rem == half and v < 0),
+            "RND_INF": rem > half or (rem == half and v > 0),
+            "RND_MIN_INF": rem > half,
+            "RND_CONV": rem > half or (rem == half and floor & 1 == 1),
+        }[q]
+        return floor + int(up)
+
+    def clip(self, v: int) -> int:
+        """Apply the overflow mode to an integer in units of this type's LSB."""
+        low = -self.hi if self.overflow == "SAT_SYM" and self.signed else self.lo
+        if low <= v <= self.hi:
+            return v
+        if self.overflow == "WRAP":
+            v &= (1 << self.width) - 1
+            return v - (1 << self.width) if self.signed and v > self.hi else v
+        if self.overflow == "SAT_ZERO":
+            return 0
+        return self.hi if v > self.hi else low
+
+    def from_value(self, v: int, frac: int) -> int:
+        """Cast ``v * 2**-frac`` to this type (round, then overflow), as ``ap_fixed`` does."""
+        return self.clip(self.round_shift(v, frac - self.frac))
+
+    def from_float(self, d: float) -> int:
+        """``T(d)`` for a double ``d`` (exact)."""
+        num, den = float(d).as_integer_ratio()
+        return self.from_value(num, den.bit_length() - 1)
+
+
+@dataclass
+class Step:
+    """One emulated layer of the plan."""
+
+    name: str
+    kind: str  # input | scale | dense | relu | linear
+    size: int
+    out: FixedType
+    src: FixedType | None = None
+    accum: FixedType | None = None
+    weights: np.ndarray | None = None  # int, (n_in, n_out), units of the weight type
+    wfrac: int = 0
+    bias: list[int] = field(default_factory=list)  # accum units
+    inputs: tuple[int, ...] = ()  # indices of the source steps (the previous one when empty)
+    geom: dict[str, int] = field(default_factory=dict)  # spatial layers: shapes, strides, pads
+
+
+def ctype(bound: int) -> str:
+    return "int32_t" if bound < (1 << 31) else "int64_t"
+
+
+def may_overflow(t: FixedType, lo: int, hi: int) -> bool:
+    return lo < t.lo or hi > t.hi or (t.overflow == "SAT_SYM" and t.signed and lo <= t.lo)
+
+
+def cast_range(t: FixedType, lo: int, hi: int, shift: int) -> tuple[int, int]:
+    """Range after casting values in ``[lo, hi]`` (units ``2**-(t.frac + shift)``) to ``t``."""
+    rlo, rhi = t.round_shift(lo, shift), t.round_shift(hi, shift)
+    if may_overflow(t, rlo, rhi):
+        lo_t = -t.hi if t.overflow == "SAT_SYM" and t.signed else t.lo
+        return (min(lo_t, 0), max(t.hi, 0)) if t.overflow != "WRAP" else (t.lo, t.hi)
+    return rlo, rhi
+
+
+def cast_expr(expr: str, t: FixedType, shift: int, lo: int, hi: int) -> str:
+    rlo, rhi = t.round_shift(lo, shift), t.round_shift(hi, shift)
+    chk = str(may_overflow(t, rlo, rhi)).lower()
+    return f"nk::cvt<{shift}, {t.cpp()}, {chk}>({expr})"
+
+
+def dense_code(
+    step: Step, idx: int, xr: tuple[int, int], xin: str = "", yout: str = ""
+) -> tuple[str, str]:
+    """(constants, body) of a Dense step; the body reads ``xin`` (default ``v{idx-1}``) and
+    writes ``yout`` (default ``v{idx}``): C++ arrays or pointers."""
+    xin, yout = xin or f"v{idx - 1}", yout or f"v{idx}"
+    acc, src, out = step.accum, step.src, step.out
+    assert acc is not None and src is not None and step.weights is not None
+    shift = src.frac + step.wfrac - acc.frac  # product units -> accum units
+    w = step.weights
+    wp = w if shift > 0 else w * (1 << -shift)  # pre-scaled: no rounding when shift <= 0
+    pshift = max(shift, 0)
+    n_in, n_out = w.shape
+    xlo, xhi = xr
+    # product ranges per weight (after the cast's rounding), then the prefix sums per output
+    p_a, p_b = wp * xlo, wp * xhi
+    plo = np.minimum(p_a, p_b)
+    phi = np.maximum(p_a, p_b)
+    raw_bound = int(max(np.max(np.abs(plo)), np.max(np.abs(phi)), 1))
+    rlo = np.vectorize(lambda v: acc.round_shift(int(v), pshift), otypes=[object])(plo)
+    rhi = np.vectorize(lambda v: acc.round_shift(int(v), pshift), otypes=[object])(phi)
+    wrap = acc.overflow == "WRAP"
+    prod_chk = may_overflow(acc, int(np.min(rlo)), int(np.max(rhi)))
+    bias = np.array(step.bias, dtype=object)
+    if prod_chk and not wrap:  # saturating product casts: the sum sees clipped products
+        clo, chi = cast_range(acc, int(np.min(plo)), int(np.max(phi)), pshift)
+        rlo, rhi = np.full_like(rlo, clo), np.full_like(rhi, chi)
+    cum_lo = np.vstack([bias, bias + np.cumsum(rlo, axis=0)])
+    cum_hi = np.vstack([bias, bias + np.cumsum(rhi, axis=0)])
+    s_lo, s_hi = int(np.min(cum_lo)), int(np.max(cum_hi))
+    sum_chk = may_overflow(acc, s_lo, s_hi)
+    step_chk = sum_chk and not wrap  # saturating accumulator: clip after every addition
+    s_bound = 2 * max(abs(acc.lo), acc.hi) + 2 if step_chk else max(abs(s_lo), abs(s_hi))
+    if raw_bound >= (1 << 62):
+        raise ConversionError(f"layer {step.name!r}: products exceed 62 bits, {HARNESS}")
+    if s_bound >= (1 << 62):
+        if not wrap:
+            raise ConversionError(f"layer {step.name!r}: sums exceed 62 bits, {HARNESS}")
+        step_chk = prod_chk = True  # wrap every product and every addition: stays in range
+        s_bound = 1 << acc.width
+    ct = ctype(max(s_bound, raw_bound, int(np.max(np.abs(wp)))))
+    name = f"W{idx}"
+    flat = ", ".join(str(int(v)) for v in wp.ravel())
+    consts = f"alignas(64) static const {ct} {name}[{n_in}][{n_out}] = {{{flat}}};\n"
+    consts += f"alignas(64) static const {ct} B{idx}[{n_out}] = {{{', '.join(map(str, bias))}}};\n"
+    prod = f"xi * {name}[i][j]"
+    if pshift > 0 or (prod_chk and (not wrap or step_chk)):
+        chk = "true" if prod_chk and (not wrap or step_chk) else "false"
+        prod = f"nk::cvt<{pshift}, {acc.cpp()}, {chk}>({prod})"
+    add = f"acc[j] + {prod}"
+    acc_o = f"{acc.width}, {str(acc.signed).lower()}"
+    if step_chk:
+        add = f"nk::ovf<{acc_o}, {O_MODES.index(acc.overflow)}>({add})"
+    final = "acc[j]"
+    if sum_chk and wrap and not step_chk:
+        final = f"nk::ovf<{acc_o}, 0>({final})"
+    # result cast: the accumulated value lies in the accum range (or the bounded sums)
+    alo, ahi = (acc.lo, acc.hi) if sum_chk else (s_lo, s_hi)
+    res = cast_expr(final, out, acc.frac - out.frac, alo, ahi)
+    body = f"""    // {step.name}: Dense {n_in} -> {n_out}
+    {ct} acc{idx}[{n_out}];
+    {{
+        {ct} *acc = acc{idx};
+        for (int j = 0; j < {n_out}; ++j) acc[j] = B{idx}[j];
+        for (int i = 0; i < {n_in}; ++i) {{
+            const {ct} xi = {xin}[i];
+            if (xi == 0) continue;  // a zero adds nothing (every cast keeps 0)
+            for (int j = 0; j < {n_out}; ++j) acc[j] = {add};
+        }}
+        for (int j = 0; j < {n_out}; ++j) {yout}[j] = {res};
+    }}
+"""
+    return consts, body
