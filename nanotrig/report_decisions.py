@@ -37,19 +37,27 @@ def _table(f: dict) -> dict:
     return f.get("table_induced") or {"total": 0, "gained": 0, "lost": 0, "max_margin": None}
 
 
+def _table_totals(test: dict, stress: dict | None) -> tuple[int, int, float]:
+    """Table-induced differences of the test and stress counts: total, gained in firmware and
+    the largest |QKeras score - threshold| among them (-1 without any)."""
+    parts = [_table(test)] + ([_table(stress)] if stress else [])
+    margins = [p["max_margin"] for p in parts if p["max_margin"] is not None]
+    return (
+        sum(p["total"] for p in parts),
+        sum(p["gained"] for p in parts),
+        max(margins, default=-1.0),
+    )
+
+
 def table_line(test: dict, stress: dict | None, err: float | None) -> str:
     """``table-induced differences vs QKeras float softmax: K (...)``: the count, the gained /
     lost split and whether every such event lies within the table error ``err`` of its
     threshold."""
-    parts = [_table(test)] + ([_table(stress)] if stress else [])
-    k = sum(p["total"] for p in parts)
-    gained = sum(p["gained"] for p in parts)
-    margins = [p["max_margin"] for p in parts if p["max_margin"] is not None]
+    k, gained, margin = _table_totals(test, stress)
     text = f"table-induced differences vs QKeras float {test.get('head') or 'outputs'}: {k:,}"
     if not k:
         return text
     text += f" ({gained:,} gained, {k - gained:,} lost in firmware; "
-    margin = max(margins)
     if err is None:
         return text + f"largest |QKeras score - threshold| {margin:.3g}; no table error measured)"
     if margin <= err:
@@ -135,8 +143,8 @@ def decisions_section(r: dict) -> list[str]:
     lines += table(header, rows)
     lines += [f"Decision flips: {decisions_headline(r)}.", ""]
     err = max_table_error(v)
-    k = _table(d["test"])["total"] + (_table(stress)["total"] if stress else 0)
-    if k and err:
+    k, _, margin = _table_totals(d["test"], stress)
+    if k and err and margin <= err:
         lines += [
             f"The layers before the lookup-table head are bit-exact and the head equals its "
             f"emulator, so every table-induced difference is an event whose QKeras score lies "
