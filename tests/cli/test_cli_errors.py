@@ -45,6 +45,21 @@ def test_run_existing_dir_needs_force(tmp_path):
     assert (run_dir / "report.md").read_text() == "precious"
 
 
+def test_run_unreachable_scheduler(tmp_path, monkeypatch):
+    """``run --scheduler`` to no cluster: one line naming the address, no sample written."""
+    import nanotrig.samples.pool
+
+    monkeypatch.setattr(nanotrig.samples.pool, "CONNECT_TIMEOUT", "1s")
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(f"name: far\nout_root: {tmp_path / 'runs'}\nsamples: {{n_per_class: 20}}\n")
+    res = runner.invoke(app, ["run", str(cfg), "--scheduler", "tcp://127.0.0.1:9"])
+    assert res.exit_code == 2, (res.stdout, res.stderr)
+    errors = [line for line in res.stderr.splitlines() if line.startswith("nanotrig: error: ")]
+    assert len(errors) == 1, res.stderr  # the stage log line before it is progress, not an error
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in errors[0]
+    assert not list((tmp_path / "runs").rglob("*.h5"))
+
+
 def test_generate_negative_count(tmp_path):
     cfg = tmp_path / "c.yml"
     cfg.write_text("name: x\n")
