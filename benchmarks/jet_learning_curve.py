@@ -71,6 +71,38 @@ def _row(n: int, metrics: dict, epochs: int, seconds: float, classes) -> str:
     return f"| {n} | {metrics['accuracy']:.3f} | {aucs} | {epochs} | {seconds:.0f} |"
 
 
+def learning_curve(features, labels, classes, feature_names, cfg, train_sizes):
+    """Markdown rows: the config's MLP trained on the first N jets of a fixed shuffle of one
+    training set, scored on one fixed test set (the config's fractions and seed)."""
+    from nanotrig.models.data import Scaler, make_split
+    from nanotrig.models.jet_mlp import build_jet_mlp
+    from nanotrig.models.metrics import classification_metrics
+    from nanotrig.models.train import fit, seed_everything
+
+    m = cfg.model
+    split = make_split(labels, m.val_fraction, m.test_fraction, cfg.seed)
+    train = np.random.default_rng(cfg.seed).permutation(split["train"])
+    y = labels.astype(np.int64)
+    for n in sorted(train_sizes):
+        if n > len(train):
+            sys.stderr.write(f"skipping {n}: only {len(train)} training jets\n")
+            continue
+        idx = np.sort(train[:n])
+        scaler = Scaler.fit(features[idx], feature_names)
+        t0 = time.perf_counter()
+        seed_everything(cfg.seed)
+        model = build_jet_mlp(features.shape[1], len(classes), m.hidden)
+        hist = fit(
+            model, scaler.transform(features[idx]), y[idx],
+            scaler.transform(features[split["val"]]), y[split["val"]],
+            epochs=m.epochs, batch_size=m.batch_size, learning_rate=m.learning_rate,
+            patience=m.patience, seed=cfg.seed,
+        )  # fmt: skip
+        scores = model.predict(scaler.transform(features[split["test"]]), 4096, verbose=0)
+        metrics = classification_metrics(y[split["test"]], scores, classes)
+        yield _row(n, metrics, len(hist["loss"]), time.perf_counter() - t0, classes)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/jet_mlp.yml", help="run config (samples, model)")
@@ -90,40 +122,18 @@ def main(argv: list[str] | None = None) -> int:
         cfg = cfg.model_copy(update={"seed": args.seed})
     path = _sample(args, cfg)
 
-    from nanotrig.models.data import Scaler, make_split
-    from nanotrig.models.jet_mlp import build_jet_mlp
-    from nanotrig.models.metrics import classification_metrics
-    from nanotrig.models.train import fit, seed_everything
     from nanotrig.samples import load_jets
 
     s = load_jets(path)
-    m = cfg.model
-    split = make_split(s.labels, m.val_fraction, m.test_fraction, cfg.seed)
-    train = np.random.default_rng(cfg.seed).permutation(split["train"])
-    y = s.labels.astype(np.int64)
-    classes = s.class_names
-    print(f"sample {path}: {len(y)} jets; test {len(split['test'])}, val {len(split['val'])}")
-    print(f"| training jets | test accuracy | {' | '.join(f'AUC {c}' for c in classes)} "
+    print(f"sample {path}: {len(s.labels)} jets")
+    print(f"| training jets | test accuracy | {' | '.join(f'AUC {c}' for c in s.class_names)} "
           "| epochs | s |")  # fmt: skip
-    print("|" + "---|" * (len(classes) + 4))
-    for n in sorted(args.train_sizes):
-        if n > len(train):
-            sys.stderr.write(f"skipping {n}: only {len(train)} training jets\n")
-            continue
-        idx = np.sort(train[:n])
-        scaler = Scaler.fit(s.features[idx], s.feature_names)
-        t0 = time.perf_counter()
-        seed_everything(cfg.seed)
-        model = build_jet_mlp(s.features.shape[1], len(classes), m.hidden)
-        hist = fit(
-            model, scaler.transform(s.features[idx]), y[idx],
-            scaler.transform(s.features[split["val"]]), y[split["val"]],
-            epochs=m.epochs, batch_size=m.batch_size, learning_rate=m.learning_rate,
-            patience=m.patience, seed=cfg.seed,
-        )  # fmt: skip
-        scores = model.predict(scaler.transform(s.features[split["test"]]), 4096, verbose=0)
-        metrics = classification_metrics(y[split["test"]], scores, classes)
-        print(_row(n, metrics, len(hist["loss"]), time.perf_counter() - t0, classes), flush=True)
+    print("|" + "---|" * (len(s.class_names) + 4))
+    for line in learning_curve(
+        s.features, s.labels, s.class_names, s.feature_names, cfg, args.train_sizes
+    ):
+        print(line, flush=True)
+    classes = s.class_names
     pub = " | ".join(f"{PUBLISHED['auc'].get(c, float('nan')):.3f}" for c in classes)
     print(f"| 664000 (published data set) | {PUBLISHED['accuracy']:.3f} | {pub} | | |")
     return 0

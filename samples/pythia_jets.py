@@ -53,8 +53,8 @@ _SCALAR = (
     "35:onMode = off",
 )
 SCALAR_PROCESSES: dict[str, tuple[str, ...]] = {
-    "W": (*_SCALAR, "35:onIfAny = 24", *_W_HADRONIC),
-    "Z": (*_SCALAR, "35:onIfAny = 23", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"),
+    "W": (*_SCALAR, "35:onIfMatch = 24 -24", *_W_HADRONIC),
+    "Z": (*_SCALAR, "35:onIfMatch = 23 23", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"),
 }
 
 #: PDG id of the hard-process particle a jet of this class is matched to (None: no matching).

@@ -23,11 +23,29 @@ def test_scalar_production_changes_only_w_and_z() -> None:
         assert pythia_settings(cls, scalar, 7) == pythia_settings(cls, pair, 7)
     for cls, boson in (("W", "24"), ("Z", "23")):
         lines = pythia_settings(cls, scalar)
-        assert "HiggsBSM:gg2H2 = on" in lines and f"35:onIfAny = {boson}" in lines
+        assert "HiggsBSM:gg2H2 = on" in lines and "35:onMode = off" in lines
         assert not any(line.startswith("WeakDoubleBoson") for line in lines)
         assert f"{boson}:onIfAny = 1 2 3 4 5" in lines  # hadronic decays only, as for pairs
     with pytest.raises(pydantic.ValidationError, match="boson_production"):
         JetSampleConfig(boson_production="resonance")
+
+
+@pytest.mark.parametrize(("cls", "channel"), [("W", (-24, 24)), ("Z", (23, 23))])
+def test_scalar_decays_only_to_the_boson_pair(cls: str, channel: tuple[int, int]) -> None:
+    """The scalar's open decay channels, as Pythia reads the settings: only WW (or ZZ). An
+    ``onIfAny`` would also open Z h, Z A, W H+ ..., whose Higgs jets then entered the Z class."""
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in pythia_settings(cls, JetSampleConfig(boson_production="scalar")):
+        assert pythia.readString(line), line
+    entry = pythia.particleData.particleDataEntryPtr(35)
+    open_channels = set()
+    for i in range(entry.sizeChannels()):
+        ch = entry.channel(i)
+        if ch.onMode() > 0:
+            open_channels.add(tuple(sorted(ch.product(k) for k in range(ch.multiplicity()))))
+    assert open_channels == {channel}
 
 
 @pytest.mark.slow
