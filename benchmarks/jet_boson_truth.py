@@ -125,7 +125,10 @@ def generate(args) -> int:
 
     cfg = load_config(args.config)
     seed = args.seed if args.seed is not None else cfg.seed
-    scfg = cfg.samples.model_copy(update={"boson_production": args.production})
+    update = {"boson_production": args.production}
+    if args.no_match:
+        update["match_dr"] = None
+    scfg = cfg.samples.model_copy(update=update)
     out: dict[str, np.ndarray] = {}
     for cls in ("W", "Z"):
         t0 = time.perf_counter()
@@ -144,7 +147,7 @@ def generate(args) -> int:
             f"{cls}: {args.n_per_class} jets from {n_ev} events ({i} chunks) in "
             f"{time.perf_counter() - t0:.0f} s\n"
         )
-    np.savez(args.out, production=args.production, seed=seed, **out)
+    np.savez(args.out, production=args.production, seed=seed, match=not args.no_match, **out)
     return 0
 
 
@@ -157,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--config", default="configs/jet_mlp.yml")
     g.add_argument("--n-per-class", type=int, default=1600)
     g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--no-match", action="store_true", help="keep W/Z jets however far from a boson")
     s = sub.add_parser("score")
     s.add_argument("--sample", required=True)
     s.add_argument("--truth", required=True)
@@ -214,15 +218,19 @@ def _assemble(sample: str, truth_path: str, replace: str | None):
     s = load_jets(sample)
     t = np.load(truth_path)
     classes = s.class_names
+    # back to generation order (classes in blocks), undoing the file's seeded shuffle
+    inv = np.argsort(
+        np.random.default_rng(np.random.SeedSequence([int(t["seed"]), 0x5EED])).permutation(
+            len(s.labels)
+        )
+    )
+    feats, labs = s.features[inv], s.labels[inv]
     parts, labels = [], []
     for label, cls in enumerate(classes):
-        rows = s.features[s.labels == label]
+        rows = feats[labs == label]
         if cls in _BOSON:
             rows = np.load(replace)[f"{cls}_features"] if replace else t[f"{cls}_features"]
-            own = s.features[s.labels == label]
-            same = {tuple(r) for r in own.tolist()} == {
-                tuple(r) for r in t[f"{cls}_features"].tolist()
-            }
+            same = np.array_equal(feats[labs == label], t[f"{cls}_features"])
             print(f"{cls}: the --truth jets equal the sample's: {same}")
         parts.append(rows)
         labels.append(np.full(len(rows), label))
