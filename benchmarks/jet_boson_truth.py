@@ -261,7 +261,7 @@ def score(args) -> int:
             f"< 50 GeV {np.mean(m < 50):.3f} (b: {np.mean(m[t[:, 2] == 5] < 50):.3f}, "
             f"not b: {np.mean(m[t[:, 2] != 5] < 50):.3f}); > 150 GeV {np.mean(m > 150):.3f}"
         )
-    print("| variant | trees accuracy | MLP accuracy | AUC g / q / W / Z / t (trees, seed 1) "
+    print("| variant | trees accuracy | MLP accuracy | AUC g / q / W / Z / t (trees, first split) "
           "| W, Z < 50 GeV |")  # fmt: skip
     print("|---|---|---|---|---|")
     for name, per_cls in _variants(truth, gen).items():
