@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from nanotrig.models.anomaly_metrics import tpr_at_k
+from nanotrig.models.anomaly_metrics import anomaly_metrics, tpr_at_k
 from nanotrig.models.trigger_rates import (
     clopper_pearson,
     rate_curve,
@@ -92,3 +92,6 @@ def test_error_at_1e5_comes_from_the_tail_not_the_kish_size() -> None:
     assert np.isclose(wp["effective_background_above"], above.sum(), rtol=1e-9)
     r = wp["signals"]["s"]
     assert wp["background_needed"] is None and 0 < r["tpr_error"] < r["tpr"]
+    # the count-based statement (1/N) does not claim the weighted tail is unmeasurable
+    text = anomaly_metrics(bkg, {"s": sig}, weights=w)["statement"]
+    assert "not by 1/N" in text and "not measurable" not in text
