@@ -33,8 +33,20 @@ def tpr_at_k(bkg: np.ndarray, sig: np.ndarray, k: int) -> tuple[float, float]:
     return thr, float(np.mean(np.asarray(sig, np.float64) > thr))
 
 
-def fpr_statement(n_bkg: int, target: float = TARGET_FPR) -> str:
-    """One sentence on what ``n_bkg`` background test events can say about FPR ``target``."""
+def _weighted(weights: np.ndarray | None) -> bool:
+    return weights is not None and not np.all(np.asarray(weights) == 1.0)
+
+
+def fpr_statement(n_bkg: int, target: float = TARGET_FPR, weighted: bool = False) -> str:
+    """One sentence on what ``n_bkg`` background test events can say about FPR ``target``;
+    ``weighted``: the events carry weights, so the counts say nothing about the tail."""
+    if weighted:
+        return (
+            f"{n_bkg} weighted background test events: the FPR a threshold can resolve is set "
+            "by the weights of the events above it, not by 1/N; the counts below (FPR 1/N, no "
+            "background passing) ignore the weights, the trigger rates give the weighted "
+            f"working points (FPR {target:g} with its error sqrt(sum w^2) over the events above)."
+        )
     need = math.ceil(1 / target)
     if n_bkg * target >= 1:
         k = math.floor(n_bkg * target)
@@ -66,7 +78,7 @@ def anomaly_metrics(
         "min_resolvable_fpr": 1 / n,
         "target_resolvable": k_target >= 1,
         "zero_background_fpr_upper_95": _CL95 / n,
-        "statement": fpr_statement(n, target),
+        "statement": fpr_statement(n, target, weighted=_weighted(weights)),
         "signals": {},
     }
     for name, sig in signals.items():

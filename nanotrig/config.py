@@ -282,7 +282,11 @@ class ModelConfig(_Strict):
     )
     latent_dim: int = Field(3, ge=1, le=32, description="anomaly_vae: latent dimensions (mu).")
     kl_beta: float = Field(
-        0.5, gt=0, lt=1, description="anomaly_vae: loss = (1 - kl_beta) * MSE + kl_beta * KL."
+        1e-4,
+        gt=0,
+        lt=1,
+        description="anomaly_vae: loss = (1 - kl_beta) * MSE + kl_beta * KL "
+        "(MSE: mean over the scaled features, ~0.02; 0.5 collapses the latent: mu ~ 0).",
     )
     total_rate_mhz: float = Field(
         28.6, gt=0, description="anomaly_vae: collision rate the background stands for, in MHz "

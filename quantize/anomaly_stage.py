@@ -39,6 +39,8 @@ from nanotrig.fileio import atomic_path, prepare_output_dir, write_json
 __all__ = ["quantize_anomaly"]
 
 log = logging.getLogger(__name__)
+#: Float mu spread (in mu LSBs) below which the latent counts as unresolved by the firmware.
+_MIN_SPREAD_LSB = 8.0
 
 
 def score_lsb(cfg: QuantizeConfig) -> float:
@@ -46,6 +48,25 @@ def score_lsb(cfg: QuantizeConfig) -> float:
     mu^2 and sum(mu^2) lie on the grid LSB(mu)^2."""
     frac = cfg.latent.bits - cfg.latent.integer - 1
     return 2.0 ** (-2 * frac)
+
+
+def latent_resolution(encoder, data, cfg: QuantizeConfig, q_bkg: np.ndarray) -> dict:
+    """How finely the firmware's mu grid resolves the float latent: the spread of the float
+    encoder's mu on the training background in units of the mu LSB, and the number of distinct
+    quantized background test scores. A spread of a few LSB (a collapsed latent, mu ~ 0) leaves
+    the firmware score a handful of values; warned."""
+    lsb = 2.0 ** -(cfg.latent.bits - cfg.latent.integer - 1)
+    mu = np.asarray(encoder.predict(data.x[data.train], batch_size=4096, verbose=0)[0])
+    spread = [float(v) for v in mu.std(axis=0) / lsb]
+    out = {"mu_lsb": lsb, "float_mu_std_lsb": spread,
+           "distinct_background_scores": len(np.unique(q_bkg))}  # fmt: skip
+    if min(spread) < _MIN_SPREAD_LSB:
+        log.warning(
+            "float mu spreads over %.1f LSB of the latent type only (collapsed latent?): the "
+            "quantized score takes %d distinct background values; lower model.kl_beta",
+            min(spread), out["distinct_background_scores"],
+        )  # fmt: skip
+    return out
 
 
 def quantize_anomaly(
@@ -56,7 +77,7 @@ def quantize_anomaly(
     from nanotrig.models.train import seed_everything
 
     model_dir = Path(model_dir)
-    encoder = load_keras_model(model_dir / ENCODER_FILE)
+    encoder = float_encoder = load_keras_model(model_dir / ENCODER_FILE)
     decoder = load_keras_model(model_dir / DECODER_FILE)
     float_model = load_keras_model(model_dir / MODEL_FILE)
     data = load_anomaly_data(sample_path, model_dir, input_bits=cfg.input)
@@ -78,6 +99,7 @@ def quantize_anomaly(
     lsb = score_lsb(cfg)
     q_metrics, (q_bkg, q_sig) = evaluate(qmodel, data, model_cfg, lsb)
     f_metrics, (f_bkg, f_sig) = evaluate(float_model, data, model_cfg)
+    latent = latent_resolution(float_encoder, data, cfg, q_bkg)
     for name, row in q_metrics["signals"].items():
         log.info("QKeras VAE: %s AUC %.4f (float %.4f)", name, row["auc"],
                  f_metrics["signals"][name]["auc"])  # fmt: skip
@@ -120,6 +142,7 @@ def quantize_anomaly(
             k: f_metrics["signals"][k]["auc"] - q_metrics["signals"][k]["auc"]
             for k in q_metrics["signals"]
         },
+        "latent_resolution": latent,
         "seconds": round(time.perf_counter() - t0, 2),
     }
     write_json(out_dir / "artifact.json", record)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from nanotrig.models.anomaly_metrics import tpr_at_k
+from nanotrig.models.anomaly_metrics import anomaly_metrics, tpr_at_k
 from nanotrig.models.trigger_rates import (
     clopper_pearson,
     rate_curve,
@@ -69,3 +69,29 @@ def test_clopper_pearson() -> None:
     assert lo == 0.0 and np.isclose(hi, 1 - 0.15865**0.1, atol=1e-4)
     lo, hi = clopper_pearson(50, 100)
     assert lo < 0.5 < hi and np.isclose(hi - 0.5, 0.5 - lo) and 0.04 < hi - 0.5 < 0.06
+
+
+def test_error_at_1e5_comes_from_the_tail_not_the_kish_size() -> None:
+    # a bulk of unit weights plus a few very heavy events (Kish size of the whole sample ~7)
+    # and a light biased tail: the 1e-5 threshold lives in the tail and is measured there
+    rng = np.random.default_rng(6)
+    bulk = _grid(rng.uniform(0.0, 10.0, 1000))
+    heavy = _grid(rng.uniform(0.0, 10.0, 5))
+    tail = _grid(20.0 + 10.0 * np.arange(2000) / 2000)  # distinct scores above the bulk
+    bkg = np.r_[bulk, heavy, tail]
+    w = np.r_[np.ones(1000), np.full(5, 1000.0), np.full(2000, 6e-5)]
+    sig = _grid(rng.uniform(24.0, 40.0, 400))
+    m = rate_metrics(bkg, {"s": sig}, w)
+    assert m["effective_background"] < 10
+    wp = m["fpr"]["1e-05"]
+    above = bkg > wp["threshold"]
+    assert np.all(bkg[above] >= 20.0)  # only tail events pass
+    assert np.isclose(wp["fpr"], w[above].sum() / w.sum(), rtol=1e-12)
+    assert np.isclose(wp["fpr_error"], np.sqrt(np.square(w[above]).sum()) / w.sum(), rtol=1e-12)
+    assert 900 < above.sum() < 1100  # about half the tail (its weight is 2e-5 of the total)
+    assert np.isclose(wp["effective_background_above"], above.sum(), rtol=1e-9)
+    r = wp["signals"]["s"]
+    assert wp["background_needed"] is None and 0 < r["tpr_error"] < r["tpr"]
+    # the count-based statement (1/N) does not claim the weighted tail is unmeasurable
+    text = anomaly_metrics(bkg, {"s": sig}, weights=w)["statement"]
+    assert "not by 1/N" in text and "not measurable" not in text
