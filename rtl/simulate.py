@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from nanotrig.rtl.tools import verilator_env
+from nanotrig.rtl.tools import REINSTALL, verilator_env
 
 from nanotrig.errors import ConversionError, DataError
 
@@ -114,7 +114,8 @@ def build_simulator(design: Design, threads: int = 1, optimize: bool = False) ->
     if done.returncode != 0:
         text = (done.stderr + done.stdout).splitlines()
         errs = [ln for ln in text if "error" in ln.lower()] or text[-1:] or ["unknown error"]
-        raise ConversionError(f"Verilator build of {design.path} failed: {errs[0].strip()}")
+        raise ConversionError(f"Verilator build of {design.path} failed: {errs[0].strip()} "
+                              f"(if the tools are broken: {REINSTALL})")  # fmt: skip
     subprocess.run(["rm", "-rf", "obj_dir"], cwd=sim, check=False)
     lib = sim / f"lib{design.name}_wrapper_{stamp}.so"
     if not lib.is_file():
