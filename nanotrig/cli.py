@@ -871,8 +871,8 @@ def rtl(
 ) -> None:
     """Verilog of PROJECT from da4ml (up to the logits), bit-exact in Verilator, Yosys figures.
 
-    Exits 1 when the RTL disagrees with QKeras, the integer kernel (the C-simulation for
-    convolutions, pooling, Multiply) or da4ml on any event (mismatches.npz holds the first ones).
+    Exits 1 when the RTL disagrees with QKeras, the integer kernel (the C-simulation where it
+    does not emulate the project) or da4ml on any event (mismatches.npz holds the first ones).
     """
 
     def go():

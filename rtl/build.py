@@ -13,8 +13,8 @@ Output layout (``out_dir``)::
 The RTL computes the project's layers up to the logits (a softmax or other lookup-table head is
 left out and named in the record). Its outputs are compared on every event with the QKeras
 reference's logits, da4ml's own ``CombLogic.predict`` and the project's exact integer kernel
-(:mod:`hls.int_kernel`, equal to the C-simulation) or, for layers the kernel does not emulate
-(convolutions, pooling, Multiply), hls4ml's C-simulation itself. The whole folder is built beside
+(:mod:`hls.int_kernel`, equal to the C-simulation) or, for projects the kernel does not
+emulate, hls4ml's C-simulation itself. The whole folder is built beside
 ``out_dir`` and moved into place at the end: an error leaves nothing half-written.
 """
 

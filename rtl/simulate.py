@@ -105,8 +105,10 @@ def build_simulator(design: Design, threads: int = 1, optimize: bool = False) ->
     """Verilate and compile ``design`` (``make -f build_binder.mk`` in its ``sim/``)."""
     env = verilator_env()
     stamp = str(uuid.uuid4())
+    # -Wall, but inputs the model never reads (a CNN's border pixels that no pooling window
+    # covers) are not an error: da4ml leaves them unconnected
     env.update(VM_PREFIX=f"{design.name}_wrapper", STAMP=stamp, EXTRA_CXXFLAGS="-fopenmp",
-               VERILATOR_FLAGS="-Wall", N_JOBS=str(max(1, threads)))  # fmt: skip
+               VERILATOR_FLAGS="-Wall -Wno-UNUSEDSIGNAL", N_JOBS=str(max(1, threads)))  # fmt: skip
     sim = design.path / "sim"
     t0 = time.perf_counter()
     cmd = ["make", "-f", "build_binder.mk", "fast" if optimize else "slow"]
