@@ -37,3 +37,16 @@ def test_rtl_refused_where_it_cannot_run():
     msg = str(err.value)
     assert "the dqm_ae family has no rtl stage yet" in msg and "\n" not in msg
     assert all(f in msg for f in ("anomaly_vae", "jet_cnn", "jet_mlp"))
+
+
+def test_pipeline_deeper_than_the_budget_fails_the_run(tmp_path):
+    """The rtl stage's budget gate on the exact depth: over the budget is a run failure naming
+    both figures; within it (and bit-exact) nothing fails."""
+    from nanotrig.families.common import rtl_failures
+
+    rtl = {"verification": {"ok": True}, "latency_ns": 45.0, "latency_cycles": 9,
+           "budget": {"latency_budget_ns": 100.0, "ok": True}}  # fmt: skip
+    assert rtl_failures({"rtl": rtl}, tmp_path) == []
+    rtl["budget"] = {"latency_budget_ns": 40.0, "ok": False}
+    (msg,) = rtl_failures({"rtl": rtl}, tmp_path)
+    assert msg.startswith("the RTL pipeline takes 45 ns (9 cycles), over the latency budget of 40")
