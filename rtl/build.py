@@ -273,9 +273,9 @@ def _build(
         seconds["yosys"] = round(time.perf_counter() - t0, 1)
         if synthesis is None:
             synth_note = (
-                f"Yosys stopped after {synth_timeout_s:g} s without finishing (measured "
-                f"{seconds['yosys']:g} s; raise rtl.synth_timeout_s / --synth-timeout-s to wait "
-                "longer); the Verilog and the Verilator check do not depend on it"
+                f"Yosys stopped after {synth_timeout_s:g} s without finishing, measured "
+                f"{seconds['yosys']:g} s; raise rtl.synth_timeout_s (--synth-timeout-s) to wait "
+                "longer; the Verilog and the Verilator check do not depend on it"
             )
             log.warning(synth_note)
     src = design.sources()
