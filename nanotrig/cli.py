@@ -863,13 +863,16 @@ def rtl(
     ] = None,
     family: Annotated[str, typer.Option(help="Yosys synth_xilinx family.")] = "xcup",
     no_synth: Annotated[bool, typer.Option("--no-synth", help="Skip the Yosys figures.")] = False,
+    synth_timeout_s: Annotated[
+        float, typer.Option(help="Stop Yosys after this many seconds (no figures, reason kept).")
+    ] = 1800.0,
     threads: Annotated[int, typer.Option(help="Verilator build and simulation threads.")] = 1,
     force: Force = False,
 ) -> None:
     """Verilog of PROJECT from da4ml (up to the logits), bit-exact in Verilator, Yosys figures.
 
-    Exits 1 when the RTL disagrees with QKeras, the integer kernel (the C-simulation for
-    convolutions, pooling, Multiply) or da4ml on any event (mismatches.npz holds the first ones).
+    Exits 1 when the RTL disagrees with QKeras, the integer kernel (the C-simulation where it
+    does not emulate the project) or da4ml on any event (mismatches.npz holds the first ones).
     """
 
     def go():
@@ -880,6 +883,7 @@ def rtl(
         return build_rtl(
             project, out, inputs, pipeline=pipeline, latency_cutoff=latency_cutoff,
             family=family, synth=not no_synth, threads=threads, force=force,
+            synth_timeout_s=synth_timeout_s,
         )  # fmt: skip
 
     rec = _guarded(go)
@@ -896,7 +900,7 @@ def rtl(
             f"DSP {s['dsp']}, BRAM18 {s['bram_18k']}, logic depth {s['logic_depth']}"
         )
     else:
-        typer.echo(f"yosys: skipped ({rec['synthesis_skipped'] or '--no-synth'})")
+        typer.echo(f"yosys: skipped ({rec['synthesis_skipped']})")
     typer.echo(f"record: {out / 'artifact.json'}")
     if not v["ok"]:
         typer.echo(f"nanotrig: RTL mismatches: see {out / str(v['mismatch_file'])}", err=True)

@@ -606,6 +606,9 @@ class RtlConfig(_Strict):
         "xcup", description="Yosys synth_xilinx family: UltraScale+, UltraScale, 7-series."
     )
     threads: int = Field(2, ge=1, le=64, description="Verilator build and simulation threads.")
+    synth_timeout_s: float = Field(
+        1800.0, gt=0, description="Stop Yosys after this long; the report then says why."
+    )
 
 
 class RunConfig(_Strict):
@@ -637,9 +640,10 @@ class RunConfig(_Strict):
                 f"{self.model.family}: set it to 0"
             )
         if self.rtl.enabled and fam.stage("rtl") is None:
+            have = ", ".join(n for n in family_names() if get_family(n).stage("rtl"))
             raise ValueError(
-                f"rtl.enabled: the {fam.name} family has no rtl stage yet (nanotrig rtl takes "
-                "io_parallel Dense/ReLU projects, the jet_mlp family): set it to false"
+                f"rtl.enabled: the {fam.name} family has no rtl stage yet (the {have} families "
+                "have one): set it to false"
             )
         if self.rtl.enabled and self.hls.io_type != "io_parallel":
             raise ValueError(

@@ -301,6 +301,8 @@ def rtl_headline(r: dict) -> str | None:
     )
     if s:
         text += f"; Yosys {s['lut']:,} LUT, {s['ff']:,} FF, {s['dsp']} DSP"
+    elif t.get("synthesis_skipped"):
+        text += f"; no Yosys figures: {t['synthesis_skipped'].split(';')[0]}"
     return text
 
 

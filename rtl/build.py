@@ -13,8 +13,8 @@ Output layout (``out_dir``)::
 The RTL computes the project's layers up to the logits (a softmax or other lookup-table head is
 left out and named in the record). Its outputs are compared on every event with the QKeras
 reference's logits, da4ml's own ``CombLogic.predict`` and the project's exact integer kernel
-(:mod:`hls.int_kernel`, equal to the C-simulation) or, for layers the kernel does not emulate
-(convolutions, pooling, Multiply), hls4ml's C-simulation itself. The whole folder is built beside
+(:mod:`hls.int_kernel`, equal to the C-simulation) or, for projects the kernel does not
+emulate, hls4ml's C-simulation itself. The whole folder is built beside
 ``out_dir`` and moved into place at the end: an error leaves nothing half-written.
 """
 
@@ -129,6 +129,7 @@ def build_rtl(
     latency_cutoff: float | None = None,
     family: str = "xcup",
     synth: bool = True,
+    synth_timeout_s: float = 1800.0,
     threads: int = 1,
     name: str = "nanotrig_rtl",
     force: bool = False,
@@ -139,7 +140,8 @@ def build_rtl(
     ``inputs``: events (array, ``.npy`` or ``.h5``) to compare on; default: the project's
     edge inputs plus 4096 random ones. ``pipeline``: registers every ``latency_cutoff`` adder
     levels (default: the project's clock period in ns, da4ml's pairing of 5 levels at 5 ns),
-    else combinational. ``synth``: Yosys figures for ``family`` when Yosys is installed.
+    else combinational. ``synth``: Yosys figures for ``family`` when Yosys is installed; a Yosys
+    run longer than ``synth_timeout_s`` is stopped and the record says so (no figures).
     ``mutate`` is for tests (see :func:`rtl.trace.trace_layers`). Raises the
     :mod:`nanotrig.errors` exceptions; mismatches do not raise: see ``verification.ok``.
     """
@@ -147,6 +149,8 @@ def build_rtl(
     project_dir, out_dir = Path(project_dir), Path(out_dir)
     if family not in FAMILIES:
         raise ConfigError(f"unknown Yosys family {family!r}: choose from {', '.join(FAMILIES)}")
+    if synth_timeout_s <= 0:
+        raise ConfigError(f"synth_timeout_s must be positive, got {synth_timeout_s}")
     if latency_cutoff is not None and latency_cutoff <= 0:
         raise ConfigError(f"latency_cutoff must be positive, got {latency_cutoff}")
     record = _read_project(project_dir)
@@ -161,7 +165,18 @@ def build_rtl(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         rec = _build(
-            project_dir, tmp, x, record, cutoff, clock, family, synth, threads, name, mutate
+            project_dir,
+            tmp,
+            x,
+            record,
+            cutoff,
+            clock,
+            family,
+            synth,
+            threads,
+            name,
+            mutate,
+            synth_timeout_s,
         )
         rec["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
         write_json(tmp / ARTIFACT_FILE, rec)
@@ -192,6 +207,7 @@ def _build(
     threads: int,
     name: str,
     mutate: str | None,
+    synth_timeout_s: float = 1800.0,
 ) -> dict[str, Any]:
     from hls4ml.utils.serialization import deserialize_model
     from nanotrig.hls._capture import captured_stdout
@@ -246,12 +262,22 @@ def _build(
         log.warning("wrote %d mismatching events to %s", len(idx), out / MISMATCH_FILE)
 
     synthesis, synth_note = None, None
-    if synth and yosys() is not None:
-        synthesis = synthesize(design, family)
-        seconds["yosys"] = synthesis["seconds"]
-    elif synth:
+    if not synth:
+        synth_note = "synthesis not asked for (--no-synth, rtl.synth: false)"
+    elif yosys() is None:
         synth_note = YOSYS_MISSING
         log.warning(YOSYS_MISSING)
+    else:
+        t0 = time.perf_counter()
+        synthesis = synthesize(design, family, synth_timeout_s, skip_on_timeout=True)
+        seconds["yosys"] = round(time.perf_counter() - t0, 1)
+        if synthesis is None:
+            synth_note = (
+                f"Yosys stopped after {synth_timeout_s:g} s without finishing, measured "
+                f"{seconds['yosys']:g} s; raise rtl.synth_timeout_s (--synth-timeout-s) to wait "
+                "longer; the Verilog and the Verilator check do not depend on it"
+            )
+            log.warning(synth_note)
     src = design.sources()
     return {
         "project_dir": str(project_dir),

