@@ -303,10 +303,6 @@ def _merge_code(step, idx: int, ranges) -> tuple[str, str, tuple[int, int]]:
     return "", body, (min(rng[0], 0), max(rng[1], 0))
 
 
-def _indent(code: str) -> str:
-    return "".join("    " + line if line.strip() else line for line in code.splitlines(True))
-
-
 #: Values per vector register (AVX2, 32-bit), for choosing a convolution's loop order.
 _LANES = 8
 #: Channels from which the pixel loop skips zero inputs (a branch per input value).
