@@ -1,7 +1,8 @@
 """C-simulation throughput per model family: hls4ml ``predict()`` vs the batched harness.
 
     python benchmarks/csim_bench.py [--events 1000000] [--predict-events 20000] [--threads 1 2]
-                                    [--families jet_mlp jet_cnn dqm_ae anomaly_vae] [--out DIR]
+                                    [--families jet_mlp jet_cnn dqm_ae anomaly_vae jet_garnet]
+                                    [--out DIR]
 
 For each family a seeded QKeras model (6-bit; the autoencoder 8-bit) of the shipped
 architecture is converted (hls/): the 16-64-32-32-5 jet MLP (io_parallel; input
@@ -9,7 +10,10 @@ quantized_bits(16,5), 6-bit weights, biases and quantized_relu(6,0), softmax hea
 jet CNN of configs/jet_cnn.yml and the 32x64 DQM autoencoder of configs/dqm_ae.yml (both
 io_stream), and the anomaly trigger's deployed encoder + score of configs/anomaly_vae.yml
 (io_parallel: mu, then the score sum(mu^2) through a Multiply and a frozen Dense; no tap).
-GarNet's harness is checked against ``predict()`` in tests/hls/test_batch_csim.py, not timed.
+GarNet (the QGarNet tagger of configs/jet_garnet.yml up to its logits, 32 constituents x 4
+features) has no batch harness or integer kernel: its exact engine is the numpy emulator
+(hls/garnet_emulator.py + garnet_head.py), timed against ``predict()`` and checked against it
+on every event ``predict()`` ran (``--events / 10`` jets).
 Timed in the same run: hls4ml's ``predict()`` (one ctypes call per event), the batch harness of
 hls/batch.py (with and without the logits tap, per thread count), the exact integer kernel of
 hls/int_kernel.py (every family: Dense, Conv, pooling, upsampling, Multiply; the last layer
@@ -154,6 +158,39 @@ def l1_inputs(n: int, seed: int = 1):
     return x.astype(np.float32)
 
 
+#: GarNet tagger of configs/jet_garnet.yml: constituents per jet, features per constituent.
+GARNET_VERTICES, GARNET_FEATURES = 32, 4
+
+
+def garnet_qmodel(seed: int = 0):
+    """The deployed QGarNet tagger of configs/jet_garnet.yml (GarNet transforms
+    quantized_bits(10,4), Dense head up to the logits) with seeded weights."""
+    import numpy as np
+    from nanotrig.models.garnet import build_garnet_tagger
+    from nanotrig.quantize.garnet_stage import build_qgarnet_tagger, round_head_weights
+
+    from nanotrig.config import QuantBits
+
+    model = build_garnet_tagger(GARNET_VERTICES, GARNET_FEATURES, N_CLASSES)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.3, w.shape) for w in model.get_weights()])
+    qmodel = build_qgarnet_tagger(model, QuantBits(bits=10, integer=4))
+    round_head_weights(qmodel)  # ap_fixed<16,6> head, as the quantize stage does
+    return qmodel
+
+
+def garnet_inputs(n: int, seed: int = 1):
+    """Constituent-like inputs: ``(x (n, 32, 4) float32, counts (n, 1))``, rows past the count
+    zero."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, GARNET_VERTICES + 1, (n, 1))
+    x = rng.normal(0.0, 1.5, (n, GARNET_VERTICES, GARNET_FEATURES))
+    x *= np.arange(GARNET_VERTICES)[None, :, None] < counts[:, :, None]
+    return x.astype(np.float32), counts.astype(np.float32)
+
+
 #: Features of an L1 event (MET, 4 e/gamma, 4 mu, 10 jets x pT, eta, phi).
 N_L1_FEATURES = 57
 #: family -> (QKeras model builder, inputs, io_type, events divisor, layer the harness taps)
@@ -163,6 +200,10 @@ FAMILIES = {
     "dqm_ae": (dqm_ae_qmodel, map_inputs, "io_stream", 1000, "output"),
     "anomaly_vae": (anomaly_qmodel, l1_inputs, "io_parallel", 1, None),
 }
+
+
+#: GarNet: converted by hls/garnet_convert.py, its exact engine the emulator; events divisor.
+GARNET, GARNET_DIVISOR = "jet_garnet", 10
 
 
 def convert_family(family: str, out_dir: Path, seed: int = 0) -> Path:
@@ -197,6 +238,11 @@ def run_benchmark(
     rows: list[dict[str, object]] = []
     kernel_rows: list[dict[str, object]] = []
     for family in families:
+        if family == GARNET:
+            family_rows, family_kernel = _garnet_rows(n_events, n_predict, work / family)
+            rows += family_rows
+            kernel_rows += family_kernel
+            continue
         _, inputs, _, divisor, _ = FAMILIES[family]
         n = max(1, n_events // divisor)
         m = max(1, min(n_predict // divisor, n))
@@ -280,6 +326,42 @@ def _family_rows(
     return rows, kernel_rows
 
 
+def _garnet_rows(
+    n_events: int, n_predict: int, work: Path
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """GarNet's exact engine is its numpy emulator (hls/garnet_emulator.py + garnet_head.py: the
+    C-simulation of the tagger up to its logits, bit for bit): timed against ``predict()``,
+    its outputs checked against ``predict()``'s on every event ``predict()`` ran."""
+    import numpy as np
+    from nanotrig.hls.garnet_convert import convert_garnet
+    from nanotrig.hls.garnet_emulator import GarnetEmulator
+    from nanotrig.hls.garnet_head import GarnetTaggerEmulator
+
+    n = max(1, n_events // GARNET_DIVISOR)
+    m = max(1, min(n_predict // GARNET_DIVISOR, n))
+    qmodel = garnet_qmodel()
+    t0 = time.perf_counter()
+    hls_model = convert_garnet(qmodel, work / "hls", head=True)  # converts and compiles
+    compile_s = time.perf_counter() - t0
+    x, counts = garnet_inputs(n)
+    x64, c64 = x.astype(np.float64), counts.astype(np.float64)
+    t0 = time.perf_counter()
+    y_ref = np.asarray(hls_model.predict([x64[:m], c64[:m]]), dtype=np.float64).reshape(m, -1)
+    dt = time.perf_counter() - t0
+    rows = [_row(GARNET, "hls4ml predict()", 1, m, dt, compile_s)]
+    t0 = time.perf_counter()
+    tagger = GarnetTaggerEmulator.from_model(GarnetEmulator.from_hls_layer(hls_model), qmodel)
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    got = tagger.predict(x64, c64)
+    dt = time.perf_counter() - t0
+    if not np.array_equal(got[:m], y_ref):
+        raise RuntimeError("jet_garnet: the emulator disagrees with hls4ml predict()")
+    row = _row(GARNET, "emulator (logits)", 1, n, dt, build_s)
+    row["x_predict"] = round(float(row["events_per_s"]) / float(rows[0]["events_per_s"]), 1)
+    return rows, [row]
+
+
 def _row(
     family: str, name: str, threads: int, n: int, seconds: float, compile_s: float
 ) -> dict[str, object]:
@@ -297,7 +379,7 @@ def _row(
 def format_markdown(result: dict[str, object]) -> str:
     """The table printed by :func:`main`."""
     lines = [
-        f"C-simulation throughput, 6-bit models ({result['cpus']} CPUs)",
+        f"C-simulation throughput, quantized models ({result['cpus']} CPUs)",
         "",
         "| family | path | threads | events | seconds | events/s | compile s | x predict() |",
         "|---|---|---|---|---|---|---|---|",
@@ -319,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=1_000_000, help="events for the batched paths")
     ap.add_argument("--predict-events", type=int, default=20_000, help="events for predict()")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="harness threads")
-    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    names = [*FAMILIES, GARNET]
+    ap.add_argument("--families", nargs="+", default=names, choices=names)
     ap.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for json/md")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

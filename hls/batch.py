@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from nanotrig.hls._capture import captured_stdout
 from nanotrig.hls.inputs import validate_inputs
+from nanotrig.hls.stress import StressEvents
 
 from nanotrig.errors import ConversionError, DataError, ToolMissingError
 
@@ -271,7 +272,8 @@ def _compile(prj: Path, project: str, src: Path, lib: Path) -> None:
 
 
 class EventSource:
-    """Events ``(n, *input_shape)`` from an array, a ``.npy`` (memory-mapped) or an HDF5 file.
+    """Events ``(n, *input_shape)`` from an array, a ``.npy`` (memory-mapped), an HDF5 file or
+    :class:`hls.stress.StressEvents` (generated when read).
 
     Shape and dtype are checked on opening; :meth:`chunks` yields validated float32 chunks
     (:func:`hls.inputs.validate_inputs`: NaN or inf is a :class:`DataError`) with their start.
@@ -290,6 +292,8 @@ class EventSource:
         handle = None
         if isinstance(source, (str, Path)):
             data, handle, name = _open_file(Path(source), dataset)
+        elif isinstance(source, StressEvents):  # generated block by block when read
+            data, name = source, "stress events"
         else:
             data, name = np.asarray(source), "inputs"
         try:

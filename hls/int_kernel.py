@@ -260,9 +260,15 @@ template <int S, int W, bool SG, int Q, int O, bool CHK> static inline int64_t c
     if constexpr (CHK) return ovf<W, SG, O>(r);
     else return r;
 }
+// 2^F, a normal double for |F| <= 1022
+template <int F> constexpr double pow2() {
+    double r = 1.0;
+    for (int i = 0; i < (F < 0 ? -F : F); ++i) r = F < 0 ? r * 0.5 : r * 2.0;
+    return r;
+}
 // ap_fixed<W, W - F, Q, O>(double d), exact
 template <int F, int W, bool SG, int Q, int O> static inline int64_t from_double(double d) {
-    const double t = std::ldexp(d, F);
+    const double t = d * pow2<F>();  // = std::ldexp(d, F): one correctly rounded product
     if (!(std::fabs(t) < 4611686018427387904.0)) {  // |t| >= 2^62: an integer already
         if constexpr (O == 0) {
             if (std::isinf(t)) return 0;  // the exact value is a multiple of 2^W

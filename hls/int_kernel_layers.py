@@ -8,8 +8,10 @@ last, in both io types), on integers in units of each type's LSB:
   its window (kernel rows, kernel columns, channels in that order), with the zeros of the
   padding; products cast to ``accum_t``, the bias first, the sum cast to the result type;
 * MaxPooling1D/2D without padding: the maximum of the window, cast to ``accum_t`` and then to
-  the result type (``reduce_pool`` / ``pool_op``); average pooling divides in ``ap_fixed``
-  and is left to the harness;
+  the result type (``reduce_pool`` / ``pool_op``); AveragePooling1D/2D without padding: the
+  sum in ``accum_t``, divided by the window size with the quotient truncated toward zero (an
+  ``ap_fixed`` divided by an integer), cast to the result type (accum_t must hold the input's
+  fractional bits and the sum, else the harness);
 * ZeroPadding1D/2D: the values moved, the border set to zero; UpSampling (hls4ml Resize,
   nearest): every value repeated ``new / old`` times along each axis;
 * Merge ``multiply``, ``add``, ``subtract`` (``nnet_merge.h``): the exact product, sum or
@@ -28,7 +30,7 @@ from nanotrig.hls.int_kernel_steps import (
     Step,
     cast_expr,
     cast_range,
-    dense_code,
+    dense_parts,
     may_overflow,
 )
 
@@ -37,7 +39,7 @@ from nanotrig.errors import ConversionError
 __all__ = ["SPATIAL_KINDS", "spatial_code", "spatial_step"]
 
 #: Step kinds generated here.
-SPATIAL_KINDS = ("conv", "maxpool", "zeropad", "resize", "multiply", "add", "subtract")
+SPATIAL_KINDS = ("conv", "maxpool", "avgpool", "zeropad", "resize", "multiply", "add", "subtract")
 _MERGES = ("multiply", "add", "subtract")
 
 
@@ -82,13 +84,18 @@ def spatial_step(layer, srcs: list, out, size: int, what: str):
         return _conv_step(layer, prev, out, size, what, isinstance(layer, hl.Conv1D))
     if isinstance(layer, (hl.Pooling1D, hl.Pooling2D)):
         g = _geom(layer, isinstance(layer, hl.Pooling1D), _POOL)
-        if layer.get_attr("pool_op") != "Max" or any(g[k] for k in _POOL[-4:]):
-            raise ConversionError(f"{what}: only MaxPooling without padding is emulated "
-                                  f"(average pooling divides in ap_fixed), {HARNESS}")  # fmt: skip
+        op = layer.get_attr("pool_op")
+        if op not in ("Max", "Average") or any(g[k] for k in _POOL[-4:]):
+            raise ConversionError(f"{what}: only max and average pooling without padding are "
+                                  f"emulated, {HARNESS}")  # fmt: skip
         g["n_chan"] = g["n_filt"]
         accum = _fixed(layer.get_attr("accum_t"), f"{what} accum_t")
-        return _checked(Step(layer.name, "maxpool", size, out, src=prev.out, accum=accum,
-                              geom=g), prev, what)  # fmt: skip
+        kind = "maxpool" if op == "Max" else "avgpool"
+        if kind == "avgpool" and accum.frac < prev.out.frac:
+            raise ConversionError(f"{what}: its accum_t has fewer fractional bits than its "
+                                  f"input (the sum would round): {HARNESS}")  # fmt: skip
+        return _checked(Step(layer.name, kind, size, out, src=prev.out, accum=accum, geom=g),
+                        prev, what)  # fmt: skip
     if isinstance(layer, (hl.ZeroPadding1D, hl.ZeroPadding2D)):
         g = _geom(layer, isinstance(layer, hl.ZeroPadding1D), _PAD)
         return _checked(Step(layer.name, "zeropad", size, out, src=prev.out, geom=g), prev, what)
@@ -175,24 +182,13 @@ def spatial_code(
     lo, hi = ranges[s]
     if step.kind == "conv":
         xr = (min(lo, 0), max(hi, 0))  # the padding's zeros
-        n_in = g["filt_height"] * g["filt_width"] * g["n_chan"]
-        consts, dense = dense_code(step, idx, xr, xin="xw", yout=f"(v{idx} + p * {g['n_filt']})")
-        body = f"""    // {step.name}: convolution {g["filt_height"]}x{g["filt_width"]}
-    for (int oh = 0; oh < {g["out_height"]}; ++oh) for (int ow = 0; ow < {g["out_width"]}; ++ow) {{
-        const int p = oh * {g["out_width"]} + ow;
-        {ctypes_[s]} xw[{n_in}];
-        for (int kh = 0; kh < {g["filt_height"]}; ++kh)
-        for (int kw = 0; kw < {g["filt_width"]}; ++kw) {{
-            const int ih = oh * {g["stride_height"]} + kh - {g["pad_top"]};
-            const int iw = ow * {g["stride_width"]} + kw - {g["pad_left"]};
-            const bool in = ih >= 0 && ih < {g["in_height"]} && iw >= 0 && iw < {g["in_width"]};
-            for (int c = 0; c < {g["n_chan"]}; ++c)
-                xw[(kh * {g["filt_width"]} + kw) * {g["n_chan"]} + c] =
-                    in ? v{s}[(ih * {g["in_width"]} + iw) * {g["n_chan"]} + c] : 0;
-        }}
-{_indent(dense)}    }}
-"""
-        return consts, body, (out.lo, out.hi)
+        parts = dense_parts(step, idx, xr, any_order=True)
+        if not parts.ordered and _offsets_cost(g, parts.n_out) < _pixels_cost(g, parts.n_out):
+            body = _conv_offsets_code(step, idx, parts, ctypes_[s])
+        else:
+            parts = dense_parts(step, idx, xr)  # hls4ml's order
+            body = _conv_pixels_code(step, idx, parts, ctypes_[s])
+        return parts.consts, body, (out.lo, out.hi)
     if step.kind in _MERGES:
         return _merge_code(step, idx, ranges)
     src, rng = step.src, (lo, hi)
@@ -219,6 +215,8 @@ def spatial_code(
     }}
 """
         return "", body, (min(rng[0], 0), max(rng[1], 0))
+    if step.kind == "avgpool":
+        return _avgpool_code(step, idx, (lo, hi))
     sh = src.frac - out.frac
     cast = cast_expr("x", out, sh, lo, hi)
     rng = cast_range(out, lo, hi, sh)
@@ -240,6 +238,37 @@ def spatial_code(
     for (int c = 0; c < {g["n_chan"]}; ++c) {{
         const int64_t x = v{s}[((oh / {rh}) * {g["in_width"]} + ow / {rw}) * {g["n_chan"]} + c];
         v{idx}[(oh * {g["out_width"]} + ow) * {g["n_chan"]} + c] = {cast};
+    }}
+"""
+    return "", body, (min(rng[0], 0), max(rng[1], 0))
+
+
+def _avgpool_code(step, idx: int, xr: tuple[int, int]) -> tuple[str, str, tuple[int, int]]:
+    """Average pooling as hls4ml computes it (``avg`` of nnet_pooling.h, ``reduce_pool`` of
+    nnet_pooling_stream.h): the window's values summed in ``accum_t``, the sum divided by the
+    window size (``ap_fixed`` by an integer: the quotient truncated toward zero, in accum
+    units), cast to the result type. Exact when no cast in the sum rounds (accum_t has at least
+    the input's fractional bits, checked in the plan) or overflows (checked here)."""
+    s, g, src, acc, out = step.inputs[0], step.geom, step.src, step.accum, step.out
+    n = g["pool_height"] * g["pool_width"]
+    up = 1 << (acc.frac - src.frac)
+    lo, hi = xr[0] * up, xr[1] * up
+    slo, shi = min(lo, n * lo), max(hi, n * hi)  # every value and partial sum
+    if may_overflow(acc, slo, shi):
+        raise ConversionError(f"layer {step.name!r}: the pooling sum may overflow its accum_t: "
+                              f"{HARNESS}")  # fmt: skip
+    qlo, qhi = (v // n if v >= 0 else -(-v // n) for v in (slo, shi))  # toward zero, as C++
+    expr = cast_expr("sum / " + str(n), out, acc.frac - out.frac, qlo, qhi)
+    rng = cast_range(out, qlo, qhi, acc.frac - out.frac)
+    at = (f"v{s}[((oh * {g['stride_height']} + kh) * {g['in_width']} + ow * "
+          f"{g['stride_width']} + kw) * {g['n_chan']} + c]")  # fmt: skip
+    body = f"""    // {step.name}: average pooling {g["pool_height"]}x{g["pool_width"]}
+    for (int oh = 0; oh < {g["out_height"]}; ++oh) for (int ow = 0; ow < {g["out_width"]}; ++ow)
+    for (int c = 0; c < {g["n_chan"]}; ++c) {{
+        int64_t sum = 0;
+        for (int kh = 0; kh < {g["pool_height"]}; ++kh)
+        for (int kw = 0; kw < {g["pool_width"]}; ++kw) sum += int64_t({at}) * {up};
+        v{idx}[(oh * {g["out_width"]} + ow) * {g["n_chan"]} + c] = {expr};
     }}
 """
     return "", body, (min(rng[0], 0), max(rng[1], 0))
@@ -274,5 +303,97 @@ def _merge_code(step, idx: int, ranges) -> tuple[str, str, tuple[int, int]]:
     return "", body, (min(rng[0], 0), max(rng[1], 0))
 
 
-def _indent(code: str) -> str:
-    return "".join("    " + line if line.strip() else line for line in code.splitlines(True))
+#: Values per vector register (AVX2, 32-bit), for choosing a convolution's loop order.
+_LANES = 8
+#: Channels from which the pixel loop skips zero inputs (a branch per input value).
+_SKIP_CHANNELS = 2
+
+
+def _pixels_cost(g: dict[str, int], nf: int) -> int:
+    """Vector operations of :func:`_conv_pixels_code` (the filters innermost)."""
+    k = g["filt_height"] * g["filt_width"] * g["n_chan"]
+    return g["out_height"] * g["out_width"] * k * -(-nf // _LANES)
+
+
+def _offsets_cost(g: dict[str, int], nf: int) -> int:
+    """Vector operations of :func:`_conv_offsets_code` (an image row innermost), plus one per
+    row for the loop around it."""
+    k = g["filt_height"] * g["filt_width"] * g["n_chan"]
+    return k * nf * g["out_height"] * (-(-g["out_width"] // _LANES) + 1)
+
+
+def _padded(step, idx: int, xt: str, planes: bool) -> tuple[str, int, int]:
+    """C++ copying the input into a zero-bordered buffer ``xp{idx}``: channel planes
+    ``[c][y][x]`` (``planes``) or pixels ``[y][x][c]``; returns the code and its height, width."""
+    s, g = step.inputs[0], step.geom
+    ih, iw, nc = g["in_height"], g["in_width"], g["n_chan"]
+    pt, pl = g["pad_top"], g["pad_left"]
+    hp = max(ih + pt, (g["out_height"] - 1) * g["stride_height"] + g["filt_height"])
+    wp = max(iw + pl, (g["out_width"] - 1) * g["stride_width"] + g["filt_width"])
+    dims, at = (f"[{nc}][{hp}][{wp}]", "[c][y + {pt}][x + {pl}]") if planes else (
+        f"[{hp}][{wp}][{nc}]", "[y + {pt}][x + {pl}][c]")  # fmt: skip
+    at = at.format(pt=pt, pl=pl)
+    code = f"""    static thread_local {xt} xp{idx}{dims};  // zero-initialised: border stays 0
+    for (int y = 0; y < {ih}; ++y) for (int x = 0; x < {iw}; ++x) for (int c = 0; c < {nc}; ++c)
+        xp{idx}{at} = v{s}[(y * {iw} + x) * {nc} + c];
+"""
+    return code, hp, wp
+
+
+def _conv_pixels_code(step, idx: int, d, xt: str) -> str:
+    """A convolution pixel by pixel: each output pixel is the Latency Dense of its window
+    (kernel rows, kernel columns, channels: hls4ml's order), read in place from the padded
+    input (no window copy), the filters innermost."""
+    g = step.geom
+    nc, nf, ow = g["n_chan"], g["n_filt"], g["out_width"]
+    fh, fw, sh, sw = g["filt_height"], g["filt_width"], g["stride_height"], g["stride_width"]
+    pad, _, _ = _padded(step, idx, xt, planes=False)
+    ct = d.ct
+    # zeros add nothing (every cast keeps 0): skipped where a channel loop makes it pay
+    skip = "\n                if (xi == 0) continue;" if nc >= _SKIP_CHANNELS else ""
+    return f"""    // {step.name}: convolution {fh}x{fw}, pixel by pixel
+{pad}    for (int oy = 0; oy < {g["out_height"]}; ++oy) for (int ox = 0; ox < {ow}; ++ox) {{
+        {ct} acc[{nf}];
+        for (int j = 0; j < {nf}; ++j) acc[j] = B{idx}[j];
+        for (int kh = 0; kh < {fh}; ++kh) for (int kw = 0; kw < {fw}; ++kw) {{
+            const {xt} *xw = xp{idx}[oy * {sh} + kh][ox * {sw} + kw];
+            const {ct} (*wk)[{nf}] = W{idx} + (kh * {fw} + kw) * {nc};
+            for (int c = 0; c < {nc}; ++c) {{
+                const {ct} xi = xw[c];{skip}
+                for (int j = 0; j < {nf}; ++j) acc[j] = {d.add("acc[j]", "xi", "wk[c][j]")};
+            }}
+        }}
+        for (int j = 0; j < {nf}; ++j) v{idx}[(oy * {ow} + ox) * {nf} + j] = {d.result("acc[j]")};
+    }}
+"""
+
+
+def _conv_offsets_code(step, idx: int, d, xt: str) -> str:
+    """A convolution summed over the kernel offsets: for each (kh, kw, channel, filter), a
+    shifted plane of the input times one weight is added to that filter's plane of sums. No
+    window is copied and the innermost loop runs along an image row (vectorised). The terms of
+    each sum are hls4ml's (the same products, cast the same way) in another order, which gives
+    the same integer wherever no saturating cast sits between the additions
+    (``DenseParts.ordered`` false, from the value ranges)."""
+    g = step.geom
+    nc, nf = g["n_chan"], g["n_filt"]
+    oh, ow, fh, fw = g["out_height"], g["out_width"], g["filt_height"], g["filt_width"]
+    sh, sw = g["stride_height"], g["stride_width"]
+    pad, _, _ = _padded(step, idx, xt, planes=True)
+    ct = d.ct
+    return f"""    // {step.name}: convolution {fh}x{fw}, summed over the kernel offsets
+{pad}    static thread_local {ct} acc{idx}[{nf}][{oh * ow}];
+    for (int j = 0; j < {nf}; ++j) for (int p = 0; p < {oh * ow}; ++p) acc{idx}[j][p] = B{idx}[j];
+    for (int kh = 0; kh < {fh}; ++kh) for (int kw = 0; kw < {fw}; ++kw)
+    for (int c = 0; c < {nc}; ++c) for (int j = 0; j < {nf}; ++j) {{
+        const {ct} w = W{idx}[(kh * {fw} + kw) * {nc} + c][j];
+        if (w == 0) continue;  // adds zeros (every cast keeps 0)
+        for (int y = 0; y < {oh}; ++y) {{
+            const {xt} *row = &xp{idx}[c][y * {sh} + kh][kw];
+            {ct} *a = &acc{idx}[j][y * {ow}];
+            for (int x = 0; x < {ow}; ++x) a[x] = {d.add("a[x]", f"{ct}(row[x * {sw}])", "w")};
+        }}
+    }}
+    for (int p = 0; p < {oh * ow}; ++p) for (int j = 0; j < {nf}; ++j)
+        v{idx}[p * {nf} + j] = {d.result(f"acc{idx}[j][p]")};
+"""

@@ -558,7 +558,8 @@ class VerifyConfig(_Strict):
         ge=0,
         le=100_000_000,
         description="Events of the batched large check (0: off): test jets resampled with "
-        "Gaussian smearing, written to data/stress_inputs.npy and verified in chunks.",
+        "Gaussian smearing, written to data/stress_inputs.npy and verified in chunks (above "
+        "1 GiB, e.g. a million DQM maps, generated chunk by chunk instead, never written).",
     )
     stress_smear: float = Field(
         0.05, ge=0, description="Smearing of the resampled test inputs (fraction of their std)."

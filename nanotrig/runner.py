@@ -5,7 +5,7 @@ Layout of ``<out_root>/<name>/`` (the stages a family declares)::
     config.yml            the resolved config (every default filled in)
     stages.json           per stage: fingerprint of its inputs, seconds, artifact record
     data/<kind>.h5        generate: the sample (jets, l1 or dqm)
-    data/stress_inputs.npy  verify.stress_events resampled test inputs (batched C-sim check)
+    data/stress_inputs.npy  verify.stress_events resampled test inputs (batched C-sim, <= 1 GiB)
     model/                train: float model, split, metrics, plots
     qmodel/               quantize: QKeras model, QAT history, test inputs, plots
     hls/                  convert: hls4ml project, test vectors, conversion.json; verify.json

@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 #: What each sample kind holds, for messages.
+#: Stress inputs larger than this (bytes as float32) are generated while they are verified
+#: (hls/stress.py), not written to data/stress_inputs.npy: a million DQM maps would take 8 GB.
+STRESS_FILE_BYTES = 1 << 30
 SAMPLE_WHAT = {"jets": "jets", "l1": "L1 events", "dqm": "DQM occupancy maps"}
 
 
@@ -123,6 +126,7 @@ def verify_checks(
     ``x_verify`` and the stress events (record ``decisions``)."""
     from nanotrig.families.decision_check import OUTPUTS_FILE, stress_counter, test_decisions
     from nanotrig.hls import edge_inputs, stress_inputs, verify_project
+    from nanotrig.hls.stress import BLOCK, StressEvents
 
     cfg, timed, hls_dir = ctx.cfg, ctx.timed, ctx.run_dir / "hls"
     outputs = hls_dir / OUTPUTS_FILE
@@ -139,20 +143,21 @@ def verify_checks(
             "verify_edges", verify_project, hls_dir, edge_inputs(hls_dir)
         ).to_dict()
     if cfg.verify.stress_events:
-        stress_path = stress_inputs(
-            x_pool, cfg.verify.stress_events, ctx.run_dir / "data" / "stress_inputs.npy",
-            smear=cfg.verify.stress_smear, seed=cfg.seed,
-        )  # fmt: skip
+        events = StressEvents(x_pool, cfg.verify.stress_events, cfg.verify.stress_smear, cfg.seed)
+        if events.nbytes > STRESS_FILE_BYTES:  # generated chunk by chunk, never written
+            source, where = events, f"generated in blocks of {BLOCK} (seed {cfg.seed}), not written"
+        else:
+            source = stress_inputs(
+                x_pool, cfg.verify.stress_events, ctx.run_dir / "data" / "stress_inputs.npy",
+                smear=cfg.verify.stress_smear, seed=cfg.seed,
+            )  # fmt: skip
+            where = "data/stress_inputs.npy"
         stress = timed(
-            "verify_stress", verify_project, hls_dir, stress_path, batched=True,
+            "verify_stress", verify_project, hls_dir, source, batched=True,
             progress=ctx.progress, engine=cfg.verify.stress_engine,
             flips=stress_counter(decide, record["decisions"]) if "decisions" in record else None,
         )  # fmt: skip
-        record["stress"] = {
-            **stress.to_dict(),
-            "inputs": "data/stress_inputs.npy",
-            "smear": cfg.verify.stress_smear,
-        }
+        record["stress"] = {**stress.to_dict(), "inputs": where, "smear": cfg.verify.stress_smear}
     write_json(hls_dir / "verify.json", record)
     return record
 

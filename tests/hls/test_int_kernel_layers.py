@@ -2,7 +2,8 @@
 harness (hls4ml's C++, the values ``trace()`` returns) bit for bit, layer by layer.
 
 One small QKeras model holds every layer the other families use: Conv2D with 'same' padding
-(hls4ml adds a ZeroPadding2D layer in io_stream, pads inside the convolution in io_parallel),
+(hls4ml adds a ZeroPadding2D layer in io_stream, pads inside the convolution in io_parallel;
+computed in both of the kernel's loop orders),
 ReLU, MaxPooling2D, UpSampling2D, two branches multiplied (Multiply), BatchNormalization per
 channel, Flatten, Dense and a softmax head (compared through the table emulator). It is
 converted with hls4ml's inferred types, narrowed after the merge (rounding, saturation, a
@@ -83,8 +84,11 @@ def _inputs(n: int) -> np.ndarray:
     return x
 
 
-def test_spatial_layers_exact(tmp_path, io_type="io_stream"):
-    """io_stream (the CNN and DQM families); io_parallel convolutions: test_batch_csim.py."""
+def test_spatial_layers_exact(tmp_path, monkeypatch, io_type="io_stream"):
+    """io_stream (the CNN and DQM families); io_parallel convolutions: test_batch_csim.py.
+    Both loop orders of the convolutions (pixel by pixel, and summed over the kernel offsets)
+    give hls4ml's values."""
+    from nanotrig.hls import int_kernel_layers
     from nanotrig.hls.tables import emulate, table_spec
 
     hls_model = _convert(_model(), tmp_path / "prj", io_type)
@@ -102,6 +106,13 @@ def test_spatial_layers_exact(tmp_path, io_type="io_stream"):
     for name in names:
         np.testing.assert_array_equal(got[name], cols[name], err_msg=name)
     assert np.unique(got["fc"]).size > 100
+    monkeypatch.setattr(int_kernel_layers, "_offsets_cost", lambda g, nf: -1)
+    offsets = build_int_kernel(hls_model, tmp_path / "offsets")
+    assert "summed over the kernel offsets" in offsets.lib_path.with_suffix(".cpp").read_text()
+    got_o = offsets.run(x, layers="all")
+    for name in names:
+        np.testing.assert_array_equal(got_o[name], cols[name], err_msg=name)
+    monkeypatch.undo()
     head = next(la for la in hls_model.get_layers() if la.name == "softmax")
     np.testing.assert_array_equal(emulate(table_spec(head), got["fc"]), y)
 
@@ -113,15 +124,60 @@ def test_spatial_layers_exact(tmp_path, io_type="io_stream"):
     assert np.any(bad != cols[conv.name])
 
 
+def _avg_model():
+    import keras
+    from qkeras import QActivation, QConv2D, QDense
+
+    inp = keras.Input((8, 12, 1), name="img")
+    x = QActivation(qb(10, 3), name="qin")(inp)
+    x = QConv2D(2, 3, padding="same", kernel_quantizer=qb(6), bias_quantizer=qb(6), name="c1")(x)
+    x = keras.layers.AveragePooling2D(2, name="avg1")(x)  # 4 values: signed, truncated sums
+    x = keras.layers.AveragePooling2D((1, 3), name="avg2")(x)  # divided by 3: no shift
+    x = keras.layers.Flatten(name="flat")(x)
+    x = QDense(2, kernel_quantizer=qb(6), bias_quantizer=qb(6), name="fc")(x)
+    return seeded(keras.Model(inp, x), seed=5)
+
+
+def test_average_pooling_exact(tmp_path, io_type="io_stream"):
+    """Average pooling (a window of 4, and of 3: a division that is no shift) equals hls4ml's
+    C++ on every layer; the narrowed result rounds and saturates. io_stream (the families'
+    io type for images); the same model in io_parallel passed too, left out for time."""
+    import hls4ml
+    from nanotrig.hls._capture import captured_stdout
+
+    model = _avg_model()
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    for name in ("avg1", "avg2"):
+        cfg["LayerName"][name]["Precision"]["result"] = "fixed<9,2,RND,SAT>"
+    with captured_stdout():
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model, hls_config=cfg, backend="Vitis", io_type=io_type,
+            output_dir=str(tmp_path / "prj"),
+        )  # fmt: skip
+    assert supports(hls_model) is None, supports(hls_model)
+    assert [s.kind for s in _plan(hls_model).steps].count("avgpool") == 2
+    kernel = build_int_kernel(hls_model, tmp_path / "kernel")
+    x = np.random.default_rng(2).normal(0, 3.0, (300, 96))
+    names = list(kernel.layers[1:])
+    sim = build_batch_sim(hls_model, tmp_path / "batch", tap=names)
+    _, taps = sim.run(x)
+    cols = sim.split(taps)
+    got = kernel.run(x, layers="all")
+    for name in names:
+        np.testing.assert_array_equal(got[name], cols[name], err_msg=name)
+    assert np.any(got["avg2"] < 0) and np.unique(got["avg2"]).size > 50
+
+
 def test_unsupported_layers_named(tmp_path):
-    """Average pooling (an ap_fixed division) is left to the harness, with the reason."""
+    """Padded average pooling (hls4ml's divisor counts the window's pixels inside the image) is
+    left to the harness, with the reason."""
     import keras
 
     inp = keras.Input((4, 4, 1))
-    x = keras.layers.AveragePooling2D(2, name="avg")(inp)
+    x = keras.layers.AveragePooling2D(3, strides=2, padding="same", name="avg")(inp)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(2, name="d")(x)
     model = seeded(keras.Model(inp, x))
     reason = supports(_convert(model, tmp_path / "prj", "io_parallel", narrow=False))
-    assert reason is not None and "'avg'" in reason and "average pooling" in reason
+    assert reason is not None and "'avg'" in reason and "without padding" in reason
     assert "batch harness" in reason
