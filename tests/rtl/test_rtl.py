@@ -212,3 +212,24 @@ def test_cli_rejects_bad_threads(project, tmp_path):
     )
     assert res.exit_code == 2
     assert res.output.strip() == "nanotrig: error: --threads must be positive, got 0"
+
+
+def test_solver_options_change_the_adders_not_the_values(project, built, tmp_path):
+    """da4ml's solver options (no depth constraint, the ``mc`` method) give another adder graph
+    with the same arithmetic: the traced logic still equals the QKeras logits bit for bit."""
+    from hls4ml.utils.serialization import deserialize_model
+    from nanotrig.hls._capture import captured_stdout
+    from nanotrig.rtl.build import _reference
+    from nanotrig.rtl.layers import read_layers
+    from nanotrig.rtl.trace import SOLVER_OPTIONS, trace_layers
+
+    _, rec, x = built
+    assert rec["solver_options"] == SOLVER_OPTIONS
+    with captured_stdout():
+        hls_model = deserialize_model(project / "hls_model.fml", output_dir=str(tmp_path))
+        layers = read_layers(hls_model)
+        default = trace_layers(layers).comb
+        free = trace_layers(layers, solver_options={"hard_dc": -1, "method0": "mc"}).comb
+        _, x_q, _ = _reference(hls_model, layers, x, tmp_path)
+    assert (free.cost, len(free.ops)) != (default.cost, len(default.ops))
+    np.testing.assert_array_equal(np.asarray(free.predict(x_q), np.float64), _logits(project, x))
