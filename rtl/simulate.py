@@ -105,15 +105,17 @@ def build_simulator(design: Design, threads: int = 1, optimize: bool = False) ->
     """Verilate and compile ``design`` (``make -f build_binder.mk`` in its ``sim/``)."""
     env = verilator_env()
     stamp = str(uuid.uuid4())
+    # an input no output depends on (a pruned model's dead feature) is not an error
     env.update(VM_PREFIX=f"{design.name}_wrapper", STAMP=stamp, EXTRA_CXXFLAGS="-fopenmp",
-               VERILATOR_FLAGS="-Wall", N_JOBS=str(max(1, threads)))  # fmt: skip
+               VERILATOR_FLAGS="-Wall -Wno-UNUSEDSIGNAL", N_JOBS=str(max(1, threads)))  # fmt: skip
     sim = design.path / "sim"
     t0 = time.perf_counter()
     cmd = ["make", "-f", "build_binder.mk", "fast" if optimize else "slow"]
     done = subprocess.run(cmd, cwd=sim, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         text = (done.stderr + done.stdout).splitlines()
-        errs = [ln for ln in text if "error" in ln.lower()] or text[-1:] or ["unknown error"]
+        errs = [ln for ln in text if ln.startswith(("%Error", "%Warning")) and "Exiting" not in ln]
+        errs += [ln for ln in text if "error" in ln.lower()] or text[-1:] or ["unknown error"]
         raise ConversionError(f"Verilator build of {design.path} failed: {errs[0].strip()}")
     subprocess.run(["rm", "-rf", "obj_dir"], cwd=sim, check=False)
     lib = sim / f"lib{design.name}_wrapper_{stamp}.so"

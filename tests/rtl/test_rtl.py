@@ -3,6 +3,7 @@
 A small 6-bit QKeras MLP (16-16-8-5, input quantized_bits(16,5), quantized_relu(6,0), softmax
 head, as the project's jet models) is converted with ``nanotrig.hls.convert_model`` once per
 module; its pipelined RTL is built once and compared bit for bit on random and edge inputs.
+Feature 3's first-layer weights are zero (pruned away), so the Verilog has an unused input.
 A wrong rounding mode in the trace must show up as mismatches, an unsupported layer and a
 missing tool as one-line errors.
 """
@@ -55,6 +56,9 @@ def _small_mlp(seed: int = 0):
     x = keras.layers.Activation("softmax", name="softmax")(x)
     model = keras.Model(inp, x, name="small_mlp")
     model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
+    kernel, bias = model.get_layer("fc1").get_weights()
+    kernel[3] = 0.0  # feature 3 pruned away: an unused input port, which Verilator must accept
+    model.get_layer("fc1").set_weights([kernel, bias])
     return model
 
 
