@@ -2,6 +2,11 @@
 
     python benchmarks/rtl_bench.py [--events 100000] [--threads 1] [--comb] [--family xcup]
                                    [--out DIR]
+    python benchmarks/rtl_bench.py --data jets.h5 [--config configs/jet_mlp.yml]
+                                   [--variant BITS.INT:SPARSITY ...] [--hard-dc N]
+                                   [--method0 wmc|mc] [--epochs N] [--no-build] [--no-synth]
+
+Without ``--data``:
 
 The seeded 16-64-32-32-5 QKeras MLP of csim_bench is converted (hls/), then ``build_rtl``
 traces it with da4ml up to the logits (the softmax table is left out), writes pipelined Verilog
@@ -10,6 +15,14 @@ for bit against the QKeras logits, da4ml's ``CombLogic.predict`` and the integer
 ``--events`` jets (csim_bench's inputs plus the project's edge inputs), and synthesizes it with
 Yosys ``synth_xilinx -flatten``. Prints a markdown table and writes rtl_bench.json / .md to
 --out (default runs/bench). Figures are printed, not asserted; a mismatch exits 1.
+
+With ``--data`` (a jet sample from ``nanotrig generate``): the TRAINED MLP of
+benchmarks/rtl_trained.py, once per ``--variant`` (the input type after standardisation and
+the pruned fraction; 6-bit weights, biases and ReLUs as the config says): float and 6-bit
+accuracies with binomial errors, da4ml's cost with the solver options given, and unless
+``--no-build`` the RTL (Verilator on the test jets, the edge inputs and resampled jets up to
+``--events``; Yosys unless ``--no-synth``) with the RTL's own accuracy. Writes
+rtl_trained.json / .md to --out.
 """
 
 from __future__ import annotations
@@ -96,7 +109,7 @@ def goal_lines(r: dict) -> list[str]:
     out.append(f"Verilator >= {GOALS['events_per_s']:,} events/s: {eps:,.0f} "
                f"({'met' if ok else 'NOT met'}, {r['threads']} thread(s))")  # fmt: skip
     out.append("accuracy within 1 % of float: not measured (the model's weights are seeded, "
-               "not trained)")  # fmt: skip
+               "not trained: --data SAMPLE.h5 trains it)")  # fmt: skip
     return out
 
 
@@ -134,8 +147,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--comb", action="store_true", help="combinational instead of pipelined")
     ap.add_argument("--family", default="xcup", help="Yosys synth_xilinx family")
     ap.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for json/md")
+    ap.add_argument("--data", type=Path, help="jet sample (HDF5): the trained MLP instead")
+    ap.add_argument("--config", type=Path, default=HERE.parent / "configs" / "jet_mlp.yml")
+    ap.add_argument("--variant", action="append", help="BITS.INT:SPARSITY (input type, pruning)")
+    ap.add_argument("--hard-dc", type=int, help="da4ml hard depth constraint (-1: none)")
+    ap.add_argument("--method0", help="da4ml CMVM method (wmc, mc, wmc-dc, ...)")
+    ap.add_argument("--epochs", type=int, help="cap the float and QAT epochs")
+    ap.add_argument("--no-build", action="store_true", help="da4ml cost only, no Verilog")
+    ap.add_argument("--no-synth", action="store_true", help="no Yosys")
+    ap.add_argument("--work", type=Path, help="keep the models and RTL here (default: a temp dir)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.data is not None:
+        return _main_trained(args)
     with tempfile.TemporaryDirectory(prefix="nanotrig_rtl_bench_") as tmp:
         result = run_benchmark(args.events, args.threads, not args.comb, args.family, Path(tmp))
     table = format_markdown(result)
@@ -143,6 +167,39 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.out / "rtl_bench.md", table)
     sys.stdout.write(table)
     return 0 if result["mismatching_events"] == 0 else 1
+
+
+def _main_trained(args) -> int:
+    """``--data``: the trained MLP's variants (benchmarks/rtl_trained.py)."""
+    from nanotrig.fileio import write_json, write_text
+
+    spec = importlib.util.spec_from_file_location("rtl_trained", HERE / "rtl_trained.py")
+    rt = importlib.util.module_from_spec(spec)
+    sys.modules["rtl_trained"] = rt
+    spec.loader.exec_module(rt)
+    if not args.data.is_file():
+        raise SystemExit(f"--data {args.data}: no such file; give a sample from nanotrig generate")
+    cfg = rt.load_config(args.config, args.epochs)
+    variants = [rt.Variant.parse(v) for v in (args.variant or ["8.3:0.5"])]
+    opts = {k: v for k, v in (("hard_dc", args.hard_dc), ("method0", args.method0))
+            if v is not None}  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="nanotrig_rtl_trained_") as tmp:
+        for variant in variants:
+            rows.append(rt.run_variant(
+                cfg, args.data, (args.work or Path(tmp)) / variant.label, variant,
+                n_events=args.events,
+                threads=args.threads, solver_options=opts or None, build=not args.no_build,
+                synth=not args.no_synth, family=args.family,
+            ))  # fmt: skip
+            sys.stderr.write(rt.format_trained(rows[-1:], GOALS))
+    table = rt.format_trained(rows, GOALS)
+    result = {"config": str(args.config), "data": str(args.data), "rows": rows,
+              "machine": platform.machine(), "cpus": os.cpu_count()}  # fmt: skip
+    write_json(args.out / "rtl_trained.json", result)
+    write_text(args.out / "rtl_trained.md", table)
+    sys.stdout.write(table)
+    return 0 if all(r.get("mismatching_events", 0) == 0 for r in rows) else 1
 
 
 if __name__ == "__main__":

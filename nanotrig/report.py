@@ -341,13 +341,19 @@ def rtl_section(r: dict) -> list[str]:
         rows = [
             ["Yosys synth_xilinx (" + s["family"] + ")", s["lut"], s["ff"], s["carry"], s["dsp"],
              s["bram_18k"], s["logic_depth"]],
-            ["da4ml's own estimate", t["da4ml_estimate"]["lut"], None, None, 0, 0, None],
+            ["da4ml's own estimate", round(t["da4ml_estimate"]["lut"]), None, None, 0, 0, None],
             ["HLS estimate (hls4ml architecture)", est.get("lut"), est.get("ff"), None,
              est.get("dsp"), est.get("bram"), None],
         ]  # fmt: skip
         lines += table(["", "LUT", "FF", "CARRY", "DSP", "BRAM_18K", "logic depth"], rows)
     else:
         lines += [f"No synthesis figures: {t.get('synthesis_skipped')}", ""]
+    sec = t.get("seconds", {})
+    names = (("verilator_build", "Verilator build"), ("verilator_run", "simulation"),
+             ("yosys", "Yosys"), ("total", "in all"))  # fmt: skip
+    if any(k in sec for k, _ in names):
+        lines += ["Time (s): " + ", ".join(f"{n} {sec[k]:g}" for k, n in names if k in sec)
+                  + ".", ""]  # fmt: skip
     return lines
 
 

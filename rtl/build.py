@@ -34,7 +34,7 @@ from nanotrig.rtl.layers import read_layers
 from nanotrig.rtl.simulate import build_simulator, write_verilog
 from nanotrig.rtl.synth import FAMILIES, synthesize
 from nanotrig.rtl.tools import YOSYS_MISSING, tool_versions, verilator_env, yosys
-from nanotrig.rtl.trace import trace_layers
+from nanotrig.rtl.trace import SOLVER_OPTIONS, trace_layers
 
 from nanotrig.errors import ConfigError, DataError, OutputExistsError
 from nanotrig.fileio import file_sha256, package_versions, write_json
@@ -134,6 +134,7 @@ def build_rtl(
     name: str = "nanotrig_rtl",
     force: bool = False,
     mutate: str | None = None,
+    solver_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Verilog of the converted project in ``project_dir``, checked in Verilator; the record.
 
@@ -142,7 +143,8 @@ def build_rtl(
     levels (default: the project's clock period in ns, da4ml's pairing of 5 levels at 5 ns),
     else combinational. ``synth``: Yosys figures for ``family`` when Yosys is installed; a Yosys
     run longer than ``synth_timeout_s`` is stopped and the record says so (no figures).
-    ``mutate`` is for tests (see :func:`rtl.trace.trace_layers`). Raises the
+    ``solver_options`` update da4ml's CMVM options (:data:`rtl.trace.SOLVER_OPTIONS`), e.g.
+    ``{"hard_dc": -1}``. ``mutate`` is for tests (see :func:`rtl.trace.trace_layers`). Raises the
     :mod:`nanotrig.errors` exceptions; mismatches do not raise: see ``verification.ok``.
     """
     t_start = time.perf_counter()
@@ -177,6 +179,7 @@ def build_rtl(
             name,
             mutate,
             synth_timeout_s,
+            solver_options,
         )
         rec["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
         write_json(tmp / ARTIFACT_FILE, rec)
@@ -208,6 +211,7 @@ def _build(
     name: str,
     mutate: str | None,
     synth_timeout_s: float = 1800.0,
+    solver_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from hls4ml.utils.serialization import deserialize_model
     from nanotrig.hls._capture import captured_stdout
@@ -218,7 +222,9 @@ def _build(
     with tempfile.TemporaryDirectory(prefix="nanotrig_rtl_") as work, captured_stdout():
         hls_model = deserialize_model(project_dir / HLS_MODEL_FILE, output_dir=work)
         layers = read_layers(hls_model)
-        trace = trace_layers(layers, mutate=mutate)  # refusals come before the slow steps
+        trace = trace_layers(
+            layers, mutate=mutate, solver_options=solver_options
+        )  # refusals come before the slow steps
         t0 = time.perf_counter()
         ref_name, x_q, y_ref = _reference(hls_model, layers, x, Path(work))
     seconds[ref_name] = round(time.perf_counter() - t0, 2)
@@ -303,6 +309,7 @@ def _build(
         "pipeline_stages": design.stages,
         "latency_cycles": design.stages,
         "latency_ns": round(design.stages * clock, 3) if design.stages else None,
+        "solver_options": {**SOLVER_OPTIONS, **(solver_options or {})},
         "da4ml_estimate": {
             "lut": round(float(trace.comb.cost), 1),
             "adder_depth": float(max(trace.comb.out_latency)),

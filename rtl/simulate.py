@@ -105,8 +105,8 @@ def build_simulator(design: Design, threads: int = 1, optimize: bool = False) ->
     """Verilate and compile ``design`` (``make -f build_binder.mk`` in its ``sim/``)."""
     env = verilator_env()
     stamp = str(uuid.uuid4())
-    # -Wall, but inputs the model never reads (a CNN's border pixels that no pooling window
-    # covers) are not an error: da4ml leaves them unconnected
+    # -Wall, but an input no output depends on (a CNN's border pixels that no pooling window
+    # covers, a pruned model's dead feature) is not an error: da4ml leaves it unconnected
     env.update(VM_PREFIX=f"{design.name}_wrapper", STAMP=stamp, EXTRA_CXXFLAGS="-fopenmp",
                VERILATOR_FLAGS="-Wall -Wno-UNUSEDSIGNAL", N_JOBS=str(max(1, threads)))  # fmt: skip
     sim = design.path / "sim"
@@ -115,7 +115,8 @@ def build_simulator(design: Design, threads: int = 1, optimize: bool = False) ->
     done = subprocess.run(cmd, cwd=sim, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         text = (done.stderr + done.stdout).splitlines()
-        errs = [ln for ln in text if "error" in ln.lower()] or text[-1:] or ["unknown error"]
+        errs = [ln for ln in text if ln.startswith(("%Error", "%Warning")) and "Exiting" not in ln]
+        errs += [ln for ln in text if "error" in ln.lower()] or text[-1:] or ["unknown error"]
         raise ConversionError(f"Verilator build of {design.path} failed: {errs[0].strip()} "
                               f"(if the tools are broken: {REINSTALL})")  # fmt: skip
     subprocess.run(["rm", "-rf", "obj_dir"], cwd=sim, check=False)

@@ -22,6 +22,7 @@ from nanotrig.report import (
     onnx_float_line,
     pm,
     rtl_headline,
+    rtl_section,
     table,
 )
 from nanotrig.report_decisions import decisions_headline, decisions_section
@@ -230,6 +231,7 @@ _COMMON = {
         hls_section,
         _csim,
         decisions_section,
+        rtl_section,
         onnx_sections,
     ),
     "summary": classifier_summary,

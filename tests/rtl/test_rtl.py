@@ -3,6 +3,7 @@
 A small 6-bit QKeras MLP (16-16-8-5, input quantized_bits(16,5), quantized_relu(6,0), softmax
 head, as the project's jet models) is converted with ``nanotrig.hls.convert_model`` once per
 module; its pipelined RTL is built once and compared bit for bit on random and edge inputs.
+Feature 3's first-layer weights are zero (pruned away), so the Verilog has an unused input.
 A wrong rounding mode in the trace must show up as mismatches, an unsupported layer and a
 missing tool as one-line errors.
 """
@@ -55,6 +56,9 @@ def _small_mlp(seed: int = 0):
     x = keras.layers.Activation("softmax", name="softmax")(x)
     model = keras.Model(inp, x, name="small_mlp")
     model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
+    kernel, bias = model.get_layer("fc1").get_weights()
+    kernel[3] = 0.0  # feature 3 pruned away: an unused input port, which Verilator must accept
+    model.get_layer("fc1").set_weights([kernel, bias])
     return model
 
 
@@ -250,3 +254,24 @@ def test_yosys_timeout_skips_with_reason(tmp_path, monkeypatch):
     assert synth.synthesize(design, "xcup", timeout_s=0.5, skip_on_timeout=True) is None
     with pytest.raises(ConversionError, match=r"^yosys did not finish in 0 s on "):
         synth.synthesize(design, "xcup", timeout_s=0.2)
+
+
+def test_solver_options_change_the_adders_not_the_values(project, built, tmp_path):
+    """da4ml's solver options (no depth constraint, the ``mc`` method) give another adder graph
+    with the same arithmetic: the traced logic still equals the QKeras logits bit for bit."""
+    from hls4ml.utils.serialization import deserialize_model
+    from nanotrig.hls._capture import captured_stdout
+    from nanotrig.rtl.build import _reference
+    from nanotrig.rtl.layers import read_layers
+    from nanotrig.rtl.trace import SOLVER_OPTIONS, trace_layers
+
+    _, rec, x = built
+    assert rec["solver_options"] == SOLVER_OPTIONS
+    with captured_stdout():
+        hls_model = deserialize_model(project / "hls_model.fml", output_dir=str(tmp_path))
+        layers = read_layers(hls_model)
+        default = trace_layers(layers).comb
+        free = trace_layers(layers, solver_options={"hard_dc": -1, "method0": "mc"}).comb
+        _, x_q, _ = _reference(hls_model, layers, x, tmp_path)
+    assert (free.cost, len(free.ops)) != (default.cost, len(default.ops))
+    np.testing.assert_array_equal(np.asarray(free.predict(x_q), np.float64), _logits(project, x))
