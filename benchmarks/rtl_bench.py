@@ -57,36 +57,9 @@ def run_benchmark(n_events: int, threads: int, pipeline: bool, family: str, work
     project = bench.convert_jet_mlp(work / "model")
     x = np.concatenate([edge_inputs(project), bench.jet_inputs(n_events)])
     rec = build_rtl(project, work / "rtl", x, pipeline=pipeline, family=family, threads=threads)
-    v, s = rec["verification"], rec["synthesis"] or {}
     return {
         "model": "jet MLP 16-64-32-32-5, 6-bit (csim_bench), logits",
-        "mode": rec["mode"],
-        "clock_period_ns": rec["clock_period_ns"],
-        "pipeline_stages": rec["pipeline_stages"],
-        "latency_ns": rec["latency_ns"],
-        "events": v["n_events"],
-        "mismatching_events": v["mismatching_events"],
-        "against": v["against"],
-        "verilator_events_per_s": v["events_per_s"],
-        "threads": threads,
-        "yosys": {
-            k: s.get(k)
-            for k in (
-                "family",
-                "lut",
-                "ff",
-                "carry",
-                "dsp",
-                "bram_18k",
-                "muxf",
-                "logic_depth",
-                "seconds",
-            )
-        },
-        "yosys_skipped": rec["synthesis_skipped"],
-        "da4ml_estimate": rec["da4ml_estimate"],
-        "seconds": rec["seconds"],
-        "versions": {k: rec["versions"].get(k) for k in ("da4ml", "verilator", "yosys")},
+        **_rtl_trained().rtl_figures(rec, threads),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
     }
@@ -169,14 +142,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result["mismatching_events"] == 0 else 1
 
 
+def _rtl_trained():
+    """benchmarks/rtl_trained.py as a module (it is not a package)."""
+    if "rtl_trained" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("rtl_trained", HERE / "rtl_trained.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["rtl_trained"] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules["rtl_trained"]
+
+
 def _main_trained(args) -> int:
     """``--data``: the trained MLP's variants (benchmarks/rtl_trained.py)."""
     from nanotrig.fileio import write_json, write_text
 
-    spec = importlib.util.spec_from_file_location("rtl_trained", HERE / "rtl_trained.py")
-    rt = importlib.util.module_from_spec(spec)
-    sys.modules["rtl_trained"] = rt
-    spec.loader.exec_module(rt)
+    rt = _rtl_trained()
     if not args.data.is_file():
         raise SystemExit(f"--data {args.data}: no such file; give a sample from nanotrig generate")
     cfg = rt.load_config(args.config, args.epochs)

@@ -48,6 +48,27 @@ class Variant:
 YOSYS_KEYS = ("family", "lut", "ff", "carry", "dsp", "bram_18k", "muxf", "logic_depth", "seconds")
 
 
+def rtl_figures(rec: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The figures of a ``build_rtl`` record that the RTL benchmarks print."""
+    v, s = rec["verification"], rec["synthesis"] or {}
+    return {
+        "mode": rec["mode"],
+        "clock_period_ns": rec["clock_period_ns"],
+        "pipeline_stages": rec["pipeline_stages"],
+        "latency_ns": rec["latency_ns"],
+        "events": v["n_events"],
+        "mismatching_events": v["mismatching_events"],
+        "against": v["against"],
+        "verilator_events_per_s": v["events_per_s"],
+        "threads": threads,
+        "yosys": {k: s.get(k) for k in YOSYS_KEYS},
+        "yosys_skipped": rec["synthesis_skipped"],
+        "da4ml_estimate": rec["da4ml_estimate"],
+        "seconds": rec["seconds"],
+        "versions": {k: rec["versions"].get(k) for k in ("da4ml", "verilator", "yosys")},
+    }
+
+
 def binomial(p: float, n: int) -> float:
     """Standard error of an accuracy ``p`` measured on ``n`` events."""
     return math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
@@ -190,26 +211,9 @@ def run_variant(
     )  # fmt: skip
     logits = np.load(work / "rtl" / "rtl_outputs.npy")[: len(x_test)]
     r_acc = float(np.mean(logits.argmax(axis=1) == y_test))
-    v, s = rec["verification"], rec["synthesis"] or {}
-    out.update(
-        {
-            "rtl_accuracy": [r_acc, binomial(r_acc, n)],
-            "mode": rec["mode"],
-            "clock_period_ns": rec["clock_period_ns"],
-            "pipeline_stages": rec["pipeline_stages"],
-            "latency_ns": rec["latency_ns"],
-            "events": v["n_events"],
-            "mismatching_events": v["mismatching_events"],
-            "against": v["against"],
-            "verilator_events_per_s": v["events_per_s"],
-            "threads": threads,
-            "yosys": {k: s.get(k) for k in YOSYS_KEYS},
-            "yosys_skipped": rec["synthesis_skipped"],
-            "da4ml_estimate": rec["da4ml_estimate"],
-            "rtl_seconds": rec["seconds"],
-            "versions": {k: rec["versions"].get(k) for k in ("da4ml", "verilator", "yosys")},
-        }
-    )
+    figures = rtl_figures(rec, threads)
+    figures["rtl_seconds"] = figures.pop("seconds")
+    out.update({"rtl_accuracy": [r_acc, binomial(r_acc, n)], **figures})
     return out
 
 

@@ -84,6 +84,19 @@ def _inputs(n: int) -> np.ndarray:
     return x
 
 
+def _kernel_equals_harness(hls_model, kernel, x, tmp_path):
+    """Every layer of ``kernel`` equals hls4ml's C++ (the batch harness) on ``x``; returns the
+    kernel's layers, the harness's layers and the harness's output."""
+    names = list(kernel.layers[1:])
+    sim = build_batch_sim(hls_model, tmp_path / "batch", tap=names)
+    y, taps = sim.run(x)
+    cols = sim.split(taps)
+    got = kernel.run(x, layers="all")
+    for name in names:
+        np.testing.assert_array_equal(got[name], cols[name], err_msg=name)
+    return got, cols, y
+
+
 def test_spatial_layers_exact(tmp_path, monkeypatch, io_type="io_stream"):
     """io_stream (the CNN and DQM families); io_parallel convolutions: test_batch_csim.py.
     Both loop orders of the convolutions (pixel by pixel, and summed over the kernel offsets)
@@ -98,13 +111,8 @@ def test_spatial_layers_exact(tmp_path, monkeypatch, io_type="io_stream"):
     assert {"conv", "maxpool", "resize", "multiply", "scale", "dense"} <= kinds, kinds
     assert ("zeropad" in kinds) == (io_type == "io_stream") and kernel.head == "softmax"
     x = _inputs(400)
+    got, cols, y = _kernel_equals_harness(hls_model, kernel, x, tmp_path)
     names = list(kernel.layers[1:])
-    sim = build_batch_sim(hls_model, tmp_path / "batch", tap=names)
-    y, taps = sim.run(x)
-    cols = sim.split(taps)
-    got = kernel.run(x, layers="all")
-    for name in names:
-        np.testing.assert_array_equal(got[name], cols[name], err_msg=name)
     assert np.unique(got["fc"]).size > 100
     monkeypatch.setattr(int_kernel_layers, "_offsets_cost", lambda g, nf: -1)
     offsets = build_int_kernel(hls_model, tmp_path / "offsets")
@@ -158,13 +166,7 @@ def test_average_pooling_exact(tmp_path, io_type="io_stream"):
     assert [s.kind for s in _plan(hls_model).steps].count("avgpool") == 2
     kernel = build_int_kernel(hls_model, tmp_path / "kernel")
     x = np.random.default_rng(2).normal(0, 3.0, (300, 96))
-    names = list(kernel.layers[1:])
-    sim = build_batch_sim(hls_model, tmp_path / "batch", tap=names)
-    _, taps = sim.run(x)
-    cols = sim.split(taps)
-    got = kernel.run(x, layers="all")
-    for name in names:
-        np.testing.assert_array_equal(got[name], cols[name], err_msg=name)
+    got, _, _ = _kernel_equals_harness(hls_model, kernel, x, tmp_path)
     assert np.any(got["avg2"] < 0) and np.unique(got["avg2"]).size > 50
 
 
