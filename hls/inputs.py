@@ -92,35 +92,28 @@ def edge_inputs(project_dir: str | Path, n_random: int = 64, seed: int = 0) -> n
 
 
 def stress_inputs(
-    x: np.ndarray, n_events: int, path: str | Path, smear: float = 0.05, seed: int = 0,
-    chunk: int = 65_536,
-) -> Path:  # fmt: skip
+    x: np.ndarray, n_events: int, path: str | Path, smear: float = 0.05, seed: int = 0
+) -> Path:
     """Write ``n_events`` inputs resampled from ``x`` to the ``.npy`` file ``path``.
 
-    Each event is a random event of ``x`` with every value moved by Gaussian noise of
-    ``smear`` times that value's standard deviation over ``x``: the distribution of real
-    events, densely covering the values between them (rare input combinations included),
-    for a large batched C-simulation check. Written chunk by chunk (constant memory), seeded,
-    atomically; returns ``path``.
+    The events of :class:`hls.stress.StressEvents` (each a random event of ``x`` with every
+    value moved by Gaussian noise of ``smear`` times that value's standard deviation over ``x``:
+    the distribution of real events, densely covering the values between them, rare input
+    combinations included), for a large batched C-simulation check. Written block by block
+    (constant memory), seeded, atomically; the file equals the generated events. Returns
+    ``path``.
     """
+    from nanotrig.hls.stress import BLOCK, StressEvents
+
     from nanotrig.fileio import atomic_path
 
-    x = np.asarray(x, dtype=np.float32)
-    if len(x) == 0 or n_events <= 0:
-        raise DataError("stress inputs need at least one source event and n_events > 0")
-    flat = x.reshape(len(x), -1)
-    std = flat.std(axis=0).astype(np.float32)
-    rng = np.random.default_rng(seed)
+    events = StressEvents(x, n_events, smear, seed)
     with atomic_path(Path(path)) as tmp:
-        out = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.float32, shape=(n_events, *x.shape[1:])
-        )
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=events.shape)
         flat_out = out.reshape(n_events, -1)
-        for start in range(0, n_events, chunk):
-            k = min(chunk, n_events - start)
-            pick = flat[rng.integers(0, len(flat), k)]
-            noise = rng.standard_normal((k, flat.shape[1]), dtype=np.float32)
-            flat_out[start : start + k] = pick + smear * std * noise
+        for k in range(0, -(-n_events // BLOCK)):
+            block = events.block(k)
+            flat_out[k * BLOCK : k * BLOCK + len(block)] = block
         out.flush()
         del out, flat_out
     return Path(path)

@@ -35,3 +35,15 @@ def test_bad_requests_named():
     events = StressEvents(np.ones((4, 3)), 10)
     with pytest.raises(DataError, match="out of range 0-9"):
         events[np.array([10])]
+
+
+def test_written_file_equals_the_generated_events(tmp_path):
+    """verify's stress file (below 1 GiB) holds the very events generated above it."""
+    from nanotrig.hls import stress_inputs
+
+    x = np.random.default_rng(1).normal(0.0, 2.0, (30, 4, 2)).astype(np.float32)
+    path = stress_inputs(x, BLOCK + 9, tmp_path / "stress.npy", smear=0.1, seed=7)
+    np.testing.assert_array_equal(np.load(path), StressEvents(x, BLOCK + 9, 0.1, 7)[:])
+    with pytest.raises(DataError, match="at least one source event"):
+        stress_inputs(x[:0], 5, tmp_path / "none.npy")
+    assert not (tmp_path / "none.npy").exists()
