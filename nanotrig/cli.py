@@ -880,6 +880,8 @@ def rtl(
 
         if threads <= 0:
             raise ConfigError(f"--threads must be positive, got {threads}")
+        if synth_timeout_s <= 0:
+            raise ConfigError(f"--synth-timeout-s must be positive, got {synth_timeout_s:g}")
         return build_rtl(
             project, out, inputs, pipeline=pipeline, latency_cutoff=latency_cutoff,
             family=family, synth=not no_synth, threads=threads, force=force,

@@ -216,6 +216,12 @@ def test_cli_rejects_bad_threads(project, tmp_path):
     )
     assert res.exit_code == 2
     assert res.output.strip() == "nanotrig: error: --threads must be positive, got 0"
+    out = tmp_path / "o2"
+    res = CliRunner().invoke(
+        cli.app, ["rtl", str(project), "--out", str(out), "--synth-timeout-s", "0"]
+    )
+    assert res.exit_code == 2 and not out.exists()
+    assert res.output.strip() == "nanotrig: error: --synth-timeout-s must be positive, got 0"
 
 
 def test_broken_verilator_one_line(project, tmp_path, monkeypatch):
