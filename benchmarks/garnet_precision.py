@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     import hls4ml
     import numpy as np
     from nanotrig.hls._capture import captured_stdout
+    from nanotrig.hls.fixed_type import FixedType
     from nanotrig.hls.garnet_convert import garnet_hls_config, garnet_submodel
-    from nanotrig.hls.garnet_emulator import FixedType, GarnetEmulator, distance_saturated_events
+    from nanotrig.hls.garnet_emulator import GarnetEmulator, distance_saturated_events
     from nanotrig.models.garnet import garnet_inputs, train_garnet_tagger
     from nanotrig.samples import generate_jets, load_jets
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     wide_weights = {}  # the float weights at 16 fractional bits instead of hls4ml's 10
     for name, (_, t) in base.weights.items():
         wt = FixedType(t.width + 6, t.integer, t.signed, t.rounding, t.overflow)
-        wide_weights[name] = (wt.from_float(np.asarray(node.weights[name].data).ravel()), wt)
+        wide_weights[name] = (wt.quantize(np.asarray(node.weights[name].data).ravel()), wt)
     ref = sub.predict([x, n], verbose=0).astype(np.float64)
     xd, nd = x.astype(np.float64), n.astype(np.float64)
     f = FixedType.parse

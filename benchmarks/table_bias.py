@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
     from hls4ml.utils.serialization import deserialize_model
-    from nanotrig.hls.int_kernel import FixedType
+    from nanotrig.hls.fixed_type import FixedType
     from nanotrig.hls.model_io import load_qkeras_model
     from nanotrig.hls.tables import emulate, table_spec
 

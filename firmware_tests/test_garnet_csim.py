@@ -140,7 +140,7 @@ def test_a_wrong_type_is_caught(garnet_setup, field, wrong):
     """The comparison is not vacuous: an emulator with one type off disagrees with the C-sim."""
     import dataclasses
 
-    from nanotrig.hls.garnet_emulator import FixedType
+    from nanotrig.hls.fixed_type import FixedType
 
     x, n = garnet_setup["x"].astype(np.float64), garnet_setup["n"].astype(np.float64)
     csim = np.asarray(garnet_setup["hls"].predict([x, n]), dtype=np.float64).reshape(len(x), -1)

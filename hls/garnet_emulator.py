@@ -27,10 +27,10 @@ the decimal text hls4ml writes into the project and rounded as the C++ compiler 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
+from nanotrig.hls.fixed_type import FixedType
 
 from nanotrig.errors import ConversionError, DataError
 
@@ -40,102 +40,25 @@ __all__ = [
     "GarnetEmulator",
     "distance_saturated_events",
     "edge_weight_table",
+    "garnet_type",
 ]
 
 
-@dataclass(frozen=True)
-class FixedType:
-    """An ``ap_[u]fixed<width, integer, rounding, overflow>`` (``ap_[u]int<w>``: integer = width).
-
-    Only the modes the GarNet types use: rounding ``TRN`` (floor) or ``RND`` (half up), overflow
-    ``WRAP`` or ``SAT``."""
-
-    width: int
-    integer: int
-    signed: bool = True
-    rounding: str = "TRN"
-    overflow: str = "WRAP"
-
-    def __post_init__(self) -> None:
-        if self.rounding not in ("TRN", "RND") or self.overflow not in ("WRAP", "SAT"):
-            raise ConversionError(
-                f"the GarNet emulator handles AP_TRN/AP_RND and AP_WRAP/AP_SAT, not {self}: "
-                "set those modes in the GarNet precisions"
-            )
-        if not 0 < self.width <= 48:
-            raise ConversionError(f"the GarNet emulator handles widths 1..48, not {self.width}")
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def raw_min(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
-
-    @property
-    def raw_max(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
-
-    def cpp(self) -> str:
-        if self.frac == 0 and self.rounding == "TRN" and self.overflow == "WRAP":
-            return f"ap_{'' if self.signed else 'u'}int<{self.width}>"
-        modes = "" if (self.rounding, self.overflow) == ("TRN", "WRAP") else (
-            f",AP_{self.rounding},AP_{self.overflow}"
-        )  # fmt: skip
-        return f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer}{modes}>"
-
-    @classmethod
-    def parse(cls, text: str) -> FixedType:
-        """Parse ``ap_fixed<16,6>``, ``ap_ufixed<10,0,AP_RND,AP_SAT>``, ``ap_uint<6>``..."""
-        m = re.fullmatch(r"\s*ap_(u?)(fixed|int)<([^>]*)>\s*", text)
-        if m is None:
-            raise ConversionError(f"not an ap_fixed/ap_int type: {text!r}")
-        args = [a.strip() for a in m.group(3).split(",")]
-        signed = m.group(1) == ""
-        width = int(args[0])
-        integer = width if m.group(2) == "int" else int(args[1])
-        rest = args[1:] if m.group(2) == "int" else args[2:]
-        rounding = rest[0].removeprefix("AP_") if rest else "TRN"
-        overflow = rest[1].removeprefix("AP_") if len(rest) > 1 else "WRAP"
-        return cls(width, integer, signed, rounding, overflow)
-
-    @classmethod
-    def from_precision(cls, precision) -> FixedType:
-        """From an hls4ml ``FixedPrecisionType`` / ``IntegerPrecisionType``."""
-        rounding = getattr(precision, "rounding_mode", None)
-        overflow = getattr(precision, "saturation_mode", None)
-        r = "TRN" if rounding is None else str(rounding).split(".")[-1].removeprefix("AP_")
-        o = "WRAP" if overflow is None else str(overflow).split(".")[-1].removeprefix("AP_")
-        integer = getattr(precision, "integer", precision.width)
-        return cls(int(precision.width), int(integer), bool(precision.signed), r, o)
-
-    def from_float(self, x: np.ndarray) -> np.ndarray:
-        """Raw integers of ``T(x)`` for doubles ``x`` (as ``ap_fixed``'s double constructor)."""
-        scaled = np.asarray(x, dtype=np.float64) * float(2**self.frac)
-        raw = np.floor(scaled + 0.5) if self.rounding == "RND" else np.floor(scaled)
-        return self._overflow(raw.astype(np.int64))
-
-    def cast(self, raw: np.ndarray, frac: int) -> np.ndarray:
-        """Raw integers of this type for a value given as raw integers with ``frac`` bits."""
-        raw = np.asarray(raw, dtype=np.int64)
-        shift = frac - self.frac
-        if shift > 0:
-            if self.rounding == "RND":
-                raw = raw + (1 << (shift - 1))
-            raw = raw >> shift
-        elif shift < 0:
-            raw = raw << (-shift)
-        return self._overflow(raw)
-
-    def _overflow(self, raw: np.ndarray) -> np.ndarray:
-        if self.overflow == "SAT":
-            return np.clip(raw, self.raw_min, self.raw_max)
-        span = 1 << self.width
-        return (raw - self.raw_min) % span + self.raw_min
-
-    def to_float(self, raw: np.ndarray) -> np.ndarray:
-        return np.asarray(raw, dtype=np.float64) / float(2**self.frac)
+def garnet_type(t: FixedType, what: str) -> FixedType:
+    """``t`` if the emulator models it (the modes and widths checked against the C-simulation:
+    rounding ``TRN``/``RND``, overflow ``WRAP``/``SAT``, widths 1..48, so that products of two
+    values stay within int64); :class:`ConversionError` naming ``what`` otherwise."""
+    if t.rounding not in ("TRN", "RND") or t.overflow not in ("WRAP", "SAT"):
+        raise ConversionError(
+            f"the GarNet emulator handles AP_TRN/AP_RND and AP_WRAP/AP_SAT, not {t.cpp()} "
+            f"({what}): set those modes in the GarNet precisions"
+        )
+    if not 0 < t.width <= 48:
+        raise ConversionError(
+            f"the GarNet emulator handles widths 1..48, not {t.width} ({what}): set a narrower "
+            "precision in the GarNet config"
+        )
+    return t
 
 
 #: ``nnet_garnet`` hard-codes the distance type (``garnet_templates.py``: width 12, 4 integer bits).
@@ -178,9 +101,7 @@ def distance_saturated_events(layer, x: np.ndarray, n: np.ndarray) -> np.ndarray
     }
     kernel, bias = w["S_kernel"], w["S_bias"]
     x = np.asarray(x, dtype=np.float64)
-    lo, hi = (
-        float(v) for v in DISTANCE_T.to_float(np.array([DISTANCE_T.raw_min, DISTANCE_T.raw_max]))
-    )
+    lo, hi = (float(v) for v in DISTANCE_T.to_float(np.array([DISTANCE_T.lo, DISTANCE_T.hi])))
     clipped = np.broadcast_to(bias, (*x.shape[:2], bias.size)).copy()
     for k in range(x.shape[2]):
         clipped = np.clip(clipped + np.clip(x[..., k : k + 1] * kernel[k], lo, hi), lo, hi)
@@ -201,7 +122,7 @@ def _weight(node, name: str) -> tuple[np.ndarray, FixedType]:
     w = node.weights[name]
     t = FixedType.from_precision(w.type.precision)
     text = np.array([float(w.precision_fmt.format(v)) for v in np.asarray(w.data).ravel()])
-    return t.from_float(text), t
+    return t.quantize(text), t
 
 
 @dataclass
@@ -228,6 +149,21 @@ class GarnetEmulator:
     distance_t: FixedType = DISTANCE_T
 
     def __post_init__(self) -> None:
+        types = {
+            f: getattr(self, f)
+            for f in (
+                "input_t",
+                "nvtx_t",
+                "output_t",
+                "edge_weight_t",
+                "edge_weight_aggr_t",
+                "aggr_t",
+                "distance_t",
+            )
+        }
+        types.update({name: t for name, (_, t) in self.weights.items()})
+        for what, t in types.items():
+            garnet_type(t, what)
         for what, value in (("n_vertices", self.n_vertices), ("reuse_factor", self.reuse_factor)):
             if value < 1 or value & (value - 1):
                 raise ConversionError(f"GarNet {what} must be a power of two, got {value}")
@@ -287,8 +223,8 @@ class GarnetEmulator:
             raise DataError(
                 f"GarNet input must be (events, {self.n_vertices}, {self.n_in}), got {x.shape}"
             )
-        xr = self.input_t.from_float(x)  # nnet::convert_data: input_t(float)
-        nv = self.nvtx_t.from_float(np.asarray(n, dtype=np.float64).reshape(-1))
+        xr = self.input_t.quantize(x)  # nnet::convert_data: input_t(float)
+        nv = self.nvtx_t.quantize(np.asarray(n, dtype=np.float64).reshape(-1))
         ew_mean, wf_mean = self._aggregate(xr, nv)
         return self._set_output(ew_mean, wf_mean, nv)
 

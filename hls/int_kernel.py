@@ -357,7 +357,7 @@ def _source(plan: _Plan) -> str:
         if step.kind == "input":
             body.append(f"""    // {step.name}: input conversion (nnet::convert_data)
 {_decl(ct, 0, step.size)}    for (int k = 0; k < {step.size}; ++k)
-        v0[k] = nk::from_double<{t.frac}, {t.cpp()}>(x[k]);
+        v0[k] = nk::from_double<{t.frac}, {t.cpp_args()}>(x[k]);
 """)
             ranges.append((t.lo, t.hi))
         elif step.kind in SPATIAL_KINDS:

@@ -1,13 +1,14 @@
 """The exact integer kernel's building blocks, shared by :mod:`hls.int_kernel` (the plan, the
 chain layers and the compiled kernel) and :mod:`hls.int_kernel_layers` (spatial and merge
-layers): ``ap_fixed`` types on integers (:class:`FixedType`), the plan's steps, and the C++ of
-the casts and of hls4ml's Latency Dense."""
+layers): the plan's steps and the C++ of the casts and of hls4ml's Latency Dense (the
+``ap_fixed`` types are :class:`hls.fixed_type.FixedType`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+from nanotrig.hls.fixed_type import HARNESS, O_MODES, Q_MODES, FixedType
 
 from nanotrig.errors import ConversionError
 
@@ -15,97 +16,6 @@ __all__ = [
     "HARNESS", "O_MODES", "Q_MODES", "DenseParts", "FixedType", "Step", "cast_expr", "cast_range",
     "ctype", "dense_code", "dense_parts", "may_overflow",
 ]  # fmt: skip
-
-#: Quantization and overflow modes, numbered as in the generated C++.
-Q_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
-O_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
-#: The fix named when the kernel does not cover a project.
-HARNESS = "use the batch harness (hls/batch.py)"
-
-
-@dataclass(frozen=True)
-class FixedType:
-    """``ap_(u)fixed<width, integer, Q, O>``: values are integers ``q`` meaning ``q * 2**-frac``."""
-
-    width: int
-    integer: int
-    signed: bool
-    rounding: str = "TRN"
-    overflow: str = "WRAP"
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def lo(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
-
-    @property
-    def hi(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
-
-    @classmethod
-    def of(cls, precision, what: str) -> FixedType:
-        """The type of an hls4ml ``FixedPrecisionType``; :class:`ConversionError` otherwise."""
-        from hls4ml.model.types import FixedPrecisionType
-
-        if not isinstance(precision, FixedPrecisionType):
-            raise ConversionError(
-                f"{what} has type {precision}, not ap_fixed: the integer kernel cannot "
-                f"emulate it, {HARNESS}"
-            )
-        if precision.saturation_bits or precision.width > 62:
-            raise ConversionError(
-                f"{what} has type {precision} (saturation bits or width > 62): the integer "
-                f"kernel cannot emulate it, {HARNESS}"
-            )
-        return cls(int(precision.width), int(precision.integer), bool(precision.signed),
-                   precision.rounding_mode.name, precision.saturation_mode.name)  # fmt: skip
-
-    def cpp(self) -> str:
-        """The template arguments ``W, SIGNED, Q, O`` of the generated helpers."""
-        q, o = Q_MODES.index(self.rounding), O_MODES.index(self.overflow)
-        return f"{self.width}, {str(self.signed).lower()}, {q}, {o}"
-
-    def round_shift(self, v: int, s: int) -> int:
-        """``v`` (units ``2**-(frac + s)``) in units of this type's LSB, rounded (no overflow)."""
-        if s <= 0:
-            return v << -s
-        floor = v >> s
-        rem, half = v - (floor << s), 1 << (s - 1)
-        q = self.rounding
-        up = {
-            "TRN": False,
-            "TRN_ZERO": v < 0 and rem != 0,
-            "RND": rem >= half,
-            "RND_ZERO": rem > half or (rem == half and v < 0),
-            "RND_INF": rem > half or (rem == half and v > 0),
-            "RND_MIN_INF": rem > half,
-            "RND_CONV": rem > half or (rem == half and floor & 1 == 1),
-        }[q]
-        return floor + int(up)
-
-    def clip(self, v: int) -> int:
-        """Apply the overflow mode to an integer in units of this type's LSB."""
-        low = -self.hi if self.overflow == "SAT_SYM" and self.signed else self.lo
-        if low <= v <= self.hi:
-            return v
-        if self.overflow == "WRAP":
-            v &= (1 << self.width) - 1
-            return v - (1 << self.width) if self.signed and v > self.hi else v
-        if self.overflow == "SAT_ZERO":
-            return 0
-        return self.hi if v > self.hi else low
-
-    def from_value(self, v: int, frac: int) -> int:
-        """Cast ``v * 2**-frac`` to this type (round, then overflow), as ``ap_fixed`` does."""
-        return self.clip(self.round_shift(v, frac - self.frac))
-
-    def from_float(self, d: float) -> int:
-        """``T(d)`` for a double ``d`` (exact)."""
-        num, den = float(d).as_integer_ratio()
-        return self.from_value(num, den.bit_length() - 1)
 
 
 @dataclass
@@ -145,7 +55,7 @@ def cast_range(t: FixedType, lo: int, hi: int, shift: int) -> tuple[int, int]:
 def cast_expr(expr: str, t: FixedType, shift: int, lo: int, hi: int) -> str:
     rlo, rhi = t.round_shift(lo, shift), t.round_shift(hi, shift)
     chk = str(may_overflow(t, rlo, rhi)).lower()
-    return f"nk::cvt<{shift}, {t.cpp()}, {chk}>({expr})"
+    return f"nk::cvt<{shift}, {t.cpp_args()}, {chk}>({expr})"
 
 
 @dataclass
@@ -222,7 +132,7 @@ def dense_parts(step: Step, idx: int, xr: tuple[int, int], any_order: bool = Fal
     prod = "{x} * {w}"
     if pshift > 0 or (prod_chk and (not wrap or step_chk)):
         chk = "true" if prod_chk and (not wrap or step_chk) else "false"
-        prod = f"nk::cvt<{pshift}, {acc.cpp()}, {chk}>({prod})"
+        prod = f"nk::cvt<{pshift}, {acc.cpp_args()}, {chk}>({prod})"
     add = "{acc} + {prod}"
     acc_o = f"{acc.width}, {str(acc.signed).lower()}"
     if step_chk:

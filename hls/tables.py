@@ -17,7 +17,7 @@ The templates of ``nnet_utils/nnet_activation.h`` are replayed step by step:
 Every setting (implementation, table sizes, ``exp_scale``, every type) is read from the layer's
 generated C++ config (``config_cpp`` of the converted graph), so the emulator runs the table the
 firmware runs. Values are held as integer counts of their type's LSB (``int64``); casts follow
-``ap_fixed`` (:class:`hls.int_kernel.FixedType`). The float functions are computed as the C++
+``ap_fixed`` (:class:`hls.fixed_type.FixedType`). The float functions are computed as the C++
 does (``expf`` in float, ``1.0 / float`` in double), rounded to float32 where the C++ holds a
 float, then cast to the table type.
 """
@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-from nanotrig.hls.int_kernel import FixedType
+from nanotrig.hls.fixed_type import FixedType
 
 from nanotrig.errors import ConversionError
 
@@ -45,9 +45,6 @@ __all__ = [
 TABLE_ACTIVATIONS = ("softmax", "sigmoid", "tanh")
 #: ``nnet::activ_config::table_t`` (the softmax config inherits it; ``legacy`` uses it).
 _ACTIV_TABLE_T = FixedType(18, 8, True)
-_TYPE_RE = re.compile(
-    r"ap_(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*AP_(\w+?)\s*)?(?:,\s*AP_(\w+)\s*)?"
-)
 
 
 @dataclass(frozen=True)
@@ -129,49 +126,13 @@ def _result_type(layer) -> FixedType:
 
 
 def _parse_type(cpp: str, what: str) -> FixedType:
-    m = _TYPE_RE.search(cpp)
-    if m is None:
-        raise ConversionError(f"{what} has type {cpp}: the table emulator needs ap_fixed")
-    unsigned, width, integer, q, o = m.groups()
-    return FixedType(int(width), int(integer), not unsigned, q or "TRN", o or "WRAP")
+    try:
+        return FixedType.parse(cpp)
+    except ConversionError:
+        raise ConversionError(f"{what} has type {cpp}: the table emulator needs ap_fixed") from None
 
 
 # --- vectorised ap_fixed arithmetic on integer counts of the LSB --------------------------------
-
-
-def _cast(v: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
-    """``t(v * 2**-frac)`` for int64 ``v``: round with t's mode, then its overflow mode."""
-    v = np.asarray(v, dtype=np.int64)
-    s = frac - t.frac
-    if s <= 0:
-        q = v << -s
-    else:
-        floor = v >> s
-        rem, half = v - (floor << s), np.int64(1) << (s - 1)
-        up = {
-            "TRN": np.zeros_like(v, dtype=bool),
-            "TRN_ZERO": (v < 0) & (rem != 0),
-            "RND": rem >= half,
-            "RND_ZERO": (rem > half) | ((rem == half) & (v < 0)),
-            "RND_INF": (rem > half) | ((rem == half) & (v > 0)),
-            "RND_MIN_INF": rem > half,
-            "RND_CONV": (rem > half) | ((rem == half) & (floor & 1 == 1)),
-        }[t.rounding]
-        q = floor + up
-    return _clip(q, t)
-
-
-def _clip(q: np.ndarray, t: FixedType) -> np.ndarray:
-    low = -t.hi if t.overflow == "SAT_SYM" and t.signed else t.lo
-    out = (q < low) | (q > t.hi)
-    if not out.any():
-        return q
-    if t.overflow == "WRAP":
-        w = q & ((np.int64(1) << t.width) - 1)
-        return np.where(w > t.hi, w - (np.int64(1) << t.width), w) if t.signed else w
-    if t.overflow == "SAT_ZERO":
-        return np.where(out, 0, q)
-    return np.clip(q, low, t.hi)
 
 
 def _from_doubles(values: np.ndarray, t: FixedType) -> np.ndarray:
@@ -228,9 +189,9 @@ def _reduce_add(v: np.ndarray, t: FixedType) -> np.ndarray:
     if n == 1:
         return v[:, 0]
     if n == 2:
-        return _clip(v[:, 0] + v[:, 1], t)
+        return t.clip_counts(v[:, 0] + v[:, 1])
     left = 1 << ((n - 2).bit_length() - 1) if n > 2 else 0
-    return _clip(_reduce_add(v[:, :left], t) + _reduce_add(v[:, left:], t), t)
+    return t.clip_counts(_reduce_add(v[:, :left], t) + _reduce_add(v[:, left:], t))
 
 
 # --- tables (cached: the same spec builds the same table) ---------------------------------------
@@ -299,7 +260,7 @@ def _result(q: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
     """``res_T(q * 2**-frac)`` as float64; result types wider than int64 take the float path
     (exact: no rounding when t has at least ``frac`` fractional bits, values of few bits)."""
     if t.width <= 62:
-        return _cast(q, frac, t) * 2.0**-t.frac
+        return t.cast(q, frac) * 2.0**-t.frac
     if t.frac < frac:
         raise ConversionError(f"result type {t} narrower than its table: not emulated")
     v = q * 2.0**-frac
@@ -317,12 +278,12 @@ def _softmax_table(spec: TableSpec, v: np.ndarray) -> tuple[np.ndarray, int]:
     exp_t, acc_t, inv_t, inp_t = spec.exp_table_t, spec.accum_t, spec.inv_table_t, spec.inv_inp_t
     if spec.implementation == "stable":
         d = v.max(axis=1, keepdims=True) - v  # x_max - x (exact), cast to inp_norm_t
-        idx = _top_bits(_cast(d, spec.in_t.frac, spec.inp_norm_t), spec.inp_norm_t,
+        idx = _top_bits(spec.inp_norm_t.cast(d, spec.in_t.frac), spec.inp_norm_t,
                         spec.exp_table_size)  # fmt: skip
     else:
         idx = _top_bits(v, spec.in_t, spec.exp_table_size)
-    exp_res = _cast(_exp_table(spec)[idx], exp_t.frac, acc_t)
-    exp_sum = _cast(_reduce_add(exp_res, acc_t), acc_t.frac, inp_t)
+    exp_res = acc_t.cast(_exp_table(spec)[idx], exp_t.frac)
+    exp_sum = inp_t.cast(_reduce_add(exp_res, acc_t), acc_t.frac)
     inv = _inv_table(spec)[_top_bits(exp_sum, inp_t, spec.inv_table_size)]
     return exp_res * inv[:, None], acc_t.frac + inv_t.frac
 
@@ -346,7 +307,7 @@ def _softmax_legacy(spec: TableSpec, v: np.ndarray) -> tuple[np.ndarray, int]:
             else:
                 k = _tdiv((v[:, j] - v[:, i]) * ne, 16 << f) + 8 * ne // 16
                 term = exp_table[np.clip(k, 0, ne - 1)]
-            acc[:, i] = _clip(acc[:, i] + term, t)
+            acc[:, i] = t.clip_counts(acc[:, i] + term)
     k = _tdiv(acc * ni, 64 << t.frac)
     return inv_table[np.clip(k, 0, ni - 1)], t.frac
 

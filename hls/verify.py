@@ -677,7 +677,7 @@ def _emulate_tables(hls_model, trace: dict, x: np.ndarray) -> dict[str, np.ndarr
 
 def _quantize_input(x: np.ndarray, precision) -> np.ndarray:
     """``input_t(double)`` of the events (the table right after the input layer)."""
-    from nanotrig.hls.int_kernel import FixedType
+    from nanotrig.hls.fixed_type import FixedType
 
     t = FixedType.of(precision, "input")
     flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)

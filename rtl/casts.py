@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from nanotrig.hls.int_kernel import FixedType
+from nanotrig.hls.fixed_type import FixedType
 
 from nanotrig.errors import ConversionError
 

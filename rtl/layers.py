@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from nanotrig.hls.int_kernel import FixedType
+from nanotrig.hls.fixed_type import FixedType
 
 from nanotrig.errors import ConversionError
 

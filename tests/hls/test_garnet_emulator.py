@@ -9,28 +9,27 @@ import math
 
 import numpy as np
 import pytest
-from nanotrig.hls.garnet_emulator import DISTANCE_T, FixedType, edge_weight_table
+from nanotrig.hls.fixed_type import FixedType
+from nanotrig.hls.garnet_emulator import DISTANCE_T, edge_weight_table, garnet_type
 
 from nanotrig.errors import ConversionError
 
 
-def test_parse_types():
-    assert FixedType.parse("ap_fixed<16,6>") == FixedType(16, 6)
-    assert FixedType.parse("ap_ufixed<10,0>") == FixedType(10, 0, signed=False)
-    assert FixedType.parse("ap_fixed<12,4,AP_TRN,AP_SAT>") == DISTANCE_T
-    assert FixedType.parse("ap_uint<6>") == FixedType(6, 6, signed=False)
-    assert FixedType.parse(DISTANCE_T.cpp()) == DISTANCE_T
-    with pytest.raises(ConversionError, match="AP_TRN/AP_RND"):
-        FixedType.parse("ap_fixed<8,3,AP_RND_CONV,AP_SAT>")
+def test_the_emulator_refuses_types_it_was_not_checked_on():
+    assert garnet_type(DISTANCE_T, "distance_t") == DISTANCE_T
+    with pytest.raises(ConversionError, match=r"AP_TRN/AP_RND.*aggr_t"):
+        garnet_type(FixedType.parse("ap_fixed<8,3,AP_RND_CONV,AP_SAT>"), "aggr_t")
+    with pytest.raises(ConversionError, match=r"widths 1\.\.48"):
+        garnet_type(FixedType(50, 10), "aggr_t")
 
 
 def test_rounding_and_overflow_like_ap_fixed():
     rnd_sat = FixedType(6, 3, True, "RND", "SAT")  # steps of 1/8, range [-4, 3.875]
-    assert rnd_sat.to_float(rnd_sat.from_float([1.0625, -1.0625, 5.0, -5.0])).tolist() == [
+    assert rnd_sat.to_float(rnd_sat.quantize([1.0625, -1.0625, 5.0, -5.0])).tolist() == [
         1.125, -1.0, 3.875, -4.0,  # half rounds up (towards +inf), then saturation
     ]  # fmt: skip
     trn_wrap = FixedType(6, 3)
-    assert trn_wrap.to_float(trn_wrap.from_float([1.1, -1.1, 4.0, -4.125])).tolist() == [
+    assert trn_wrap.to_float(trn_wrap.quantize([1.1, -1.1, 4.0, -4.125])).tolist() == [
         1.0, -1.125, -4.0, 3.875,  # floor, then two's-complement wrap
     ]  # fmt: skip
     assert FixedType(4, 4).cast(np.array([-1, 1]), 1).tolist() == [-1, 0]  # >> floors

@@ -85,7 +85,7 @@ def test_contrib_garnet_config_drops_bit_widths():
 
 
 def test_qgarnet_handler_keeps_quantized_bits(tmp_path):
-    from nanotrig.hls.garnet_emulator import FixedType
+    from nanotrig.hls.fixed_type import FixedType
     from nanotrig.quantize.garnet import QGarNet, transform_quantizer
 
     model = _model("qgarnet")
@@ -101,7 +101,7 @@ def test_qgarnet_handler_keeps_quantized_bits(tmp_path):
         t = FixedType.from_precision(var.type.precision)
         text = np.array([float(var.precision_fmt.format(v)) for v in want.ravel()])
         # the C++ constants hold the quantized_bits contraction exactly (2 * 5 <= 10 frac bits)
-        np.testing.assert_array_equal(t.to_float(t.from_float(text)), want.ravel())
+        np.testing.assert_array_equal(t.to_float(t.quantize(text)), want.ravel())
 
 
 def test_qgarnet_with_too_many_fraction_bits_is_refused(tmp_path):

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from nanotrig.hls import edge_inputs
 from nanotrig.hls.batch import build_batch_sim
-from nanotrig.hls.int_kernel import _PRELUDE, FixedType, build_int_kernel, supports
-from nanotrig.hls.int_kernel_steps import O_MODES, Q_MODES
+from nanotrig.hls.fixed_type import O_MODES, Q_MODES, FixedType
+from nanotrig.hls.int_kernel import _PRELUDE, build_int_kernel, supports
 from qmodels import csim_bench, qb, seeded
 
 from nanotrig.errors import ConversionError, DataError
@@ -92,12 +92,12 @@ def _cast_program(doubles: np.ndarray) -> str:
         {st} a = std::ldexp(double(v), -{f1});
         {dt} b = a;
         std::printf("%ld %ld\\n", (long)std::ldexp(b.to_double(), {t.frac}),
-                    (long)nk::cvt<{shift}, {t.cpp()}, true>(v));
+                    (long)nk::cvt<{shift}, {t.cpp_args()}, true>(v));
     }}
     for (double d : D) {{
         {dt} b = d;
         std::printf("%ld %ld\\n", (long)std::ldexp(b.to_double(), {t.frac}),
-                    (long)nk::from_double<{t.frac}, {t.cpp()}>(d));
+                    (long)nk::from_double<{t.frac}, {t.cpp_args()}>(d));
     }}""")
     values = ", ".join(repr(float(v)) for v in doubles)
     body = "\n".join(lines)

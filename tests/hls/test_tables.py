@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nanotrig.hls.int_kernel import FixedType
+from nanotrig.hls.fixed_type import FixedType
 from nanotrig.hls.tables import TableSpec, emulate
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")

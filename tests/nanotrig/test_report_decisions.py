@@ -80,7 +80,7 @@ def test_perturbed_emulator_table_gives_flips(mini_run):
     import keras
     from hls4ml.utils.serialization import deserialize_model
     from nanotrig.hls.convert import HLS_MODEL_FILE, REFERENCE_FILE
-    from nanotrig.hls.int_kernel import FixedType
+    from nanotrig.hls.fixed_type import FixedType
     from nanotrig.hls.model_io import load_qkeras_model
     from nanotrig.hls.tables import emulate, table_spec
 

@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 import pytest
-from nanotrig.hls.int_kernel import FixedType
+from nanotrig.hls.fixed_type import FixedType
 from nanotrig.rtl.casts import OVERFLOW, ROUNDING, cast, kif
 
 from nanotrig.errors import ConversionError
