@@ -28,8 +28,7 @@ def recon(tmp_path_factory):
     """(QKeras recon model file, inputs): the tiny VAE after two epochs of QAT."""
     import tensorflow as tf
     from nanotrig.models.anomaly_vae import build_decoder, build_encoder, make_vae_trainer
-    from nanotrig.quantize.anomaly_qmodel import build_qdecoder, build_qencoder
-    from nanotrig.quantize.anomaly_qmodel import build_qrecon_model
+    from nanotrig.quantize.anomaly_qmodel import build_qdecoder, build_qencoder, build_qrecon_model
 
     rng = np.random.default_rng(5)
     x = np.abs(rng.normal(0, 0.6, size=(300, 57)))
@@ -71,15 +70,17 @@ def test_csim_and_integer_kernel_exact(recon, tmp_path):
 
     path, x = recon
     convert_model(path, tmp_path / "hls", HlsConfig(io_type="io_parallel"), x, INPUT)
-    for kwargs in ({}, {"batched": True, "engine": "kernel", "trace_events": 40}):
-        res = verify_project(tmp_path / "hls", x, **kwargs).to_dict()
-        assert res["ok"] and res["n_events"] == len(x), res
-        rows = {r["keras_layer"]: r for r in res["layers"]}
-        assert set(RECON_ROWS) <= set(rows) and "reco" in rows, sorted(rows)
-        assert res["not_compared"] == [], res["not_compared"]
-        for row in res["layers"]:
-            assert row["n_mismatch"] == 0 and row["max_abs_diff"] == 0.0, row
-    assert res["engine"] == "kernel", res.get("engine")
+    # the integer kernel on every event, checked layer by layer against hls4ml's trace (C-sim)
+    res = verify_project(tmp_path / "hls", x, batched=True, engine="kernel", trace_events=100)
+    res = res.to_dict()
+    assert res["ok"] and res["engine"] == "kernel" and res["n_events"] == len(x), res
+    assert res["output"]["n_mismatch"] == 0 and res["output"]["max_abs_diff"] == 0.0
+    rows = {r["keras_layer"]: r for r in res["layers"]}
+    assert {"reco", "diff_quant", "diff_sq", "score"} <= set(rows), sorted(rows)
+    assert rows["diff_quant"]["layer"] == "recon_diff"  # hls4ml folds the quantizer into it
+    assert not {"reco", *RECON_ROWS} & set(res["not_compared"]), res["not_compared"]
+    for row in res["layers"]:
+        assert row["n_mismatch"] == 0 and row["max_abs_diff"] == 0.0, row
 
 
 def test_qdq_onnx_identical(recon, tmp_path):
@@ -92,6 +93,7 @@ def test_qdq_onnx_identical(recon, tmp_path):
 
 def test_bad_score_refused_in_one_line():
     with pytest.raises(ConfigError) as err:
-        parse_config({"model": {"family": "anomaly_vae", "score": "mse"}}, source="c.yml")
+        model = {"family": "anomaly_vae", "score": "mse"}
+        parse_config({"name": "x", "samples": {"kind": "l1"}, "model": model}, source="c.yml")
     msg = str(err.value)
-    assert "score" in msg and "mu2" in msg and "recon" in msg and "\n" not in msg
+    assert "model.score" in msg and "'mu2' or 'recon'" in msg and "\n" not in msg, msg
