@@ -265,8 +265,8 @@ class ModelConfig(_Strict):
         "jet_mlp", description="A registered model family (nanotrig.family): jet_mlp: dense net "
         "on the 16 HLF; jet_cnn: CNN on jet images; dqm_ae: convolutional autoencoder on DQM "
         "occupancy maps (samples.kind: dqm); anomaly_vae: VAE on the 57 L1 features, score "
-        "sum(mu^2) (samples.kind: l1); jet_garnet: GarNet tagger on jet constituents, fixed "
-        "layers (models/garnet.py); or one registered with register_family.",
+        "in firmware, model.score (samples.kind: l1); jet_garnet: GarNet tagger on jet "
+        "constituents, fixed layers (models/garnet.py); or one registered with register_family.",
     )  # fmt: skip
     hidden: tuple[int, ...] = Field((64, 32, 32), description="jet_mlp: hidden layer widths.")
     conv_filters: tuple[int, ...] = Field(
@@ -289,9 +289,10 @@ class ModelConfig(_Strict):
         "(MSE: mean over the scaled features, ~0.02; 0.5 collapses the latent: mu ~ 0).",
     )
     score: Literal["mu2", "recon"] = Field(
-        "mu2",
+        "recon",
         description="anomaly_vae: the anomaly score the deployed model computes in firmware: "
-        "mu2: sum(mu^2) of the encoder's latent means; recon: the reconstruction error "
+        "recon (default; detects the demo's signals, docs/anomaly-vae.md): the reconstruction "
+        "error; mu2: sum(mu^2) of the encoder's latent means. recon: the reconstruction error "
         "sum((x - decoder(mu))^2) over the scaled, quantized inputs x (encoder, decoder, "
         "difference quantized as quantize.recon_diff, square and sum all in the firmware).",
     )
