@@ -13,8 +13,9 @@ input's power-of-two scale folded into the weights (exact while the float32 part
 below 2**24 quanta). MaxPooling2D after a quantizer pools the float values and quantizes after
 it (rounding is monotonic: the same integers, and onnxruntime's float MaxPool is much faster
 than its uint8 one); nearest UpSampling2D copies 8-bit integers. Keras layouts are kept (NHWC);
-Conv/pooling are wrapped in Transposes that onnxruntime cancels. Layer handlers are registered
-one function per Keras class name (``@_handler``).
+Conv/pooling are wrapped in Transposes that onnxruntime cancels. Besides chains, a ``Subtract``
+of two earlier layers (the anomaly VAE's reconstruction error) is a float32 ``Sub``. Layer
+handlers are registered one function per Keras class name (``@_handler``).
 """
 
 from __future__ import annotations
@@ -561,15 +562,13 @@ def build_qdq_proto(model, trace: bool = False):
         cls = type(layer).__name__
         if cls == "TFOpLambda":
             raise ModelError(f"layer {layer.name} ({cls}): {MIXED_KERAS_FIX}")
-        if cls not in _HANDLERS and cls not in _MERGE_HANDLERS:
+        handler = (_HANDLERS if len(srcs) == 1 else _MERGE_HANDLERS).get(cls)
+        if handler is None:
             raise ModelError(
                 f"layer {layer.name} ({cls}) is not supported for QDQ export: use only "
                 f"{', '.join(supported_layers())}, or export the float form with --float"
             )
-        if len(srcs) == 2:
-            t = _MERGE_HANDLERS[cls](b, layer, *(tensors[s] for s in srcs))
-        else:
-            t = _HANDLERS[cls](b, layer, tensors[srcs[0]])
+        t = handler(b, layer, *(tensors[s] for s in srcs))
         tensors[layer.name] = t
         if trace:
             out = f"trace/{layer.name}"
