@@ -2,6 +2,7 @@
 
     python benchmarks/anomaly_vae_settings.py SAMPLE.h5 OUT_DIR [--kl-beta 1e-4]
                                               [--warmup 0] [--latent-dim 3]
+                                              [--score mu2|recon]
 
 Trains the float VAE and its QAT copy with the project's ``train_anomaly`` and
 ``quantize_anomaly`` (configs/anomaly_vae.yml with the overrides) on an L1 sample, then prints
@@ -9,8 +10,9 @@ the float mu spread in LSBs of the latent type, the number of distinct QKeras ba
 and, per signal, the weighted float and QKeras AUCs with bootstrap errors (200 resamplings of
 background and signal test events, the difference paired). ``--warmup N`` makes early stopping
 watch the validation loss only from epoch N (``EarlyStopping(start_from_epoch=N)``, float and
-QAT), which the stages do not do. docs/anomaly-vae.md, "Detection power", has the measured
-table.
+QAT), which the stages do not do. ``--score`` chooses the deployed score (``model.score``:
+``mu2`` = sum(mu^2), ``recon`` = the reconstruction error, decoder trained with QAT too).
+docs/anomaly-vae.md, "Detection power", has the measured tables.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kl-beta", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=0, help="first epoch early stopping watches")
     p.add_argument("--latent-dim", type=int, default=3)
+    p.add_argument("--score", choices=("mu2", "recon"), default="mu2", help="model.score")
     args = p.parse_args(argv)
 
     import numpy as np
@@ -61,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             tf.keras.callbacks.EarlyStopping, start_from_epoch=args.warmup
         )
     cfg = load_config(REPO / "configs/anomaly_vae.yml")
-    mcfg = cfg.model.model_copy(update={"kl_beta": args.kl_beta, "latent_dim": args.latent_dim})
+    mcfg = cfg.model.model_copy(
+        update={"kl_beta": args.kl_beta, "latent_dim": args.latent_dim, "score": args.score}
+    )
     qcfg = cfg.quantize
     train_anomaly(args.sample, mcfg, cfg.seed, args.out / "model", input_bits=qcfg.input,
                   force=True, raw_input=qcfg.raw_input)  # fmt: skip
@@ -81,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     w = np.ones(len(fb)) if w is None else w
     mu = load_keras_model(args.out / "model/encoder.h5").predict(data.x[data.train], verbose=0)[0]
     lsb = 2.0 ** -(qcfg.latent.bits - 1 - qcfg.latent.integer)
-    print(f"kl_beta {args.kl_beta}, warm-up {args.warmup}, latent {args.latent_dim}: float mu "
+    print(f"score {args.score}, kl_beta {args.kl_beta}, warm-up {args.warmup}, latent "
+          f"{args.latent_dim}: float mu "
           f"spread {[round(float(v), 1) for v in mu.std(0) / lsb]} LSB; distinct QKeras background "
           f"scores {len(np.unique(qb))}")  # fmt: skip
     print("| signal | float AUC | QKeras AUC | float - QKeras |\n|---|---|---|---|")

@@ -132,8 +132,9 @@ def map_inputs(n: int, seed: int = 1):
 
 
 def anomaly_qmodel(seed: int = 0):
-    """The deployed QKeras anomaly model of configs/anomaly_vae.yml: the encoder up to mu
-    (quantized_bits(10,2)) and the score sum(mu^2) (Multiply + frozen all-ones QDense)."""
+    """The QKeras anomaly model of configs/anomaly_vae.yml with ``model.score: mu2`` (the
+    config now deploys ``recon``; the benchmark's figures are for this one): the encoder up to
+    mu (quantized_bits(10,2)) and the score sum(mu^2) (Multiply + frozen all-ones QDense)."""
     import numpy as np
     from nanotrig.models.anomaly_vae import build_encoder
     from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model

@@ -13,8 +13,9 @@ input's power-of-two scale folded into the weights (exact while the float32 part
 below 2**24 quanta). MaxPooling2D after a quantizer pools the float values and quantizes after
 it (rounding is monotonic: the same integers, and onnxruntime's float MaxPool is much faster
 than its uint8 one); nearest UpSampling2D copies 8-bit integers. Keras layouts are kept (NHWC);
-Conv/pooling are wrapped in Transposes that onnxruntime cancels. Layer handlers are registered
-one function per Keras class name (``@_handler``).
+Conv/pooling are wrapped in Transposes that onnxruntime cancels. Besides chains, a ``Subtract``
+of two earlier layers (the anomaly VAE's reconstruction error) is a float32 ``Sub``. Layer
+handlers are registered one function per Keras class name (``@_handler``).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def _handler(*class_names: str) -> Callable[[_Handler], _Handler]:
 
 def supported_layers() -> list[str]:
     """Keras/QKeras layer class names the QDQ exporter handles."""
-    return sorted(_HANDLERS)
+    return sorted([*_HANDLERS, *_MERGE_HANDLERS])
 
 
 def _activation(b: _Builder, act, t: _T, where: str) -> _T:
@@ -488,23 +489,49 @@ def _relu(b: _Builder, layer, t: _T) -> _T:
     return _activation(b, "relu", t, layer.name)
 
 
-def _chain(model) -> list:
-    """The model's layers after the input, checked to form a single chain."""
+def _graph(model) -> list[tuple[object, tuple[str, ...]]]:
+    """The model's layers after the input, each with the names of the layers it reads: one
+    (``Multiply()([x, x])`` reads ``x`` once), or two distinct ones for ``Subtract``."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(f"model {model.name} must have one input and one output for QDQ export")
-    layers = model.layers[1:]
-    prev = model.layers[0]
-    for layer in layers:
-        inbound = layer.inbound_nodes[0].inbound_layers
-        if isinstance(inbound, list) and type(layer).__name__ == "Multiply":
-            inbound = prev if all(i is prev for i in inbound) else inbound  # x * x
-        if isinstance(inbound, list) or inbound is not prev:
+    seen = {model.layers[0].name}
+    out = []
+    for layer in model.layers[1:]:
+        srcs = tuple(dict.fromkeys(i.name for i in _inbound(layer)))
+        cls = type(layer).__name__
+        if (
+            not srcs
+            or any(s not in seen for s in srcs)
+            or len(srcs) > (2 if cls in _MERGE_HANDLERS else 1)
+        ):
             raise ModelError(
-                f"layer {layer.name} does not take the previous layer's output: "
-                "QDQ export supports single chains of layers only"
+                f"layer {layer.name} does not take the previous layer's output: QDQ export "
+                "supports single chains of layers, Multiply()([x, x]) and Subtract of two "
+                "earlier layers only"
             )
-        prev = layer
-    return layers
+        seen.add(layer.name)
+        out.append((layer, srcs))
+    return out
+
+
+def _inbound(layer) -> list:
+    inbound = layer.inbound_nodes[0].inbound_layers
+    return inbound if isinstance(inbound, list) else [inbound]
+
+
+#: Two-input merges: ``(builder, layer, a, b) -> tensor``.
+_MERGE_HANDLERS: dict[str, Callable] = {}
+
+
+def _subtract(b: _Builder, layer, x: _T, y: _T) -> _T:
+    """``Subtract()([x, y])``: a float32 Sub of the two tensors' values, as Keras computes it
+    (exact while the difference spans fewer than 2**24 steps of the finer grid)."""
+    out = b.op("Sub", [b.to_float(x, layer.name), b.to_float(y, layer.name)], layer.name)
+    b.plan.append(f"{layer.name}: float difference of {x.fp or 'float'} and {y.fp or 'float'}")
+    return _T(out)
+
+
+_MERGE_HANDLERS["Subtract"] = _subtract
 
 
 def _live(nodes: list, outputs: list[str]) -> list:
@@ -529,17 +556,20 @@ def build_qdq_proto(model, trace: bool = False):
     b = _Builder()
     in_name = model.layers[0].name
     t = _T(in_name)
+    tensors = {in_name: t}
     trace_outputs: list[str] = []
-    for layer in _chain(model):
+    for layer, srcs in _graph(model):
         cls = type(layer).__name__
         if cls == "TFOpLambda":
             raise ModelError(f"layer {layer.name} ({cls}): {MIXED_KERAS_FIX}")
-        if cls not in _HANDLERS:
+        handler = (_HANDLERS if len(srcs) == 1 else _MERGE_HANDLERS).get(cls)
+        if handler is None:
             raise ModelError(
                 f"layer {layer.name} ({cls}) is not supported for QDQ export: use only "
                 f"{', '.join(supported_layers())}, or export the float form with --float"
             )
-        t = _HANDLERS[cls](b, layer, t)
+        t = handler(b, layer, *(tensors[s] for s in srcs))
+        tensors[layer.name] = t
         if trace:
             out = f"trace/{layer.name}"
             b.nodes.append(helper.make_node("Identity", [b.to_float(t, layer.name)], [out]))

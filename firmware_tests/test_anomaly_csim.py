@@ -2,8 +2,10 @@
 
 The project under test is the one ``nanotrig run`` writes for a tiny version of
 configs/anomaly_vae.yml (fast processes only: W/Z background, A->4l and LQ->b tau signals; a
-handful of epochs). The deployed model computes the anomaly score in firmware
-(``mu_quant -> mu_sq = mu * mu -> score = sum``); C-simulation (g++) must give the QKeras
+handful of epochs). The deployed model computes the anomaly score in firmware (the default
+``model.score: recon``: ``mu_quant -> decoder -> recon_diff = input_quant - reco`` quantized
+(hls4ml folds ``diff_quant`` into it) ``-> diff_sq = d * d -> score = sum``); C-simulation
+(g++) must give the QKeras
 values bit for bit on every layer for >= 1000 real events and for the edge inputs of the input
 type, and the quantized ONNX model must give the QKeras scores exactly.
 """
@@ -25,7 +27,7 @@ pytestmark = [
 ]
 
 ANOMALY_CONFIG = REPO / "configs" / "anomaly_vae.yml"
-SCORE_ROWS = ("mu_linear", "mu_sq", "score")
+SCORE_ROWS = ("mu_linear", "reco", "recon_diff", "diff_sq", "score")
 
 
 def tiny_anomaly_config(out_root, name: str = "anomaly_mini"):
@@ -70,6 +72,8 @@ def test_real_events_bit_exact(anomaly_run):
     # mu_linear holds mu_quant (the quantizer hls4ml folds into mu's linear activation)
     row = next(r for r in v["layers"] if r["layer"] == "mu_linear")
     assert row["keras_layer"] == "mu_quant"
+    row = next(r for r in v["layers"] if r["layer"] == "recon_diff")
+    assert row["keras_layer"] == "diff_quant"  # the difference's quantizer, folded into it
 
 
 def test_edge_inputs_bit_exact(anomaly_run):
@@ -77,20 +81,20 @@ def test_edge_inputs_bit_exact(anomaly_run):
     _assert_exact(v, v["n_events"])
 
 
-def test_score_is_sum_of_mu_squared_in_csim(anomaly_run):
-    """The C-simulated score equals sum(mu_quant**2) recomputed from QKeras' mu."""
+def test_score_is_the_sum_of_squared_differences_in_csim(anomaly_run):
+    """The C-simulated score equals sum(diff_quant**2) recomputed from QKeras' difference."""
     from nanotrig.hls import keras_layer_outputs, load_qkeras_model
     from nanotrig.hls.verify import _load_hls_model, _trace
 
     run_dir = anomaly_run["run_dir"]
     x = np.load(run_dir / "qmodel" / "test_inputs.npy")[:200]
     model = load_qkeras_model(run_dir / "hls" / "keras_model.h5")
-    mu = keras_layer_outputs(model, x)["mu_quant"].astype(np.float64)
+    d = keras_layer_outputs(model, x)["diff_quant"].astype(np.float64)
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         y_c, _ = _trace(_load_hls_model(run_dir / "hls", tmp), x, run_dir / "hls")
-    np.testing.assert_array_equal(np.asarray(y_c).reshape(-1), (mu**2).sum(axis=1))
+    np.testing.assert_array_equal(np.asarray(y_c).reshape(-1), (d**2).sum(axis=1))
 
 
 def test_precisions_and_onnx(anomaly_run):
@@ -98,6 +102,8 @@ def test_precisions_and_onnx(anomaly_run):
     prec = r["hls"]["precisions"]
     assert prec["score"]["weight"].startswith("ufixed<1,1")  # the all-ones weights, exact
     assert prec["mu_linear"]["result"] == "fixed<10,3,RND_CONV,SAT,0>"
+    assert prec["recon_diff"]["result"] == "fixed<9,3,RND_CONV,SAT,0>"  # diff_quant, folded
+    assert prec["score"]["result"] == "fixed<24,12,TRN,WRAP,0>"  # float32-exact by its type
     assert r["hls"]["float32_inexact_layers"] == []
     q = r["export_quantized"]  # the QDQ graph, as built and as onnxruntime optimises the file
     assert q["exact"] and q["onnx"].endswith(".qdq.onnx")
@@ -132,7 +138,7 @@ def test_cli_train_and_quantize_verbs(anomaly_run, tmp_path):
                               str(tmp_path / "model"), "--data", data, "--out",
                               str(tmp_path / "qmodel"), "--json"])  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    assert "mu_quant" in json.loads(res.stdout)["quantizers"]
+    assert {"mu_quant", "diff_quant", "reco"} <= set(json.loads(res.stdout)["quantizers"])
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")
     res = runner.invoke(app, ["train", str(tmp_path / "c.yml"), "--data",
                               str(tmp_path / "bad.h5"), "--out", str(tmp_path / "m2")])  # fmt: skip

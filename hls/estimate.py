@@ -382,6 +382,34 @@ def _batchnorm(layer, ctx: dict, c: dict) -> LayerEstimate:
     return row
 
 
+def _merge(layer, ctx: dict, c: dict) -> LayerEstimate | None:
+    """Element-wise Add/Subtract (one adder per element) or Multiply (one variable product per
+    element) of two arrays; None for another merge (not modelled)."""
+    op = str(layer.get_attr("op", "")).lower()
+    if op not in ("add", "subtract", "multiply"):
+        return None
+    ins = [layer.get_input_variable(name) for name in layer.inputs]
+    a, b = (_bits(v.type)[0] for v in ins)
+    res, _, _ = _bits(layer.get_output_variable().type)
+    n = int(np.prod(ins[0].shape))
+    row = LayerEstimate(layer.name, layer.class_name, f"{op} a{a} b{b} -> r{res}")
+    if op == "multiply":
+        dsp, lut, t_op = _var_product(a, b, c)
+        row.n_mult = row.n_nonzero = n
+        row.n_dsp_mult, row.n_lut_mult = (n, 0) if dsp else (0, n)
+        row.dsp, row.lut = n * dsp, n * lut
+    else:
+        t_op = _t_add(res, c)
+        row.lut = round(n * res * c["lut_per_adder_bit"])
+    row.cycles = t_op / ctx["eff_period"]
+    if ctx["io_type"] == "io_stream":
+        row.interval = _pixels(ins[0].shape)
+        row.cycles = float(row.interval + max(1, math.ceil(row.cycles)))
+    row.ff = int(n * res * _stages(row))
+    row.note = "element-wise; structural model, no synthesis anchor"
+    return row
+
+
 def _stream_copy(layer, ctx: dict, c: dict) -> LayerEstimate:
     """io_stream repacking/cloning: one read and one write per pixel, no arithmetic."""
     inp = layer.get_input_variable()
@@ -607,6 +635,8 @@ def estimate_model(hls_model, calibration: dict[str, Any] | None = None) -> Esti
             rows.append(_stream_copy(layer, ctx, c))
         elif cls == "GarNet" and io_type == "io_parallel":
             rows.append(_garnet(layer, ctx, c))
+        elif cls == "Merge" and (merged := _merge(layer, ctx, c)) is not None:
+            rows.append(merged)
         else:
             log.warning("estimate: layer %s (%s) is not modelled", layer.name, cls)
             rows.append(LayerEstimate(layer.name, cls, "-", note="not modelled"))

@@ -851,9 +851,14 @@ def _folded_quantizer(model, src: str) -> str | None:
 
 def _folds_into_itself(model, src: str) -> bool:
     """Whether hls4ml folds the quantizer after Keras layer ``src`` into ``src``'s own result
-    type (the input standardisation, an ApplyAlpha)."""
-    return any(layer.name == src and type(layer).__name__ == "Po2Standardise"
+    type (the input standardisation, an ApplyAlpha; a merge such as the anomaly VAE's
+    ``recon_diff`` Subtract, when the quantizer is not traced as a layer of its own)."""
+    return any(layer.name == src and type(layer).__name__ in _SELF_FOLDING
                for layer in model.layers)  # fmt: skip
+
+
+#: Keras layers whose following quantized_bits hls4ml may fold into their own result type.
+_SELF_FOLDING = frozenset({"Po2Standardise", "Add", "Subtract", "Multiply"})
 
 
 def _as_list(obj) -> list:

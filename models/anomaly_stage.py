@@ -6,9 +6,10 @@ scales them by powers of two inside (:mod:`models.l1_inputs`, first layer ``stan
 quantized model then rounds them to its input type: the deployed model takes what the trigger
 sends. Writes into ``out_dir``:
 ``encoder.h5`` (mu, log_var), ``decoder.h5``, ``model.h5`` (the deployed float model: encoder
-up to mu, then the score sum(mu^2)), ``split.npz``, ``input_scaling.json``, ``history.json``,
-``metrics.json`` (per signal AUC and TPR at FPR 1e-5 or at the smallest resolvable FPR),
-``roc.png``, ``scores.png``, ``loss.png`` and ``artifact.json``.
+up to mu, then the score: sum(mu^2), or with ``model.score: recon`` the decoder on mu and the
+reconstruction error sum((x - decoder(mu))^2)), ``split.npz``, ``input_scaling.json``,
+``history.json``, ``metrics.json`` (per signal AUC and TPR at FPR 1e-5 or at the smallest
+resolvable FPR), ``roc.png``, ``scores.png``, ``loss.png`` and ``artifact.json``.
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ def train_anomaly(
 ) -> dict:  # fmt: skip
     """Train the float VAE of ``cfg`` on the background of an L1 sample; write ``out_dir``.
     The encoder takes raw features of type ``raw_input`` and scales them inside."""
-    from nanotrig.models.anomaly_vae import build_decoder, build_encoder, build_score_model
+    from nanotrig.models.anomaly_vae import build_decoder, build_deployed_model, build_encoder
     from nanotrig.models.l1_inputs import standardise_layer
     from nanotrig.models.train import seed_everything
 
@@ -230,7 +231,7 @@ def train_anomaly(
         encoder, decoder, data, beta=cfg.kl_beta, epochs=cfg.epochs, batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate, patience=cfg.patience, seed=seed,
     )  # fmt: skip
-    model = build_score_model(encoder)
+    model = build_deployed_model(cfg.score, encoder, decoder)
     metrics, (bkg, sig) = evaluate(model, data, cfg)
     for name, row in metrics["signals"].items():
         log.info("float VAE: %s AUC %.4f", name, row["auc"])
@@ -250,6 +251,7 @@ def train_anomaly(
         "sample": str(sample_path),
         "config": cfg.model_dump(mode="json"),
         "seed": seed,
+        "score": cfg.score,
         "inputs": {"kind": "l1_features", "shape": [n_features], "raw": True},
         "input_scaling": data.scaling.to_dict(input_bits),
         "sizes": {

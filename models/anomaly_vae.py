@@ -3,8 +3,13 @@
 Encoder ``57 -> 32 -> 16 -> (mu, log_var)`` (ReLU), decoder ``latent -> 16 -> 32 -> 57`` (the
 mirror, linear output). Trained on SM background only with ``(1 - beta) * MSE + beta * KL``.
 The deployed part is the encoder up to ``mu`` followed by the anomaly score in the model
-itself: ``Multiply()([mu, mu])`` (``mu_sq``) and a ``Dense(1)`` with all-ones weights and no
-bias (``score``, frozen), so ``score = sum(mu**2)`` is computed by the firmware.
+itself, one of two (``model.score``):
+
+* ``mu2``: ``Multiply()([mu, mu])`` (``mu_sq``) and a ``Dense(1)`` with all-ones weights and no
+  bias (``score``, frozen): ``score = sum(mu**2)``;
+* ``recon``: the decoder applied to ``mu`` (no sampling), ``Subtract()`` of the reconstruction
+  from the model's own scaled inputs (``recon_diff``), ``Multiply()([d, d])`` (``diff_sq``) and
+  the same all-ones ``score``: the reconstruction error ``sum((x - decoder(mu))**2)``.
 """
 
 from __future__ import annotations
@@ -13,9 +18,13 @@ from collections.abc import Sequence
 
 __all__ = [
     "ENCODER_OUTPUTS",
+    "RECON_LAYERS",
+    "SCORES",
     "SCORE_LAYERS",
     "build_decoder",
+    "build_deployed_model",
     "build_encoder",
+    "build_recon_model",
     "build_score_model",
     "make_vae_trainer",
     "reconstruction_target",
@@ -26,6 +35,10 @@ __all__ = [
 ENCODER_OUTPUTS = ("mu", "log_var")
 #: Names of the score layers appended to ``mu``.
 SCORE_LAYERS = ("mu_sq", "score")
+#: Names of the reconstruction-error layers: difference, its quantizer, square, sum.
+RECON_LAYERS = ("recon_diff", "diff_quant", "diff_sq", "score")
+#: The deployable scores (``model.score``).
+SCORES = ("mu2", "recon")
 
 
 def build_encoder(
@@ -66,18 +79,58 @@ def build_score_model(encoder, mu_name: str = "mu", dense_cls=None, **dense_kwar
     (default ``keras.layers.Dense``) builds the all-ones ``score`` layer, e.g. a QDense with a
     quantizer holding 1 exactly; ``dense_kwargs`` go to it.
     """
-    import numpy as np
     from tensorflow import keras
 
     mu = encoder.get_layer(mu_name).output
     sq = keras.layers.Multiply(name=SCORE_LAYERS[0])([mu, mu])
-    cls = dense_cls or keras.layers.Dense
-    score_layer = cls(1, use_bias=False, kernel_initializer="ones", name=SCORE_LAYERS[1],
-                      **dense_kwargs)  # fmt: skip
-    score = score_layer(sq)
-    score_layer.set_weights([np.ones((int(mu.shape[-1]), 1), dtype=np.float32)])
-    score_layer.trainable = False
+    score = _ones_score(sq, dense_cls, **dense_kwargs)
     return keras.Model(encoder.inputs, score, name="anomaly_score")
+
+
+def _ones_score(x, dense_cls=None, **dense_kwargs):
+    """``sum(x)`` over the last axis as a frozen all-ones Dense(1) without bias."""
+    import numpy as np
+    from tensorflow import keras
+
+    cls = dense_cls or keras.layers.Dense
+    layer = cls(1, use_bias=False, kernel_initializer="ones", name="score", **dense_kwargs)
+    out = layer(x)
+    layer.set_weights([np.ones((int(x.shape[-1]), 1), dtype=np.float32)])
+    layer.trainable = False
+    return out
+
+
+def build_recon_model(encoder, decoder, mu_name: str = "mu", diff_quantizer=None,
+                      dense_cls=None, **dense_kwargs):  # fmt: skip
+    """Deployed model of ``model.score: recon``: ``sum((x - decoder(mu))**2)``.
+
+    ``x`` is what the decoder reconstructs (:func:`reconstruction_target`: the encoder's
+    ``input_quant`` or ``standardise`` output, else its input); the decoder's layers (and
+    weights) are applied to the encoder's ``mu_name`` output (no sampling). ``diff_quantizer``:
+    a layer applied to the difference (named ``diff_quant``), e.g. a QActivation; ``dense_cls``
+    and ``dense_kwargs`` build the all-ones ``score`` as in :func:`build_score_model`.
+    """
+    from tensorflow import keras
+
+    names = [layer.name for layer in encoder.layers]
+    target = next((n for n in ("input_quant", "standardise") if n in names), None)
+    x = encoder.inputs[0] if target is None else encoder.get_layer(target).output
+    y = encoder.get_layer(mu_name).output
+    for layer in decoder.layers[1:]:
+        y = layer(y)
+    d = keras.layers.Subtract(name=RECON_LAYERS[0])([x, y])
+    if diff_quantizer is not None:
+        d = diff_quantizer(d)
+    sq = keras.layers.Multiply(name=RECON_LAYERS[2])([d, d])
+    score = _ones_score(sq, dense_cls, **dense_kwargs)
+    return keras.Model(encoder.inputs, score, name="anomaly_recon_score")
+
+
+def build_deployed_model(score: str, encoder, decoder, **kwargs):
+    """The deployed float model of ``model.score`` (``mu2`` or ``recon``)."""
+    if score == "recon":
+        return build_recon_model(encoder, decoder, **kwargs)
+    return build_score_model(encoder, **kwargs)
 
 
 def vae_loss_terms(x, reco, mu, log_var):

@@ -240,7 +240,7 @@ MODEL_INPUTS["jet_garnet"] = "constituents"  # models/garnet.py: (N, 4) features
 #: ``model:`` keys that belong to some family; each family declares the ones it reads.
 FAMILY_MODEL_KEYS = (
     "hidden", "conv_filters", "kernel_size", "pool_size", "dense", "vae_hidden", "latent_dim",
-    "kl_beta", "total_rate_mhz", "l1_rate_khz", "normalise",
+    "kl_beta", "total_rate_mhz", "l1_rate_khz", "normalise", "score",
 )  # fmt: skip
 
 
@@ -265,8 +265,8 @@ class ModelConfig(_Strict):
         "jet_mlp", description="A registered model family (nanotrig.family): jet_mlp: dense net "
         "on the 16 HLF; jet_cnn: CNN on jet images; dqm_ae: convolutional autoencoder on DQM "
         "occupancy maps (samples.kind: dqm); anomaly_vae: VAE on the 57 L1 features, score "
-        "sum(mu^2) (samples.kind: l1); jet_garnet: GarNet tagger on jet constituents, fixed "
-        "layers (models/garnet.py); or one registered with register_family.",
+        "in firmware, model.score (samples.kind: l1); jet_garnet: GarNet tagger on jet "
+        "constituents, fixed layers (models/garnet.py); or one registered with register_family.",
     )  # fmt: skip
     hidden: tuple[int, ...] = Field((64, 32, 32), description="jet_mlp: hidden layer widths.")
     conv_filters: tuple[int, ...] = Field(
@@ -287,6 +287,14 @@ class ModelConfig(_Strict):
         lt=1,
         description="anomaly_vae: loss = (1 - kl_beta) * MSE + kl_beta * KL "
         "(MSE: mean over the scaled features, ~0.02; 0.5 collapses the latent: mu ~ 0).",
+    )
+    score: Literal["mu2", "recon"] = Field(
+        "recon",
+        description="anomaly_vae: the anomaly score the deployed model computes in firmware: "
+        "recon (default; detects the demo's signals, docs/anomaly-vae.md): the reconstruction "
+        "error; mu2: sum(mu^2) of the encoder's latent means. recon: the reconstruction error "
+        "sum((x - decoder(mu))^2) over the scaled, quantized inputs x (encoder, decoder, "
+        "difference quantized as quantize.recon_diff, square and sum all in the firmware).",
     )
     total_rate_mhz: float = Field(
         28.6, gt=0, description="anomaly_vae: collision rate the background stands for, in MHz "
@@ -419,6 +427,13 @@ class QuantizeConfig(_Strict):
         QuantBits(bits=10, integer=2),
         description="anomaly_vae: quantizer of the latent means mu before the score sum(mu^2) "
         "(10 bits: mu**2 summed over up to 8 latents stays exact in float32).",
+    )
+    recon_diff: QuantBits = Field(
+        QuantBits(bits=9, integer=2),
+        description="anomaly_vae, model.score recon: quantizer of the difference x - "
+        "decoder(mu) before its square (saturating at +-2^integer; quantized_bits(9,2): LSB "
+        "2^-6, squares fixed<18,6>, their sum over 57 features fixed<24,12>: within float32's "
+        "24-bit significand, so QKeras, C-sim and ONNX compute the same numbers).",
     )
     layers: dict[str, LayerBits] = Field(
         default_factory=dict, description="Per-layer overrides keyed by Keras layer name."

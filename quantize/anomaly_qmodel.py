@@ -9,7 +9,10 @@ encoder without the ``standardise`` layer (older runs, pre-scaled inputs) starts
 ``score``, a frozen QDense(1) with all-ones weights under ``quantized_bits(2, 1)`` (grid {-2,
 -1, 0, 1}: 1 is exact) and no bias. Quantizing ``mu`` keeps ``mu**2`` and its sum well inside
 float32's 24-bit significand, so the QKeras reference, the C-simulation and ONNX compute the
-same integers.
+same integers. With ``model.score: recon`` the deployed model is :func:`build_qrecon_model`:
+the QAT decoder (:func:`build_qdecoder`, 6-bit weights, ``quantized_relu``) on ``mu_quant``,
+``recon_diff = Subtract()([input_quant, reco])``, ``diff_quant`` (``quantize.recon_diff``),
+``diff_sq = Multiply()([d, d])`` and the same all-ones ``score``.
 """
 
 from __future__ import annotations
@@ -19,9 +22,19 @@ from nanotrig.quantize.qmodel import INPUT_QUANT_NAME, RAW_QUANT_NAME, layer_bit
 from nanotrig.config import QuantBits, QuantizeConfig
 from nanotrig.errors import ModelError
 
-__all__ = ["MU_QUANT_NAME", "ONES_QUANTIZER", "build_qencoder", "build_qscore_model"]
+__all__ = [
+    "DIFF_QUANT_NAME",
+    "MU_QUANT_NAME",
+    "ONES_QUANTIZER",
+    "build_qdecoder",
+    "build_qencoder",
+    "build_qrecon_model",
+    "build_qscore_model",
+    "score_lsb",
+]
 
 MU_QUANT_NAME = "mu_quant"
+DIFF_QUANT_NAME = "diff_quant"
 #: Quantizer of the all-ones score weights: quantized_bits(2, 1) holds -2, -1, 0, 1 exactly.
 ONES_QUANTIZER = "quantized_bits(2,1,alpha=1)"
 
@@ -86,3 +99,55 @@ def build_qscore_model(qencoder):
     return build_score_model(
         qencoder, mu_name=MU_QUANT_NAME, dense_cls=QDense, kernel_quantizer=ONES_QUANTIZER
     )
+
+
+def build_qdecoder(decoder, cfg: QuantizeConfig):
+    """QKeras decoder mirroring the float ``decoder`` (weights copied): QDense with the
+    weight/bias quantizers of ``cfg`` (per-layer overrides by name), ``quantized_relu`` for the
+    ReLUs, the output ``reco`` a QDense without activation. ModelError for another layer."""
+    from qkeras import QActivation, QDense
+    from tensorflow import keras
+
+    inp = keras.Input(shape=decoder.input_shape[1:], name=decoder.layers[0].name)
+    x, copies = inp, []
+    for layer in decoder.layers[1:]:
+        cls, conf = type(layer).__name__, layer.get_config()
+        if cls == "Dense" and conf.get("activation") in (None, "linear"):
+            w, b, _ = layer_bits(cfg, layer.name)
+            conf.update(kernel_quantizer=_bits(w), bias_quantizer=_bits(b))
+            for key in ("kernel_constraint", "bias_constraint"):
+                conf.pop(key, None)
+            x = QDense.from_config(conf)(x)
+            copies.append((layer.name, layer.get_weights()))
+        elif cls == "Activation" and conf["activation"] == "relu":
+            _, _, a = layer_bits(cfg, layer.name)
+            x = QActivation(f"quantized_relu({a.bits},{a.integer})", name=layer.name)(x)
+        else:
+            raise ModelError(
+                f"decoder layer {layer.name} ({cls}) has no QKeras counterpart here: the anomaly "
+                "decoder is Dense + ReLU layers ending in a linear Dense"
+            )
+    qdec = keras.Model(inp, x, name="q_vae_decoder")
+    for name, weights in copies:
+        qdec.get_layer(name).set_weights(weights)
+    return qdec
+
+
+def build_qrecon_model(qencoder, qdecoder, cfg: QuantizeConfig):
+    """The deployed QKeras model of ``model.score: recon``: ``qencoder`` to ``mu_quant``, then
+    ``qdecoder``, ``x - reco`` quantized as ``cfg.recon_diff``, squared and summed."""
+    from nanotrig.models.anomaly_vae import build_recon_model
+    from qkeras import QActivation, QDense
+
+    return build_recon_model(
+        qencoder, qdecoder, mu_name=MU_QUANT_NAME,
+        diff_quantizer=QActivation(_bits(cfg.recon_diff), name=DIFF_QUANT_NAME),
+        dense_cls=QDense, kernel_quantizer=ONES_QUANTIZER,
+    )  # fmt: skip
+
+
+def score_lsb(cfg: QuantizeConfig, score: str = "mu2") -> float:
+    """LSB of the firmware score: the squared quantity (mu, or the difference for ``recon``)
+    is ``quantized_bits(bits, integer)``, so its square and their sum lie on LSB**2."""
+    q = cfg.recon_diff if score == "recon" else cfg.latent
+    return 2.0 ** (-2 * (q.bits - q.integer - 1))

@@ -1,13 +1,15 @@
-"""QAT of the anomaly VAE: quantized encoder (+ float decoder) trained with the VAE loss.
+"""QAT of the anomaly VAE: quantized encoder (+ decoder) trained with the VAE loss.
 
-Starts from the float encoder/decoder of the training stage (``init: float``) or from fresh
-weights (``scratch``). The decoder is not deployed and stays float. Writes into ``out_dir``:
-``qmodel.h5`` (the deployed QKeras model: encoder to ``mu_quant``, then ``mu_sq`` and
-``score``), ``qencoder.h5``, ``test_inputs.npy`` (background test events then the signals, as the
-firmware reads them), ``all_inputs.npy`` (every event, test ones first: for the C-simulation
-check), ``test_processes.npy``, ``history.json``, ``metrics.json`` (float and
-quantized; with the weighted trigger rates), ``roc.png``, ``scores.png``, ``rate.png`` (L1 rate
-vs score threshold), ``loss.png`` and ``artifact.json``.
+Starts from the float encoder/decoder of the training stage (``init: float``) or from fresh weights
+(``scratch``). With ``model.score: mu2`` the decoder is not deployed and stays float; with
+``recon`` it is deployed and trained quantized (QAT) too. Writes into ``out_dir``: ``qmodel.h5``
+(the deployed QKeras model: encoder to ``mu_quant``, then ``mu_sq`` and ``score``, or for ``recon``
+the decoder, ``recon_diff``, ``diff_quant``, ``diff_sq`` and ``score``), ``qencoder.h5`` (and
+``qdecoder.h5`` for ``recon``), ``test_inputs.npy`` (background test events then the signals, as
+the firmware reads them), ``all_inputs.npy`` (every event, test ones first: for the C-simulation
+check), ``test_processes.npy``, ``history.json``, ``metrics.json`` (float and quantized; with the
+weighted trigger rates), ``roc.png``, ``scores.png``, ``rate.png`` (L1 rate vs score threshold),
+``loss.png`` and ``artifact.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from nanotrig.models.anomaly_stage import (
     load_anomaly_data,
     plot_vae_loss,
 )
-from nanotrig.quantize.anomaly_qmodel import ONES_QUANTIZER, build_qencoder, build_qscore_model
+from nanotrig.quantize.anomaly_qmodel import (
+    DIFF_QUANT_NAME,
+    ONES_QUANTIZER,
+    build_qdecoder,
+    build_qencoder,
+    build_qrecon_model,
+    build_qscore_model,
+    score_lsb,
+)
 from nanotrig.quantize.qmodel import quantizer_strings
 from nanotrig.quantize.stage import QMODEL_FILE, load_keras_model, quantize_record
 
@@ -41,13 +51,6 @@ __all__ = ["quantize_anomaly"]
 log = logging.getLogger(__name__)
 #: Float mu spread (in mu LSBs) below which the latent counts as unresolved by the firmware.
 _MIN_SPREAD_LSB = 8.0
-
-
-def score_lsb(cfg: QuantizeConfig) -> float:
-    """LSB of the firmware score: mu is ``quantized_bits(bits, integer)`` (sign bit apart), so
-    mu^2 and sum(mu^2) lie on the grid LSB(mu)^2."""
-    frac = cfg.latent.bits - cfg.latent.integer - 1
-    return 2.0 ** (-2 * frac)
 
 
 def latent_resolution(encoder, data, cfg: QuantizeConfig, q_bkg: np.ndarray) -> dict:
@@ -90,13 +93,16 @@ def quantize_anomaly(
         encoder = keras.models.clone_model(encoder)
         decoder = keras.models.clone_model(decoder)
     qencoder = build_qencoder(encoder, cfg, cfg.latent)
+    recon = model_cfg.score == "recon"
+    if recon:
+        decoder = build_qdecoder(decoder, cfg)
     history = fit_vae(
         qencoder, decoder, data, beta=model_cfg.kl_beta, epochs=cfg.epochs,
         batch_size=model_cfg.batch_size, learning_rate=cfg.learning_rate,
         patience=cfg.patience, seed=seed,
     )  # fmt: skip
-    qmodel = build_qscore_model(qencoder)
-    lsb = score_lsb(cfg)
+    qmodel = build_qrecon_model(qencoder, decoder, cfg) if recon else build_qscore_model(qencoder)
+    lsb = score_lsb(cfg, model_cfg.score)
     q_metrics, (q_bkg, q_sig) = evaluate(qmodel, data, model_cfg, lsb)
     f_metrics, (f_bkg, f_sig) = evaluate(float_model, data, model_cfg)
     latent = latent_resolution(float_encoder, data, cfg, q_bkg)
@@ -108,6 +114,9 @@ def quantize_anomaly(
         qmodel.save(tmp, save_format="h5")
     with atomic_path(out_dir / "qencoder.h5") as tmp:
         qencoder.save(tmp, save_format="h5")
+    if recon:
+        with atomic_path(out_dir / "qdecoder.h5") as tmp:
+            decoder.save(tmp, save_format="h5")
     every = data.x[np.r_[data.test, data.val, data.train]]  # real events, test ones first
     for name, arr in (("test_inputs.npy", data.x_test), ("all_inputs.npy", every),
                       ("test_processes.npy", data.test_processes.astype(str))):  # fmt: skip
@@ -133,9 +142,13 @@ def quantize_anomaly(
     }
     quantizers["mu_quant"] = {"activation": f"quantized_bits({cfg.latent.bits},"
                               f"{cfg.latent.integer},alpha=1)"}  # fmt: skip
+    if recon:
+        quantizers[DIFF_QUANT_NAME] = {"activation": f"quantized_bits({cfg.recon_diff.bits},"
+                                       f"{cfg.recon_diff.integer},alpha=1)"}  # fmt: skip
     quantizers["score"] = {"weights": f"{ONES_QUANTIZER} (all ones, frozen)", "bias": "none"}
     record = {
         **quantize_record(qmodel, cfg, seed, model_dir, out_dir, data.x_test.shape[1:], quantizers),
+        "score": model_cfg.score,
         "epochs_run": len(history["loss"]),
         "metrics": metrics,
         "auc_drop": {

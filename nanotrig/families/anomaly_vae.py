@@ -1,4 +1,5 @@
-"""The anomaly-trigger VAE (``anomaly_vae``) on L1 events: score sum(mu^2) in the firmware."""
+"""The anomaly-trigger VAE (``anomaly_vae``) on L1 events: the score in the firmware, sum(mu^2)
+or the reconstruction error (``model.score``)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def _verify_inputs(ctx: RunContext):
 
 
 def _score(x, y):
-    """The anomaly score: the firmware's one output, sum(mu^2)."""
+    """The anomaly score: the firmware's one output (sum(mu^2) or the reconstruction error)."""
     import numpy as np
 
     return np.asarray(y, np.float64).reshape(len(y), -1)[:, :1]
@@ -189,9 +190,7 @@ def _sections_sample(r: dict) -> list[str]:
         "",
         f"Model: encoder 57 -> {' -> '.join(map(str, m['vae_hidden']))} -> mu, log_var "
         f"(latent {m['latent_dim']}), mirrored decoder; loss (1 - {m['kl_beta']}) MSE + "
-        f"{m['kl_beta']} KL. Deployed: encoder to mu, mu quantized as "
-        f"quantized_bits({qc['latent']['bits']},{qc['latent']['integer']}), then "
-        "Multiply(mu, mu) and a frozen all-ones Dense(1): score = sum(mu^2) in firmware.",
+        f"{m['kl_beta']} KL. {_deployed_text(m, qc)}",
         "",
         "## Anomaly detection (test events)",
         "",
@@ -203,6 +202,21 @@ def _sections_sample(r: dict) -> list[str]:
               "TPR @ FPR 1e-3", rate, "TPR @ FPR 1/N"]  # fmt: skip
     lines += table(header, _metric_rows("float", fm) + _metric_rows("QKeras", qm))
     return [*lines, "", *_rates_lines(qm)]
+
+
+def _deployed_text(m: dict, qc: dict) -> str:
+    """What the deployed model computes (``model.score``)."""
+    lat = f"quantized_bits({qc['latent']['bits']},{qc['latent']['integer']})"
+    if m.get("score", "mu2") != "recon":
+        return (f"Deployed: encoder to mu, mu quantized as {lat}, then Multiply(mu, mu) and a "
+                "frozen all-ones Dense(1): score = sum(mu^2) in firmware.")  # fmt: skip
+    d = qc.get("recon_diff") or {"bits": 10, "integer": 2}
+    return (
+        f"Deployed: encoder to mu (quantized as {lat}, no sampling), the QAT decoder, the "
+        "difference from the model's own scaled, quantized inputs (Subtract), quantized as "
+        f"quantized_bits({d['bits']},{d['integer']}), squared (Multiply) and summed by a frozen "
+        "all-ones Dense(1): score = sum((x - decoder(mu))^2) in firmware."
+    )
 
 
 def _fpr_headline(m: dict) -> str:
@@ -297,7 +311,7 @@ ANOMALY_VAE = Family(
     name="anomaly_vae",
     title="anomaly-trigger VAE (AXOL1TL-like)",
     sample_kind="l1",
-    model_keys=("vae_hidden", "latent_dim", "kl_beta", "total_rate_mhz", "l1_rate_khz"),
+    model_keys=("vae_hidden", "latent_dim", "kl_beta", "score", "total_rate_mhz", "l1_rate_khz"),
     stages=standard_stages(
         train_vae,
         quantize_vae,
@@ -313,5 +327,6 @@ ANOMALY_VAE = Family(
     quantize=quantize_vae,
     plots=_plots,
     check_config=_needs_l1,
-    description="VAE on the 57 L1 features, anomaly score sum(mu^2) in firmware",
+    description="VAE on the 57 L1 features, anomaly score (sum(mu^2) or the reconstruction "
+    "error, model.score) in firmware",
 )

@@ -1,0 +1,99 @@
+"""The anomaly VAE's reconstruction-error score (``model.score: recon``) deployed in firmware.
+
+A tiny VAE (pre-scaled inputs, 57 -> 8 -> latent 2 -> 8 -> 57) trained with QAT for two epochs
+on 300 events; its deployed model ``mu_quant -> decoder -> recon_diff -> diff_quant -> diff_sq ->
+score`` must be exact: the QKeras score equals sum(diff_quant**2) recomputed in float64, the
+C-simulation (traced) and the integer kernel (batched) give the QKeras values bit for bit on
+every layer, and the QDQ ONNX graph gives the same scores. A bad ``model.score`` is refused in
+one line.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from nanotrig.models.l1_inputs import quantize_to_input
+
+from nanotrig.config import HlsConfig, QuantBits, QuantizeConfig, parse_config
+from nanotrig.errors import ConfigError
+
+INPUT = QuantBits(bits=16, integer=5)
+RECON_ROWS = ("recon_diff", "diff_quant", "diff_sq", "score")
+
+
+@pytest.fixture(scope="module")
+def recon(tmp_path_factory):
+    """(QKeras recon model file, inputs): the tiny VAE after two epochs of QAT."""
+    import tensorflow as tf
+    from nanotrig.models.anomaly_vae import build_decoder, build_encoder, make_vae_trainer
+    from nanotrig.quantize.anomaly_qmodel import build_qdecoder, build_qencoder, build_qrecon_model
+
+    rng = np.random.default_rng(5)
+    x = np.abs(rng.normal(0, 0.6, size=(300, 57)))
+    x[:, ::3] -= 0.3  # signed features too; a few large ones saturate diff_quant (+-4)
+    x[:5, :4] = 9.0
+    x = quantize_to_input(x, INPUT)
+    tf.keras.utils.set_random_seed(2)
+    cfg = QuantizeConfig()
+    qenc = build_qencoder(build_encoder(57, (8,), 2), cfg, cfg.latent)
+    qdec = build_qdecoder(build_decoder(57, (8,), 2), cfg)
+    vae = make_vae_trainer(qenc, qdec, 1e-4)
+    vae.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
+    vae.fit(x, epochs=2, batch_size=64, verbose=0)
+    model = build_qrecon_model(qenc, qdec, cfg)
+    path = tmp_path_factory.mktemp("recon") / "qmodel.h5"
+    model.save(path, save_format="h5")
+    return path, x.astype(np.float32)
+
+
+def test_qkeras_score_is_the_sum_of_quantized_squares(recon):
+    from nanotrig.hls import keras_layer_outputs, load_qkeras_model
+
+    model = load_qkeras_model(recon[0])
+    names = [la.name for la in model.layers]
+    assert names[-4:] == list(RECON_ROWS) and "reco" in names and "log_var" not in names
+    out = keras_layer_outputs(model, recon[1])
+    d = out["diff_quant"].astype(np.float64)
+    np.testing.assert_array_equal(d, np.round(d * 2**6) / 2**6)  # quantized_bits(9,2) grid
+    assert d.max() == 4 - 2**-6  # saturated, not wrapped
+    np.testing.assert_array_equal(out["score"][:, 0].astype(np.float64), (d**2).sum(axis=1))
+    raw = out["input_quant"].astype(np.float64) - out["reco"].astype(np.float64)
+    np.testing.assert_array_equal(out["recon_diff"].astype(np.float64), raw)  # float32 exact
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="C-simulation needs g++")
+def test_csim_and_integer_kernel_exact(recon, tmp_path):
+    from nanotrig.hls.convert import convert_model
+    from nanotrig.hls.verify import verify_project
+
+    path, x = recon
+    convert_model(path, tmp_path / "hls", HlsConfig(io_type="io_parallel"), x, INPUT)
+    # the integer kernel on every event, checked layer by layer against hls4ml's trace (C-sim)
+    res = verify_project(tmp_path / "hls", x, batched=True, engine="kernel", trace_events=100)
+    res = res.to_dict()
+    assert res["ok"] and res["engine"] == "kernel" and res["n_events"] == len(x), res
+    assert res["output"]["n_mismatch"] == 0 and res["output"]["max_abs_diff"] == 0.0
+    rows = {r["keras_layer"]: r for r in res["layers"]}
+    assert {"reco", "diff_quant", "diff_sq", "score"} <= set(rows), sorted(rows)
+    assert rows["diff_quant"]["layer"] == "recon_diff"  # hls4ml folds the quantizer into it
+    assert not {"reco", *RECON_ROWS} & set(res["not_compared"]), res["not_compared"]
+    for row in res["layers"]:
+        assert row["n_mismatch"] == 0 and row["max_abs_diff"] == 0.0, row
+
+
+def test_qdq_onnx_identical(recon, tmp_path):
+    from nanotrig.export.score import export_quantized_score
+
+    rec = export_quantized_score(recon[0], recon[1], tmp_path / "onnx_q")
+    assert rec["exact"], rec
+    assert rec["max_abs_diff_outputs"] == 0 and rec["file_max_abs_diff_outputs"] == 0
+
+
+def test_bad_score_refused_in_one_line():
+    with pytest.raises(ConfigError) as err:
+        model = {"family": "anomaly_vae", "score": "mse"}
+        parse_config({"name": "x", "samples": {"kind": "l1"}, "model": model}, source="c.yml")
+    msg = str(err.value)
+    assert "model.score" in msg and "'mu2' or 'recon'" in msg and "\n" not in msg, msg
