@@ -433,7 +433,8 @@ def _verify_batched(
 
 
 def _all_taps(hls_model, model) -> dict[str, str]:
-    """``{hls layer: Keras layer}`` for every Keras layer's last hls4ml piece (graph order)."""
+    """``{hls layer: Keras layer}`` for every Keras layer's last hls4ml piece (graph order); a
+    piece holding a folded quantizer's output is paired with that quantizer, as in the trace."""
     keras_names = {layer.name for layer in model.layers if type(layer).__name__ != "InputLayer"}
     last: dict[str, str] = {}
     for layer in hls_model.get_layers():
@@ -442,6 +443,7 @@ def _all_taps(hls_model, model) -> dict[str, str]:
         src = _keras_source(layer.name, keras_names)
         if src is not None:
             last[src] = layer.name
+    last, _ = _through_folded(model, last)
     return {name: src for src, name in last.items()}
 
 
@@ -775,16 +777,7 @@ def _compare_layers(keras_out, trace, kinds, model, n, emulated=None):
                 src = act
         if src is not None:
             last_piece[src] = name
-    renamed = {}  # keeps the graph order
-    covered = set()  # compared through the quantizer folded into them
-    for src, name in last_piece.items():
-        folded = _folded_quantizer(model, src)
-        itself = _folds_into_itself(model, src)
-        if (name == f"{src}_linear" or itself) and folded is not None and folded not in last_piece:
-            covered |= {src} if itself else set()
-            src = folded
-        renamed[src] = name
-    last_piece = renamed
+    last_piece, covered = _through_folded(model, last_piece)
     rows: list[dict[str, Any]] = []
     pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     bad_events = np.zeros(n, dtype=bool)
@@ -824,6 +817,21 @@ def _compare_layers(keras_out, trace, kinds, model, n, emulated=None):
         if layer.name not in compared and type(layer).__name__ != "InputLayer"
     ]
     return rows, bad_events, pairs, not_compared
+
+
+def _through_folded(model, last_piece: dict[str, str]) -> tuple[dict[str, str], set[str]]:
+    """``{Keras layer: hls layer}`` with each hls piece that holds a folded quantizer's output
+    keyed by that quantizer (graph order kept), and the Keras layers compared through it."""
+    renamed: dict[str, str] = {}
+    covered: set[str] = set()
+    for src, name in last_piece.items():
+        folded = _folded_quantizer(model, src)
+        itself = _folds_into_itself(model, src)
+        if (name == f"{src}_linear" or itself) and folded is not None and folded not in last_piece:
+            covered |= {src} if itself else set()
+            src = folded
+        renamed[src] = name
+    return renamed, covered
 
 
 def _sole_consumer(model, src: str, cls: str) -> str | None:

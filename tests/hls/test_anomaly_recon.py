@@ -70,14 +70,18 @@ def test_csim_and_integer_kernel_exact(recon, tmp_path):
 
     path, x = recon
     convert_model(path, tmp_path / "hls", HlsConfig(io_type="io_parallel"), x, INPUT)
-    # the integer kernel on every event, checked layer by layer against hls4ml's trace (C-sim)
-    res = verify_project(tmp_path / "hls", x, batched=True, engine="kernel", trace_events=100)
+    # the integer kernel on every event and every layer (trace_all: the folded quantizers are
+    # paired with their Keras layers as in the trace), checked against hls4ml's trace (C-sim)
+    res = verify_project(
+        tmp_path / "hls", x, batched=True, engine="kernel", trace_events=100, trace_all=True
+    )
     res = res.to_dict()
     assert res["ok"] and res["engine"] == "kernel" and res["n_events"] == len(x), res
     assert res["output"]["n_mismatch"] == 0 and res["output"]["max_abs_diff"] == 0.0
     rows = {r["keras_layer"]: r for r in res["layers"]}
     assert {"reco", "diff_quant", "diff_sq", "score"} <= set(rows), sorted(rows)
     assert rows["diff_quant"]["layer"] == "recon_diff"  # hls4ml folds the quantizer into it
+    assert rows["diff_quant"]["scope"] == "all" and rows["diff_quant"]["n_events"] == len(x)
     assert not {"reco", *RECON_ROWS} & set(res["not_compared"]), res["not_compared"]
     for row in res["layers"]:
         assert row["n_mismatch"] == 0 and row["max_abs_diff"] == 0.0, row
