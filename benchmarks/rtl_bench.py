@@ -163,14 +163,15 @@ def _main_trained(args) -> int:
     variants = [rt.Variant.parse(v) for v in (args.variant or ["8.3:0.5"])]
     opts = {k: v for k, v in (("hard_dc", args.hard_dc), ("method0", args.method0))
             if v is not None}  # fmt: skip
-    rows = []
+    rows: list[dict] = []
+    float_cache: dict = {}
     with tempfile.TemporaryDirectory(prefix="nanotrig_rtl_trained_") as tmp:
         for variant in variants:
             rows.append(rt.run_variant(
                 cfg, args.data, (args.work or Path(tmp)) / variant.label, variant,
                 n_events=args.events,
                 threads=args.threads, solver_options=opts or None, build=not args.no_build,
-                synth=not args.no_synth, family=args.family,
+                synth=not args.no_synth, family=args.family, float_cache=float_cache,
             ))  # fmt: skip
             sys.stderr.write(rt.format_trained(rows[-1:], GOALS))
     table = rt.format_trained(rows, GOALS)
