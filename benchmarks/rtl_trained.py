@@ -115,19 +115,19 @@ def binomial(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
 
 
-def load_config(path: Path, epochs: int | None):
-    """The run config, with the float and QAT epochs capped at ``epochs`` when given."""
+def load_config(path: Path, epochs: int | None, qat_epochs: int | None = None):
+    """The run config, with the float and QAT epochs capped at ``epochs`` when given, and the
+    QAT epochs set to ``qat_epochs`` (after that cap) when given."""
     from nanotrig.config import load_config as load
 
     cfg = load(path)
+    model, quantize = cfg.model, cfg.quantize
     if epochs is not None:
-        cfg = cfg.model_copy(
-            update={
-                "model": cfg.model.model_copy(update={"epochs": epochs}),
-                "quantize": cfg.quantize.model_copy(update={"epochs": epochs}),
-            }
-        )
-    return cfg
+        model = model.model_copy(update={"epochs": epochs})
+        quantize = quantize.model_copy(update={"epochs": epochs})
+    if qat_epochs is not None:
+        quantize = quantize.model_copy(update={"epochs": qat_epochs})
+    return cfg.model_copy(update={"model": model, "quantize": quantize})
 
 
 def train_float(cfg, data: Path, work: Path, variant: Variant) -> dict:
