@@ -26,8 +26,9 @@ VALUE ``BITS[.INTEGER]``, or sparsity with VALUE the layer's pruned fraction, 0 
 variants with the same input type share one trained float model): float and 6-bit
 accuracies with binomial errors, da4ml's cost with the solver options given, and unless
 ``--no-build`` the RTL (Verilator on the test jets, the edge inputs and resampled jets up to
-``--events``; Yosys unless ``--no-synth``) with the RTL's own accuracy. Writes
-rtl_trained.json / .md to --out.
+``--events``; Yosys unless ``--no-synth``) with the RTL's own accuracy. ``--seed N`` takes
+another run seed (another split of the sample, other trainings), ``--qat-epochs N`` sets the
+QAT epochs. Writes rtl_trained.json / .md to --out.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ conversion, da4ml cost and the built RTL, with the accuracies the firmware reach
 The float 16-64-32-32-5 MLP and its QKeras model are trained with the project's own code
 (``models.train_model``, ``quantize.quantize_model``: QAT from the float weights, pruning to
 ``sparsity`` during QAT) on a jet sample from ``nanotrig generate``, with the settings of a run
-config (``configs/jet_mlp.yml``) except the input type, the sparsity and the epochs given here.
+config (``configs/jet_mlp.yml``) except the input type, the sparsity, the per-layer settings
+(``quantize.layers``: bits, pruned fraction) and the epochs given here.
 Accuracies are on the sample's test jets (the run's split), with binomial errors; the RTL's
 accuracy is the argmax of the Verilator logits on those jets (the softmax is monotonic).
 """
