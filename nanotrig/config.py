@@ -646,7 +646,7 @@ class RunConfig(_Strict):
             prunable = ", ".join(n for n in family_names() if get_family(n).prunable)
             raise ValueError(
                 f"quantize.sparsity: pruning is wired for the {prunable} families, not "
-                f"{self.model.family}: set it to 0"
+                f"{self.model.family}: set it (and any quantize.layers sparsity) to 0"
             )
         if self.rtl.enabled and fam.stage("rtl") is None:
             have = ", ".join(n for n in family_names() if get_family(n).stage("rtl"))
