@@ -3,8 +3,9 @@
     python benchmarks/rtl_bench.py [--events 100000] [--threads 1] [--comb] [--family xcup]
                                    [--out DIR]
     python benchmarks/rtl_bench.py --data jets.h5 [--config configs/jet_mlp.yml]
-                                   [--variant BITS.INT:SPARSITY ...] [--hard-dc N]
-                                   [--method0 wmc|mc] [--epochs N] [--no-build] [--no-synth]
+                                   [--variant BITS.INT:SPARSITY[,LAYER.KEY=VALUE...] ...]
+                                   [--hard-dc N] [--method0 wmc|mc] [--epochs N]
+                                   [--qat-epochs N] [--seed N] [--no-build] [--no-synth]
 
 Without ``--data``:
 
@@ -18,11 +19,16 @@ Yosys ``synth_xilinx -flatten``. Prints a markdown table and writes rtl_bench.js
 
 With ``--data`` (a jet sample from ``nanotrig generate``): the TRAINED MLP of
 benchmarks/rtl_trained.py, once per ``--variant`` (the input type after standardisation and
-the pruned fraction; 6-bit weights, biases and ReLUs as the config says): float and 6-bit
+the pruned fraction; 6-bit weights, biases and ReLUs as the config says; then any per-layer
+settings of ``quantize.layers``, e.g. ``8.3:0.85,fc2.sparsity=0.92,output.sparsity=0.5`` or
+``8.3:0.8,relu2.activation=4,fc3.weights=5.0``: KEY one of weights, bias, activation with
+VALUE ``BITS[.INTEGER]``, or sparsity with VALUE the layer's pruned fraction, 0 for none;
+variants with the same input type share one trained float model): float and 6-bit
 accuracies with binomial errors, da4ml's cost with the solver options given, and unless
 ``--no-build`` the RTL (Verilator on the test jets, the edge inputs and resampled jets up to
-``--events``; Yosys unless ``--no-synth``) with the RTL's own accuracy. Writes
-rtl_trained.json / .md to --out.
+``--events``; Yosys unless ``--no-synth``) with the RTL's own accuracy. ``--seed N`` takes
+another run seed (another split of the sample, other trainings), ``--qat-epochs N`` sets the
+QAT epochs. Writes rtl_trained.json / .md to --out.
 """
 
 from __future__ import annotations
@@ -122,10 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for json/md")
     ap.add_argument("--data", type=Path, help="jet sample (HDF5): the trained MLP instead")
     ap.add_argument("--config", type=Path, default=HERE.parent / "configs" / "jet_mlp.yml")
-    ap.add_argument("--variant", action="append", help="BITS.INT:SPARSITY (input type, pruning)")
+    ap.add_argument(
+        "--variant", action="append", help="BITS.INT:SPARSITY[,LAYER.KEY=VALUE...]: input, pruning"
+    )
     ap.add_argument("--hard-dc", type=int, help="da4ml hard depth constraint (-1: none)")
     ap.add_argument("--method0", help="da4ml CMVM method (wmc, mc, wmc-dc, ...)")
     ap.add_argument("--epochs", type=int, help="cap the float and QAT epochs")
+    ap.add_argument("--qat-epochs", type=int, help="QAT epochs (after --epochs)")
+    ap.add_argument("--seed", type=int, help="the run seed (split and training) instead")
     ap.add_argument("--no-build", action="store_true", help="da4ml cost only, no Verilog")
     ap.add_argument("--no-synth", action="store_true", help="no Yosys")
     ap.add_argument("--work", type=Path, help="keep the models and RTL here (default: a temp dir)")
@@ -159,22 +169,27 @@ def _main_trained(args) -> int:
     rt = _rtl_trained()
     if not args.data.is_file():
         raise SystemExit(f"--data {args.data}: no such file; give a sample from nanotrig generate")
-    cfg = rt.load_config(args.config, args.epochs)
+    if args.qat_epochs is not None and args.qat_epochs < 1:
+        raise SystemExit(f"--qat-epochs {args.qat_epochs}: give a positive number of epochs")
+    cfg = rt.load_config(args.config, args.epochs, args.qat_epochs)
+    if args.seed is not None:
+        cfg = cfg.model_copy(update={"seed": args.seed})
     variants = [rt.Variant.parse(v) for v in (args.variant or ["8.3:0.5"])]
     opts = {k: v for k, v in (("hard_dc", args.hard_dc), ("method0", args.method0))
             if v is not None}  # fmt: skip
-    rows = []
+    rows: list[dict] = []
+    float_cache: dict = {}
     with tempfile.TemporaryDirectory(prefix="nanotrig_rtl_trained_") as tmp:
         for variant in variants:
             rows.append(rt.run_variant(
                 cfg, args.data, (args.work or Path(tmp)) / variant.label, variant,
                 n_events=args.events,
                 threads=args.threads, solver_options=opts or None, build=not args.no_build,
-                synth=not args.no_synth, family=args.family,
+                synth=not args.no_synth, family=args.family, float_cache=float_cache,
             ))  # fmt: skip
             sys.stderr.write(rt.format_trained(rows[-1:], GOALS))
     table = rt.format_trained(rows, GOALS)
-    result = {"config": str(args.config), "data": str(args.data), "rows": rows,
+    result = {"config": str(args.config), "data": str(args.data), "seed": cfg.seed, "rows": rows,
               "machine": platform.machine(), "cpus": os.cpu_count()}  # fmt: skip
     write_json(args.out / "rtl_trained.json", result)
     write_text(args.out / "rtl_trained.md", table)

@@ -4,7 +4,8 @@ conversion, da4ml cost and the built RTL, with the accuracies the firmware reach
 The float 16-64-32-32-5 MLP and its QKeras model are trained with the project's own code
 (``models.train_model``, ``quantize.quantize_model``: QAT from the float weights, pruning to
 ``sparsity`` during QAT) on a jet sample from ``nanotrig generate``, with the settings of a run
-config (``configs/jet_mlp.yml``) except the input type, the sparsity and the epochs given here.
+config (``configs/jet_mlp.yml``) except the input type, the sparsity, the per-layer settings
+(``quantize.layers``: bits, pruned fraction) and the epochs given here.
 Accuracies are on the sample's test jets (the run's split), with binomial errors; the RTL's
 accuracy is the argmax of the Verilator logits on those jets (the softmax is monotonic).
 """
@@ -12,6 +13,7 @@ accuracy is the argmax of the Verilator logits on those jets (the softmax is mon
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,28 +21,68 @@ from typing import Any
 
 import numpy as np
 
+#: The per-layer knobs of a variant (``LAYER.KEY=VALUE``) and the quantize config's names.
+LAYER_KEYS = ("weights", "bias", "activation", "sparsity")
+
 
 @dataclass(frozen=True)
 class Variant:
-    """One quantization of the MLP: the input type after standardisation and the pruning."""
+    """One quantization of the MLP: the input type after standardisation, the pruning and
+    per-layer overrides (``quantize.layers``: bits and pruned fraction of named layers)."""
 
     input_bits: int
     input_integer: int
     sparsity: float
+    layers: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def label(self) -> str:
-        return f"in{self.input_bits}.{self.input_integer}-s{self.sparsity:g}"
+        extra = "".join(f"-{n}.{k[0]}{v}" for n, k, v in self.layers)
+        return f"in{self.input_bits}.{self.input_integer}-s{self.sparsity:g}{extra}"
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        """``BITS.INTEGER:SPARSITY`` (e.g. ``8.3:0.5``)."""
+        """``BITS.INTEGER:SPARSITY[,LAYER.KEY=VALUE...]`` (e.g. ``8.3:0.5`` or
+        ``8.3:0.8,fc2.sparsity=0.9,relu2.activation=4``): KEY one of weights, bias,
+        activation (VALUE ``BITS`` or ``BITS.INTEGER``) or sparsity (VALUE a fraction)."""
+        head, *rest = text.split(",")
         try:
-            bits, rest = text.split(".", 1)
-            integer, sparsity = rest.split(":", 1)
-            return cls(int(bits), int(integer), float(sparsity))
+            bits, tail = head.split(".", 1)
+            integer, sparsity = tail.split(":", 1)
+            base = (int(bits), int(integer), float(sparsity))
         except ValueError:
             msg = f"bad variant {text!r}: write BITS.INTEGER:SPARSITY, e.g. 8.3:0.5"
+            raise SystemExit(msg) from None
+        layers = []
+        for item in rest:
+            name, _, kv = item.partition(".")
+            key, _, value = kv.partition("=")
+            if not name or key not in LAYER_KEYS or not value:
+                raise SystemExit(
+                    f"bad layer setting {item!r} in variant {text!r}: write LAYER.KEY=VALUE "
+                    f"with KEY one of {', '.join(LAYER_KEYS)}, e.g. fc2.sparsity=0.9"
+                )
+            layers.append((name, key, value))
+        variant = cls(*base, layers=tuple(layers))
+        variant.layer_overrides()  # bad values refused here, before any training
+        return variant
+
+    def layer_overrides(self) -> dict:
+        """The variant's ``quantize.layers`` (``LayerBits`` by layer name)."""
+        from nanotrig.config import LayerBits
+
+        raw: dict[str, dict[str, Any]] = {}
+        for name, key, value in self.layers:
+            if key == "sparsity":
+                raw.setdefault(name, {})[key] = value
+            else:
+                b, _, i = value.partition(".")
+                raw.setdefault(name, {})[key] = {"bits": b, "integer": i or 0}
+        try:
+            return {name: LayerBits.model_validate(v) for name, v in raw.items()}
+        except ValueError as exc:
+            first = str(exc).splitlines()
+            msg = f"bad layer setting in variant {self.label}: {' '.join(first[:3])}"
             raise SystemExit(msg) from None
 
 
@@ -74,19 +116,19 @@ def binomial(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
 
 
-def load_config(path: Path, epochs: int | None):
-    """The run config, with the float and QAT epochs capped at ``epochs`` when given."""
+def load_config(path: Path, epochs: int | None, qat_epochs: int | None = None):
+    """The run config, with the float and QAT epochs capped at ``epochs`` when given, and the
+    QAT epochs set to ``qat_epochs`` (after that cap) when given."""
     from nanotrig.config import load_config as load
 
     cfg = load(path)
+    model, quantize = cfg.model, cfg.quantize
     if epochs is not None:
-        cfg = cfg.model_copy(
-            update={
-                "model": cfg.model.model_copy(update={"epochs": epochs}),
-                "quantize": cfg.quantize.model_copy(update={"epochs": epochs}),
-            }
-        )
-    return cfg
+        model = model.model_copy(update={"epochs": epochs})
+        quantize = quantize.model_copy(update={"epochs": epochs})
+    if qat_epochs is not None:
+        quantize = quantize.model_copy(update={"epochs": qat_epochs})
+    return cfg.model_copy(update={"model": model, "quantize": quantize})
 
 
 def train_float(cfg, data: Path, work: Path, variant: Variant) -> dict:
@@ -112,6 +154,7 @@ def quantize_variant(cfg, data: Path, model_dir: Path, work: Path, variant: Vari
         update={
             "input": QuantBits(bits=variant.input_bits, integer=variant.input_integer),
             "sparsity": variant.sparsity,
+            "layers": {**cfg.quantize.layers, **variant.layer_overrides()},
         }
     )
     return quantize_model(model_dir, data, qcfg, cfg.seed, work, force=True)
@@ -145,9 +188,11 @@ def da4ml_cost(hls_dir: Path, solver_options: dict[str, Any] | None = None) -> d
         hls_model = deserialize_model(hls_dir / HLS_MODEL_FILE, output_dir=work)
         layers = read_layers(hls_model)
         trace = trace_layers(layers, solver_options=solver_options)
-    w = np.concatenate([la.weights.ravel() for la in layers.layers if la.kind == "dense"])
+    dense = [la for la in layers.layers if la.kind == "dense"]
+    w = np.concatenate([la.weights.ravel() for la in dense])
     return {
         "zero_weights": round(float(np.mean(w == 0)), 4),
+        "nonzero_weights": {la.name: int(np.count_nonzero(la.weights)) for la in dense},
         "lut": round(float(trace.comb.cost), 1),
         "adder_depth": float(max(trace.comb.out_latency)),
         "seconds": round(trace.seconds, 2),
@@ -166,14 +211,25 @@ def speed_events(x_test: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 def run_variant(
     cfg, data: Path, work: Path, variant: Variant, *, n_events: int, threads: int,
     solver_options: dict[str, Any] | None, build: bool, synth: bool, family: str = "xcup",
+    float_cache: dict | None = None,
 ) -> dict:  # fmt: skip
-    """Train, quantize, convert and (``build``) build the RTL of one variant; the figures."""
+    """Train, quantize, convert and (``build``) build the RTL of one variant; the figures.
+
+    ``float_cache`` (input type -> (model folder, record)) reuses a float model trained for an
+    earlier variant with the same input type (the same seeded training, not repeated)."""
     from nanotrig.hls import edge_inputs
     from nanotrig.rtl import build_rtl
 
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    frec = train_float(cfg, data, work / "model", variant)
+    key = (variant.input_bits, variant.input_integer)
+    if float_cache is not None and key in float_cache:
+        src, frec = float_cache[key]
+        shutil.copytree(src, work / "model", dirs_exist_ok=True)
+    else:
+        frec = train_float(cfg, data, work / "model", variant)
+        if float_cache is not None:
+            float_cache[key] = (work / "model", frec)
     secs["train"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     qrec = quantize_variant(cfg, data, work / "model", work / "qmodel", variant)
@@ -188,6 +244,7 @@ def run_variant(
         "variant": variant.label,
         "input_type": f"quantized_bits({variant.input_bits},{variant.input_integer})",
         "sparsity": variant.sparsity,
+        "layers": [list(t) for t in variant.layers],
         "weight_sparsity": qrec["weight_sparsity"],
         "n_test": n,
         "float_model_epochs": frec.get("epochs_run"),

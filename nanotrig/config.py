@@ -392,6 +392,13 @@ class LayerBits(_Strict):
     weights: QuantBits | None = None
     bias: QuantBits | None = None
     activation: QuantBits | None = None
+    sparsity: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="Dense/Conv layer: its own pruned fraction instead of quantize.sparsity "
+        "(0: not pruned).",
+    )
 
 
 class QuantizeConfig(_Strict):
@@ -649,11 +656,12 @@ class RunConfig(_Strict):
         from nanotrig.family import family_names, get_family
 
         fam = get_family(self.model.family)
-        if self.quantize.sparsity and not fam.prunable:
+        pruned = self.quantize.sparsity or any(o.sparsity for o in self.quantize.layers.values())
+        if pruned and not fam.prunable:
             prunable = ", ".join(n for n in family_names() if get_family(n).prunable)
             raise ValueError(
                 f"quantize.sparsity: pruning is wired for the {prunable} families, not "
-                f"{self.model.family}: set it to 0"
+                f"{self.model.family}: set it (and any quantize.layers sparsity) to 0"
             )
         if self.rtl.enabled and fam.stage("rtl") is None:
             have = ", ".join(n for n in family_names() if get_family(n).stage("rtl"))

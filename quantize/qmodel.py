@@ -76,6 +76,11 @@ def check_overrides(model, cfg: QuantizeConfig) -> None:
                 f"quantize.layers.{name} sets weights/bias on an activation layer: "
                 "set 'activation' there, weights on the Dense/Conv layer"
             )
+        if kinds[name] == "activation" and over.sparsity is not None:
+            raise ConfigError(
+                f"quantize.layers.{name} sets 'sparsity' on an activation layer: "
+                "set it on the Dense/Conv layer before it"
+            )
         if kinds[name] == "weighted" and over.activation:  # a fused relu takes it
             raise ConfigError(
                 f"quantize.layers.{name} sets 'activation' on a Dense/Conv layer: "

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from nanotrig.config import QuantizeConfig
 __all__ = [
     "PRUNABLE",
     "finetune",
+    "layer_sparsities",
     "single_thread_tf",
     "stripped_qmodel",
     "weight_sparsity",
@@ -61,7 +63,7 @@ def finetune(
 
     seed_everything(seed)
     qmodel = build_qmodel(float_model, cfg)
-    model, callbacks = with_pruning(qmodel, sparsity)
+    model, callbacks = with_pruning(qmodel, sparsity, layer_sparsities(cfg))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -71,22 +73,37 @@ def finetune(
         x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True,
         callbacks=callbacks, verbose=0,
     )  # fmt: skip
-    return stripped_qmodel(model, float_model, cfg) if sparsity > 0 else qmodel
+    return stripped_qmodel(model, float_model, cfg) if callbacks else qmodel
 
 
-def with_pruning(qmodel, sparsity: float) -> tuple[Any, list]:
-    """``(model to train, callbacks)``: with ``sparsity`` > 0 the Dense/Conv layers wrapped by
-    tfmot's ``prune_low_magnitude`` (``ConstantSparsity`` from step 0) and its step callback;
-    otherwise ``qmodel`` itself and no callback."""
-    if sparsity <= 0:
+def layer_sparsities(cfg: QuantizeConfig) -> dict[str, float]:
+    """The per-layer pruned fractions of ``cfg.layers`` (layers without one are left out)."""
+    return {n: o.sparsity for n, o in cfg.layers.items() if o.sparsity is not None}
+
+
+def with_pruning(
+    qmodel, sparsity: float, layers: Mapping[str, float] | None = None
+) -> tuple[Any, list]:
+    """``(model to train, callbacks)``: the Dense/Conv layers wrapped by tfmot's
+    ``prune_low_magnitude`` (``ConstantSparsity`` from step 0) at ``sparsity``, or at
+    ``layers[name]`` where given (0: that layer not pruned), and its step callback; with no
+    layer to prune, ``qmodel`` itself and no callback."""
+    layers = layers or {}
+    target = {
+        la.name: layers.get(la.name, sparsity)
+        for la in qmodel.layers
+        if type(la).__name__ in PRUNABLE
+    }
+    if not any(s > 0 for s in target.values()):
         return qmodel, []
     import keras
     import tensorflow_model_optimization as tfmot
 
-    schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=1)
-
     def wrap(layer):
-        if type(layer).__name__ in PRUNABLE:
+        if target.get(layer.name, 0) > 0:
+            schedule = tfmot.sparsity.keras.ConstantSparsity(
+                target[layer.name], begin_step=0, frequency=1
+            )
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer
 

@@ -12,7 +12,12 @@ from nanotrig.models.metrics import paired_accuracy_change, write_test_scores
 from nanotrig.models.plots import plot_loss, plot_roc
 from nanotrig.models.train import fit, seed_everything
 from nanotrig.quantize.qmodel import build_qmodel, check_overrides, quantizer_strings
-from nanotrig.quantize.scan_train import stripped_qmodel, weight_sparsity, with_pruning
+from nanotrig.quantize.scan_train import (
+    layer_sparsities,
+    stripped_qmodel,
+    weight_sparsity,
+    with_pruning,
+)
 
 from nanotrig.config import QuantizeConfig
 from nanotrig.errors import ModelError
@@ -80,13 +85,13 @@ def quantize_model(
         from tensorflow import keras
 
         qmodel = build_qmodel(keras.models.clone_model(float_model), cfg)
-    trained, prune_steps = with_pruning(qmodel, cfg.sparsity)
+    trained, prune_steps = with_pruning(qmodel, cfg.sparsity, layer_sparsities(cfg))
     history = fit(
         trained, data.x_train, data.y_train, data.x_val, data.y_val,
         epochs=cfg.epochs, batch_size=256, learning_rate=cfg.learning_rate,
         patience=cfg.patience, seed=seed, callbacks=prune_steps,
     )  # fmt: skip
-    if cfg.sparsity > 0:
+    if prune_steps:
         qmodel = stripped_qmodel(trained, float_model, cfg)
     q_scores = qmodel.predict(data.x_test, batch_size=4096, verbose=0)
     f_scores = float_model.predict(data.x_test, batch_size=4096, verbose=0)

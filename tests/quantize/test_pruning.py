@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scan_fixtures import make_synthetic_run
 
-from nanotrig.config import QuantizeConfig, RunConfig, parse_config
+from nanotrig.config import LayerBits, QuantizeConfig, RunConfig, parse_config
 from nanotrig.errors import ConfigError
 
 
@@ -61,3 +61,21 @@ def test_chosen_config_keeps_the_sparsity():
     record = {"weights": 4, "sparsity": 0.5}
     chosen = chosen_run_config(base, scan, record, ["weights", "sparsity"])
     assert chosen.quantize.sparsity == 0.5 and chosen.quantize.weights.bits == 4
+
+
+def test_per_layer_sparsity_is_applied_and_bad_ones_refused(run_dir, tmp_path):
+    from nanotrig.hls.model_io import load_qkeras_model
+    from nanotrig.quantize import quantize_model
+
+    layers = {"fc1": LayerBits(sparsity=0.75), "output": LayerBits(sparsity=0.0)}
+    cfg = QuantizeConfig(epochs=1, patience=1, sparsity=0.5, layers=layers)
+    quantize_model(run_dir / "model", run_dir / "data" / "jets.h5", cfg, 1, tmp_path / "q")
+    qmodel = load_qkeras_model(tmp_path / "q" / "qmodel.h5")
+    zeros = {n: float(np.mean(qmodel.get_layer(n).get_weights()[0] == 0)) for n in layers}
+    assert 0.7 <= zeros["fc1"] <= 0.8 and zeros["output"] < 0.1  # not the 0.5 default
+    bad = QuantizeConfig(epochs=1, layers={"relu1": LayerBits(sparsity=0.5)})
+    with pytest.raises(ConfigError, match="sets 'sparsity' on an activation layer") as err:
+        quantize_model(run_dir / "model", run_dir / "data" / "jets.h5", bad, 1, tmp_path / "b")
+    assert "\n" not in str(err.value) and not (tmp_path / "b").exists()
+    with pytest.raises(ConfigError, match="sparsity"):
+        parse_config({"name": "x", "quantize": {"layers": {"fc1": {"sparsity": 1.0}}}}, "t")
