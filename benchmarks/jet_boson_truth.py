@@ -4,6 +4,7 @@
         [--config configs/jet_mlp.yml] [--n-per-class 1600] [--seed 42]
     python benchmarks/jet_boson_truth.py score --sample runs/learning_curve/jets.h5
         --truth /tmp/wz_pair.npz [--replace /tmp/wz_scalar.npz] [--split-seeds 1 2 3]
+        [--variants "as generated" "isotropic decay"]
 
 ``generate`` runs the W and Z chunks exactly as ``nanotrig generate`` does (same seeds, chunk size,
 selection and features: the jets equal the sample's W and Z jets, which ``score`` checks) and
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--truth", required=True)
     s.add_argument("--replace", default=None)
     s.add_argument("--split-seeds", type=int, nargs="+", default=[1, 2, 3])
+    s.add_argument("--variants", nargs="+", default=None, help="only these rows (default: all)")
     s.add_argument("--config", default="configs/jet_mlp.yml")
     s.add_argument(
         "--learning-curve",
@@ -264,7 +266,13 @@ def score(args) -> int:
     print("| variant | trees accuracy | MLP accuracy | AUC g / q / W / Z / t (trees, first split) "
           "| W, Z < 50 GeV |")  # fmt: skip
     print("|---|---|---|---|---|")
-    for name, per_cls in _variants(truth, gen).items():
+    variants = _variants(truth, gen)
+    unknown = set(args.variants or ()) - set(variants)
+    if unknown:
+        raise SystemExit(f"unknown --variants {sorted(unknown)}: choose from {list(variants)}")
+    for name, per_cls in variants.items():
+        if args.variants and name not in args.variants:
+            continue
         w = np.ones(len(y))
         for cls, v in per_cls.items():
             w[y == classes.index(cls)] = v
