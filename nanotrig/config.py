@@ -610,6 +610,12 @@ class RtlConfig(_Strict):
     synth_timeout_s: float = Field(
         1800.0, gt=0, description="Stop Yosys after this long; the report then says why."
     )
+    synth_mode: Literal["auto", "flat", "hierarchical"] = Field(
+        "auto",
+        description="Yosys: flat (whole design flattened), hierarchical (each pipeline stage "
+        "synthesized as its own module: far faster on large designs) or auto (hierarchical "
+        "above 100,000 LUT in da4ml's estimate).",
+    )
 
 
 class RunConfig(_Strict):
