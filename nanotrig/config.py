@@ -613,8 +613,8 @@ class RtlConfig(_Strict):
     synth_mode: Literal["auto", "flat", "hierarchical"] = Field(
         "auto",
         description="Yosys: flat (whole design flattened), hierarchical (each pipeline stage "
-        "synthesized as its own module: far faster on large designs) or auto (hierarchical "
-        "above 100,000 LUT in da4ml's estimate).",
+        "synthesized as its own module: a third of the memory) or auto (hierarchical above "
+        "100,000 LUT in da4ml's estimate).",
     )
 
 

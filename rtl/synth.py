@@ -8,10 +8,14 @@ comparing designs, labelled as such.
 
 Two modes (:data:`SYNTH_MODES`): ``flat`` flattens the whole design (``-flatten``);
 ``hierarchical`` flattens each of da4ml's pipeline-stage modules but keeps them apart
-(``keep_hierarchy``), so Yosys and ABC optimize one stage at a time: far less time and memory on
-a large design, at the price of no optimization across the stage registers (register bits that
-are constant or unused downstream stay). ``auto`` (:func:`resolve_mode`) takes ``hierarchical``
-for a pipelined design above :data:`AUTO_HIERARCHICAL_LUT` in da4ml's own LUT estimate.
+(``keep_hierarchy``), so Yosys and ABC work on one stage at a time: a third of the peak memory
+on the demo jet MLP (1.8 GB against 5.2), the same CPU time, LUTs within 2 %; no optimization
+across the stage registers (bits constant or unused downstream stay: 9 % more FF there).
+``auto`` (:func:`resolve_mode`) takes ``hierarchical`` for a pipelined design above
+:data:`AUTO_HIERARCHICAL_LUT` in da4ml's own LUT estimate.
+The logic depth is then the deepest stage's; flat, Yosys's ``ltp -noff`` does not appear to
+stop at the mapped ``FDRE`` registers (162 cells over the demo MLP's 9 stages, the deepest stage
+alone 30), so the two depths are not comparable.
 """
 
 from __future__ import annotations
@@ -151,6 +155,7 @@ def synthesize(
         "family": family,
         **figures,
         "logic_depth": max(depth) if depth else None,
+        "logic_depth_of": "the deepest stage module" if mode == "hierarchical" else "the design",
         "seconds": round(time.perf_counter() - t0, 1),
         "log": str((work / "yosys.log").relative_to(design.path)),
     }
