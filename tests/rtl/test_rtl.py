@@ -323,3 +323,17 @@ def test_synth_mode_auto_and_refusals(project, tmp_path):
     assert res.output.strip() == (
         "nanotrig: error: --synth-mode must be one of auto, flat, hierarchical, got 'fast'"
     )
+
+
+def test_report_names_the_synth_mode():
+    from nanotrig.report import rtl_headline, rtl_section
+
+    s = {"mode": "hierarchical", "family": "xcup", "lut": 1234, "ff": 56, "carry": 7, "dsp": 0,
+         "bram_18k": 0, "logic_depth": 9}  # fmt: skip
+    v = {"ok": True, "n_events": 10, "mismatching_events": 0, "against": {"qkeras": {}},
+         "events_per_s": 1.0}  # fmt: skip
+    t = {"verification": v, "synthesis": s, "layers": [{"name": "fc1"}], "latency_cycles": 2,
+         "latency_ns": 10.0, "clock_period_ns": 5.0, "da4ml_estimate": {"lut": 1300.0}}  # fmt: skip
+    assert "Yosys (hierarchical) 1,234 LUT" in rtl_headline({"rtl": t})
+    rows = [ln for ln in rtl_section({"rtl": t}) if "Yosys synth_xilinx" in ln]
+    assert len(rows) == 1 and "(xcup, hierarchical)" in rows[0] and "| 1234 | 56 | 7 |" in rows[0]
