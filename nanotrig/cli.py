@@ -866,6 +866,10 @@ def rtl(
     synth_timeout_s: Annotated[
         float, typer.Option(help="Stop Yosys after this many seconds (no figures, reason kept).")
     ] = 1800.0,
+    synth_mode: Annotated[
+        str,
+        typer.Option(help="Yosys: flat, hierarchical (stage by stage) or auto (by size)."),
+    ] = "auto",
     threads: Annotated[int, typer.Option(help="Verilator build and simulation threads.")] = 1,
     force: Force = False,
 ) -> None:
@@ -877,15 +881,20 @@ def rtl(
 
     def go():
         from nanotrig.rtl import build_rtl
+        from nanotrig.rtl.synth import SYNTH_MODES
 
         if threads <= 0:
             raise ConfigError(f"--threads must be positive, got {threads}")
         if synth_timeout_s <= 0:
             raise ConfigError(f"--synth-timeout-s must be positive, got {synth_timeout_s:g}")
+        if synth_mode not in SYNTH_MODES:
+            raise ConfigError(
+                f"--synth-mode must be one of {', '.join(SYNTH_MODES)}, got {synth_mode!r}"
+            )
         return build_rtl(
             project, out, inputs, pipeline=pipeline, latency_cutoff=latency_cutoff,
             family=family, synth=not no_synth, threads=threads, force=force,
-            synth_timeout_s=synth_timeout_s,
+            synth_timeout_s=synth_timeout_s, synth_mode=synth_mode,
         )  # fmt: skip
 
     rec = _guarded(go)
@@ -898,8 +907,9 @@ def rtl(
     )
     if s:
         typer.echo(
-            f"yosys {s['family']}: LUT {s['lut']}, FF {s['ff']}, CARRY {s['carry']}, "
-            f"DSP {s['dsp']}, BRAM18 {s['bram_18k']}, logic depth {s['logic_depth']}"
+            f"yosys {s['family']} ({s.get('mode', 'flat')}): LUT {s['lut']}, FF {s['ff']}, "
+            f"CARRY {s['carry']}, DSP {s['dsp']}, BRAM18 {s['bram_18k']}, "
+            f"logic depth {s['logic_depth']}"
         )
     else:
         typer.echo(f"yosys: skipped ({rec['synthesis_skipped']})")

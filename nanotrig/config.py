@@ -632,6 +632,12 @@ class RtlConfig(_Strict):
     synth_timeout_s: float = Field(
         1800.0, gt=0, description="Stop Yosys after this long; the report then says why."
     )
+    synth_mode: Literal["auto", "flat", "hierarchical"] = Field(
+        "auto",
+        description="Yosys: flat (whole design flattened), hierarchical (each pipeline stage "
+        "synthesized as its own module: a third of the memory) or auto (hierarchical above "
+        "100,000 LUT in da4ml's estimate).",
+    )
 
 
 class RunConfig(_Strict):

@@ -300,7 +300,9 @@ def rtl_headline(r: dict) -> str | None:
         f"with QKeras' logits on {v['n_events']:,} events ({v['mismatching_events']} differ)"
     )
     if s:
-        text += f"; Yosys {s['lut']:,} LUT, {s['ff']:,} FF, {s['dsp']} DSP"
+        text += (
+            f"; Yosys ({s.get('mode', 'flat')}) {s['lut']:,} LUT, {s['ff']:,} FF, {s['dsp']} DSP"
+        )
     elif t.get("synthesis_skipped"):
         text += f"; no Yosys figures: {t['synthesis_skipped'].split(';')[0]}"
     return text
@@ -339,8 +341,8 @@ def rtl_section(r: dict) -> list[str]:
     est = (r.get("hls") or {}).get("estimate") or {}
     if s:
         rows = [
-            ["Yosys synth_xilinx (" + s["family"] + ")", s["lut"], s["ff"], s["carry"], s["dsp"],
-             s["bram_18k"], s["logic_depth"]],
+            [f"Yosys synth_xilinx ({s['family']}, {s.get('mode', 'flat')})", s["lut"], s["ff"],
+             s["carry"], s["dsp"], s["bram_18k"], s["logic_depth"]],
             ["da4ml's own estimate", round(t["da4ml_estimate"]["lut"]), None, None, 0, 0, None],
             ["HLS estimate (hls4ml architecture)", est.get("lut"), est.get("ff"), None,
              est.get("dsp"), est.get("bram"), None],

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from nanotrig.rtl.layers import read_layers
 from nanotrig.rtl.simulate import build_simulator, write_verilog
-from nanotrig.rtl.synth import FAMILIES, synthesize
+from nanotrig.rtl.synth import FAMILIES, check_mode, resolve_mode, synthesize
 from nanotrig.rtl.tools import YOSYS_MISSING, tool_versions, verilator_env, yosys
 from nanotrig.rtl.trace import SOLVER_OPTIONS, trace_layers
 
@@ -130,6 +130,7 @@ def build_rtl(
     family: str = "xcup",
     synth: bool = True,
     synth_timeout_s: float = 1800.0,
+    synth_mode: str = "auto",
     threads: int = 1,
     name: str = "nanotrig_rtl",
     force: bool = False,
@@ -142,7 +143,8 @@ def build_rtl(
     edge inputs plus 4096 random ones. ``pipeline``: registers every ``latency_cutoff`` adder
     levels (default: the project's clock period in ns, da4ml's pairing of 5 levels at 5 ns),
     else combinational. ``synth``: Yosys figures for ``family`` when Yosys is installed; a Yosys
-    run longer than ``synth_timeout_s`` is stopped and the record says so (no figures).
+    run longer than ``synth_timeout_s`` is stopped and the record says so (no figures);
+    ``synth_mode``: ``flat``, ``hierarchical`` or ``auto`` (:mod:`rtl.synth`).
     ``solver_options`` update da4ml's CMVM options (:data:`rtl.trace.SOLVER_OPTIONS`), e.g.
     ``{"hard_dc": -1}``. ``mutate`` is for tests (see :func:`rtl.trace.trace_layers`). Raises the
     :mod:`nanotrig.errors` exceptions; mismatches do not raise: see ``verification.ok``.
@@ -153,6 +155,7 @@ def build_rtl(
         raise ConfigError(f"unknown Yosys family {family!r}: choose from {', '.join(FAMILIES)}")
     if synth_timeout_s <= 0:
         raise ConfigError(f"synth_timeout_s must be positive, got {synth_timeout_s}")
+    check_mode(synth_mode)
     if latency_cutoff is not None and latency_cutoff <= 0:
         raise ConfigError(f"latency_cutoff must be positive, got {latency_cutoff}")
     record = _read_project(project_dir)
@@ -180,6 +183,7 @@ def build_rtl(
             mutate,
             synth_timeout_s,
             solver_options,
+            synth_mode,
         )
         rec["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
         write_json(tmp / ARTIFACT_FILE, rec)
@@ -212,6 +216,7 @@ def _build(
     mutate: str | None,
     synth_timeout_s: float = 1800.0,
     solver_options: dict[str, Any] | None = None,
+    synth_mode: str = "auto",
 ) -> dict[str, Any]:
     from hls4ml.utils.serialization import deserialize_model
     from nanotrig.hls._capture import captured_stdout
@@ -275,11 +280,12 @@ def _build(
         log.warning(YOSYS_MISSING)
     else:
         t0 = time.perf_counter()
-        synthesis = synthesize(design, family, synth_timeout_s, skip_on_timeout=True)
+        mode = resolve_mode(synth_mode, design.stages, float(trace.comb.cost))
+        synthesis = synthesize(design, family, synth_timeout_s, skip_on_timeout=True, mode=mode)
         seconds["yosys"] = round(time.perf_counter() - t0, 1)
         if synthesis is None:
             synth_note = (
-                f"Yosys stopped after {synth_timeout_s:g} s without finishing, measured "
+                f"Yosys ({mode}) stopped after {synth_timeout_s:g} s without finishing, measured "
                 f"{seconds['yosys']:g} s; raise rtl.synth_timeout_s (--synth-timeout-s) to wait "
                 "longer; the Verilog and the Verilator check do not depend on it"
             )

@@ -1,10 +1,21 @@
-"""Resource figures of a Verilog design from Yosys ``synth_xilinx -flatten`` (no vendor tool).
+"""Resource figures of a Verilog design from Yosys ``synth_xilinx`` (no vendor tool).
 
 :func:`synthesize` runs Yosys on the design's sources (da4ml's unused ``lookup_table.v`` left
 out), then ``stat -json`` for the cell counts and ``ltp -noff`` for the logic depth: the cells on
 the longest path between registers (or ports), every LUT, MUXF and CARRY4/8 cell of a carry
 chain counting one. The counts are Yosys's mapping, not Vivado's: a like-for-like figure for
 comparing designs, labelled as such.
+
+Two modes (:data:`SYNTH_MODES`): ``flat`` flattens the whole design (``-flatten``);
+``hierarchical`` flattens each of da4ml's pipeline-stage modules but keeps them apart
+(``keep_hierarchy``), so Yosys and ABC work on one stage at a time: a third of the peak memory
+on the demo jet MLP (1.8 GB against 5.2), the same CPU time, LUTs within 2 %; no optimization
+across the stage registers (bits constant or unused downstream stay: 9 % more FF there).
+``auto`` (:func:`resolve_mode`) takes ``hierarchical`` for a pipelined design above
+:data:`AUTO_HIERARCHICAL_LUT` in da4ml's own LUT estimate.
+The logic depth is then the deepest stage's; flat, Yosys's ``ltp -noff`` does not appear to
+stop at the mapped ``FDRE`` registers (162 cells over the demo MLP's 9 stages, the deepest stage
+alone 30), so the two depths are not comparable.
 """
 
 from __future__ import annotations
@@ -18,19 +29,37 @@ from typing import Any
 from nanotrig.rtl.simulate import Design
 from nanotrig.rtl.tools import YOSYS_MISSING, yosys
 
-from nanotrig.errors import ConversionError, ToolMissingError
+from nanotrig.errors import ConfigError, ConversionError, ToolMissingError
 
-__all__ = ["FAMILIES", "parse_stat", "synthesize"]
+__all__ = [
+    "AUTO_HIERARCHICAL_LUT",
+    "FAMILIES",
+    "SYNTH_MODES",
+    "check_mode",
+    "parse_stat",
+    "resolve_mode",
+    "synthesize",
+]
 
 #: ``synth_xilinx -family`` values: UltraScale+ (default), UltraScale, 7-series.
 FAMILIES = ("xcup", "xcu", "xc7")
+#: ``rtl.synth_mode`` / ``--synth-mode`` values.
+SYNTH_MODES = ("auto", "flat", "hierarchical")
+#: ``auto`` synthesizes a pipelined design stage by stage above this da4ml LUT estimate.
+AUTO_HIERARCHICAL_LUT = 100_000
+_TOOL = {
+    "flat": "yosys synth_xilinx -flatten",
+    "hierarchical": "yosys synth_xilinx -flatten, pipeline stages kept as modules",
+}
 _LTP = re.compile(r"Longest topological path in \S+ \(length=(\d+)\)")
 
 
 def parse_stat(stat: dict[str, Any], top: str) -> dict[str, int]:
-    """LUT, FF, CARRY, DSP, BRAM (18k-equivalent) and MUXF counts from ``stat -json``."""
+    """LUT, FF, CARRY, DSP, BRAM (18k-equivalent) and MUXF counts from ``stat -json``: the
+    hierarchy's totals (``stat -top``'s ``design``) where given, else module ``top``'s."""
     mods = stat.get("modules", {})
     mod = mods.get(f"\\{top}") or mods.get(top) or next(iter(mods.values()), {})
+    mod = stat.get("design") or mod
     cells = mod.get("num_cells_by_type") or mod.get("cells") or {}  # yosys 0.23: the former
     out = {"lut": 0, "ff": 0, "carry": 0, "dsp": 0, "bram_18k": 0, "muxf": 0}
     for name, count in cells.items():
@@ -53,12 +82,35 @@ def parse_stat(stat: dict[str, Any], top: str) -> dict[str, int]:
     return out
 
 
+def check_mode(mode: str) -> None:
+    """:class:`ConfigError` naming the choices unless ``mode`` is one of :data:`SYNTH_MODES`."""
+    if mode not in SYNTH_MODES:
+        raise ConfigError(f"unknown synth mode {mode!r}: choose from {', '.join(SYNTH_MODES)}")
+
+
+def resolve_mode(mode: str, stages: int, lut_estimate: float | None) -> str:
+    """``flat`` or ``hierarchical`` for ``mode``; ``auto``: hierarchical for a pipelined design
+    (``stages`` > 0) whose da4ml LUT estimate exceeds :data:`AUTO_HIERARCHICAL_LUT`."""
+    check_mode(mode)
+    if mode != "auto":
+        return mode
+    big = lut_estimate is not None and lut_estimate > AUTO_HIERARCHICAL_LUT
+    return "hierarchical" if stages > 0 and big else "flat"
+
+
 def synthesize(
-    design: Design, family: str = "xcup", timeout_s: float = 3600, skip_on_timeout: bool = False
+    design: Design,
+    family: str = "xcup",
+    timeout_s: float = 3600,
+    skip_on_timeout: bool = False,
+    mode: str = "flat",
 ) -> dict[str, Any] | None:
-    """Yosys figures of ``design``; :class:`ToolMissingError` when Yosys is not installed.
-    Yosys is killed after ``timeout_s``: ``None`` then if ``skip_on_timeout``, else
-    :class:`ConversionError`."""
+    """Yosys figures of ``design`` (``mode``: ``flat`` or ``hierarchical``, see the module);
+    :class:`ToolMissingError` when Yosys is not installed. Yosys is killed after ``timeout_s``:
+    ``None`` then if ``skip_on_timeout``, else :class:`ConversionError`."""
+    check_mode(mode)
+    if mode == "auto":
+        raise ConfigError("synthesize takes flat or hierarchical: resolve auto with resolve_mode")
     exe = yosys()
     if exe is None:
         raise ToolMissingError(YOSYS_MISSING)
@@ -68,10 +120,14 @@ def synthesize(
     work.mkdir(exist_ok=True)
     stat_file = work / "stat.json"
     files = " ".join(str(p.resolve()) for p in design.sources())
+    keep = ""
+    if mode == "hierarchical":  # each stage flattened on its own, kept apart from the others
+        keep = (f"hierarchy -top {design.name}\n"
+                f"setattr -mod -set keep_hierarchy 1 {design.name}_stage*\n")  # fmt: skip
     script = (
-        f"read_verilog -sv {files}\n"
+        f"read_verilog -sv {files}\n{keep}"
         f"synth_xilinx -flatten -family {family} -top {design.name}\n"
-        f"tee -q -o {stat_file.resolve()} stat -json\n"
+        f"tee -q -o {stat_file.resolve()} stat -json -top {design.name}\n"
         "ltp -noff\n"
     )
     (work / "synth.ys").write_text(script)
@@ -92,12 +148,14 @@ def synthesize(
         raise ConversionError(f"yosys failed on {design.path}: {first.strip()}")
     figures = parse_stat(json.loads(stat_file.read_text()), design.name)
     log = (work / "yosys.log").read_text(errors="replace")
-    depth = _LTP.findall(log)
+    depth = [int(d) for d in _LTP.findall(log)]  # one per module: the deepest stage counts
     return {
-        "tool": "yosys synth_xilinx -flatten",
+        "tool": _TOOL[mode],
+        "mode": mode,
         "family": family,
         **figures,
-        "logic_depth": int(depth[-1]) if depth else None,
+        "logic_depth": max(depth) if depth else None,
+        "logic_depth_of": "the deepest stage module" if mode == "hierarchical" else "the design",
         "seconds": round(time.perf_counter() - t0, 1),
         "log": str((work / "yosys.log").relative_to(design.path)),
     }

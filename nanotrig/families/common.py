@@ -194,6 +194,7 @@ def _rtl(ctx: RunContext) -> dict:
     record = build_rtl(
         hls_dir, ctx.run_dir / "rtl", x, pipeline=cfg.rtl.pipeline, family=cfg.rtl.family,
         synth=cfg.rtl.synth, threads=cfg.rtl.threads, synth_timeout_s=cfg.rtl.synth_timeout_s,
+        synth_mode=cfg.rtl.synth_mode,
     )  # fmt: skip
     record["events"] = {"verified": len(parts[0]), "edge": len(parts[1]),
                         "stress": len(parts[2]) if len(parts) > 2 else 0}  # fmt: skip

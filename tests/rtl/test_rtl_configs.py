@@ -50,3 +50,11 @@ def test_pipeline_deeper_than_the_budget_fails_the_run(tmp_path):
     rtl["budget"] = {"latency_budget_ns": 40.0, "ok": False}
     (msg,) = rtl_failures({"rtl": rtl}, tmp_path)
     assert msg.startswith("the RTL pipeline takes 45 ns (9 cycles), over the latency budget of 40")
+
+
+def test_synth_mode_config():
+    cfg = parse_config(_config("jet_mlp.yml", synth_mode="hierarchical"))
+    assert cfg.rtl.synth_mode == "hierarchical"
+    assert parse_config(_config("jet_mlp.yml")).rtl.synth_mode == "auto"
+    with pytest.raises(ConfigError, match=r"'rtl\.synth_mode': Input should be 'auto', 'flat' or"):
+        parse_config(_config("jet_mlp.yml", synth_mode="fast"))
