@@ -43,10 +43,28 @@ def _bits(q: QuantBits) -> str:
     return f"quantized_bits({q.bits},{q.integer},alpha=1)"
 
 
+def _q_counterpart(layer, cfg: QuantizeConfig):
+    """The QKeras layer for a float Dense (QDense with the weight/bias quantizers of ``cfg``,
+    per-layer overrides by name) or ReLU (``quantized_relu``); ``None`` for any other layer."""
+    from qkeras import QActivation, QDense
+
+    cls, conf = type(layer).__name__, layer.get_config()
+    if cls == "Dense":
+        w, b, _ = layer_bits(cfg, layer.name)
+        conf.update(kernel_quantizer=_bits(w), bias_quantizer=_bits(b))
+        for key in ("kernel_constraint", "bias_constraint"):
+            conf.pop(key, None)
+        return QDense.from_config(conf)
+    if cls == "Activation" and conf["activation"] == "relu":
+        _, _, a = layer_bits(cfg, layer.name)
+        return QActivation(f"quantized_relu({a.bits},{a.integer})", name=layer.name)
+    return None
+
+
 def build_qencoder(encoder, cfg: QuantizeConfig, latent: QuantBits):
     """QKeras encoder mirroring the float ``encoder`` (weights copied); outputs
     ``[mu_quant, log_var]``. ModelError for a layer it cannot map."""
-    from qkeras import QActivation, QDense
+    from qkeras import QActivation
     from tensorflow import keras
 
     inp = keras.Input(shape=encoder.input_shape[1:], name=encoder.layers[0].name)
@@ -64,20 +82,14 @@ def build_qencoder(encoder, cfg: QuantizeConfig, latent: QuantBits):
         if cls == "Dense" and layer.name == "log_var":
             heads["log_var"] = keras.layers.Dense.from_config(conf)(x)
             copies.append((layer.name, layer.get_weights()))
-        elif cls == "Dense":
-            w, b, _ = layer_bits(cfg, layer.name)
-            conf.update(kernel_quantizer=_bits(w), bias_quantizer=_bits(b))
-            for key in ("kernel_constraint", "bias_constraint"):
-                conf.pop(key, None)
-            y = QDense.from_config(conf)(x)
-            copies.append((layer.name, layer.get_weights()))
+        elif (q := _q_counterpart(layer, cfg)) is not None:
+            y = q(x)
+            if cls == "Dense":
+                copies.append((layer.name, layer.get_weights()))
             if layer.name == "mu":
                 heads["mu"] = QActivation(_bits(latent), name=MU_QUANT_NAME)(y)
             else:
                 x = y
-        elif cls == "Activation" and conf["activation"] == "relu":
-            _, _, a = layer_bits(cfg, layer.name)
-            x = QActivation(f"quantized_relu({a.bits},{a.integer})", name=layer.name)(x)
         else:
             raise ModelError(
                 f"encoder layer {layer.name} ({cls}) has no QKeras counterpart here: the anomaly "
@@ -105,23 +117,17 @@ def build_qdecoder(decoder, cfg: QuantizeConfig):
     """QKeras decoder mirroring the float ``decoder`` (weights copied): QDense with the
     weight/bias quantizers of ``cfg`` (per-layer overrides by name), ``quantized_relu`` for the
     ReLUs, the output ``reco`` a QDense without activation. ModelError for another layer."""
-    from qkeras import QActivation, QDense
     from tensorflow import keras
 
     inp = keras.Input(shape=decoder.input_shape[1:], name=decoder.layers[0].name)
     x, copies = inp, []
     for layer in decoder.layers[1:]:
         cls, conf = type(layer).__name__, layer.get_config()
-        if cls == "Dense" and conf.get("activation") in (None, "linear"):
-            w, b, _ = layer_bits(cfg, layer.name)
-            conf.update(kernel_quantizer=_bits(w), bias_quantizer=_bits(b))
-            for key in ("kernel_constraint", "bias_constraint"):
-                conf.pop(key, None)
-            x = QDense.from_config(conf)(x)
-            copies.append((layer.name, layer.get_weights()))
-        elif cls == "Activation" and conf["activation"] == "relu":
-            _, _, a = layer_bits(cfg, layer.name)
-            x = QActivation(f"quantized_relu({a.bits},{a.integer})", name=layer.name)(x)
+        linear = cls != "Dense" or conf.get("activation") in (None, "linear")
+        if linear and (q := _q_counterpart(layer, cfg)) is not None:
+            x = q(x)
+            if cls == "Dense":
+                copies.append((layer.name, layer.get_weights()))
         else:
             raise ModelError(
                 f"decoder layer {layer.name} ({cls}) has no QKeras counterpart here: the anomaly "
