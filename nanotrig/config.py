@@ -635,8 +635,8 @@ class RtlConfig(_Strict):
     synth_mode: Literal["auto", "flat", "hierarchical"] = Field(
         "auto",
         description="Yosys: flat (whole design flattened), hierarchical (each pipeline stage "
-        "synthesized as its own module: a third of the memory) or auto (hierarchical above "
-        "100,000 LUT in da4ml's estimate).",
+        "synthesized in a Yosys process of its own, summed: memory bounded by the largest "
+        "stage) or auto (hierarchical above 100,000 LUT in da4ml's estimate).",
     )
 
 

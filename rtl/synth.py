@@ -7,10 +7,13 @@ chain counting one. The counts are Yosys's mapping, not Vivado's: a like-for-lik
 comparing designs, labelled as such.
 
 Two modes (:data:`SYNTH_MODES`): ``flat`` flattens the whole design (``-flatten``);
-``hierarchical`` flattens each of da4ml's pipeline-stage modules but keeps them apart
-(``keep_hierarchy``), so Yosys and ABC work on one stage at a time: a third of the peak memory
-on the demo jet MLP (1.8 GB against 5.2), the same CPU time, LUTs within 2 %; no optimization
-across the stage registers (bits constant or unused downstream stay: 9 % more FF there).
+``hierarchical`` synthesizes each of da4ml's pipeline-stage modules in a Yosys process of its
+own (flattened, no I/O buffers on its ports), then the top's registers with the stages as black
+boxes, and sums the figures: the memory is bounded by the largest stage (a single Yosys process
+keeping the stages apart, ``keep_hierarchy``, still took 23 GB on the full jet CNN and was
+killed; stage by stage it peaks at 3.7 GB), LUTs within 2 % of flat on the demo jet MLP; no
+optimization across the stage registers (bits constant or unused downstream stay: 9 % more FF
+there).
 ``auto`` (:func:`resolve_mode`) takes ``hierarchical`` for a pipelined design above
 :data:`AUTO_HIERARCHICAL_LUT` in da4ml's own LUT estimate.
 The logic depth is then the deepest stage's; flat, Yosys's ``ltp -noff`` does not appear to
@@ -106,8 +109,9 @@ def synthesize(
     mode: str = "flat",
 ) -> dict[str, Any] | None:
     """Yosys figures of ``design`` (``mode``: ``flat`` or ``hierarchical``, see the module);
-    :class:`ToolMissingError` when Yosys is not installed. Yosys is killed after ``timeout_s``:
-    ``None`` then if ``skip_on_timeout``, else :class:`ConversionError`."""
+    :class:`ToolMissingError` when Yosys is not installed. Yosys is stopped once ``timeout_s``
+    (all its processes together) has passed: ``None`` then if ``skip_on_timeout``, else
+    :class:`ConversionError`."""
     check_mode(mode)
     if mode == "auto":
         raise ConfigError("synthesize takes flat or hierarchical: resolve auto with resolve_mode")
@@ -118,44 +122,79 @@ def synthesize(
         raise ConversionError(f"unknown Yosys family {family!r}: choose from {FAMILIES}")
     work = design.path / "yosys"
     work.mkdir(exist_ok=True)
-    stat_file = work / "stat.json"
-    files = " ".join(str(p.resolve()) for p in design.sources())
-    keep = ""
-    if mode == "hierarchical":  # each stage flattened on its own, kept apart from the others
-        keep = (f"hierarchy -top {design.name}\n"
-                f"setattr -mod -set keep_hierarchy 1 {design.name}_stage*\n")  # fmt: skip
-    script = (
-        f"read_verilog -sv {files}\n{keep}"
-        f"synth_xilinx -flatten -family {family} -top {design.name}\n"
-        f"tee -q -o {stat_file.resolve()} stat -json -top {design.name}\n"
-        "ltp -noff\n"
-    )
-    (work / "synth.ys").write_text(script)
     t0 = time.perf_counter()
-    try:
-        done = subprocess.run([exe, "-q", "-l", str(work / "yosys.log"), "-s",
-                               str(work / "synth.ys")], capture_output=True, text=True,
-                              timeout=timeout_s, check=False)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        if skip_on_timeout:
-            return None
-        raise ConversionError(
-            f"yosys did not finish in {timeout_s:.0f} s on {design.path}"
-        ) from None
-    if done.returncode != 0 or not stat_file.is_file():
-        lines = [ln for ln in (done.stderr + done.stdout).splitlines() if "ERROR" in ln]
-        first = (lines or (done.stderr + done.stdout).strip().splitlines() or ["no output"])[0]
-        raise ConversionError(f"yosys failed on {design.path}: {first.strip()}")
-    figures = parse_stat(json.loads(stat_file.read_text()), design.name)
-    log = (work / "yosys.log").read_text(errors="replace")
-    depth = [int(d) for d in _LTP.findall(log)]  # one per module: the deepest stage counts
+    sources = [p.resolve() for p in design.sources()]
+    if mode == "flat":
+        jobs = [(design.name, f"read_verilog -sv {' '.join(map(str, sources))}\n"
+                 f"synth_xilinx -flatten -family {family} -top {design.name}\n")]  # fmt: skip
+    else:  # one process per stage module (ports without I/O buffers), then the top's registers
+        stages = [p for p in sources if p.stem.startswith(f"{design.name}_stage")]
+        static = " ".join(str(p) for p in sources if p.parent.name == "static")
+        jobs = [(p.stem, f"read_verilog -sv {static} {p}\n"
+                 f"synth_xilinx -flatten -noiopad -family {family} -top {p.stem}\n")
+                for p in stages]  # fmt: skip
+        jobs.append((design.name, f"read_verilog -sv -lib {' '.join(map(str, stages))}\n"
+                     f"read_verilog -sv {sources[-1]}\n"
+                     f"synth_xilinx -flatten -family {family} -top {design.name}\n"))  # fmt: skip
+    stats, depths = {}, []
+    for module, body in jobs:
+        left = timeout_s - (time.perf_counter() - t0)
+        stat = _run_yosys(exe, module, body, work, left, design.path, mode)
+        if stat is None:
+            if skip_on_timeout:
+                return None
+            raise ConversionError(f"yosys did not finish in {timeout_s:.0f} s on {design.path}")
+        stats[f"\\{module}"] = stat
+        log = (work / f"{module}.log").read_text(errors="replace")
+        if mode == "flat" or module != design.name:  # the top alone holds only registers
+            depths += [int(d) for d in _LTP.findall(log)]
+    figures = _sum_figures([parse_stat(st, m.lstrip("\\")) for m, st in stats.items()])
+    (work / "stat.json").write_text(json.dumps({"modules": {
+        m: {"num_cells_by_type": parse_stat(st, m.lstrip("\\"))["cells"]} for m, st in stats.items()
+    }, "design": {"num_cells_by_type": figures["cells"]}}, indent=1))  # fmt: skip
     return {
         "tool": _TOOL[mode],
         "mode": mode,
         "family": family,
         **figures,
-        "logic_depth": max(depth) if depth else None,
+        "logic_depth": max(depths) if depths else None,
         "logic_depth_of": "the deepest stage module" if mode == "hierarchical" else "the design",
         "seconds": round(time.perf_counter() - t0, 1),
-        "log": str((work / "yosys.log").relative_to(design.path)),
+        "log": str(work.relative_to(design.path)),
     }
+
+
+def _run_yosys(exe: str, module: str, body: str, work, timeout_s: float, where, mode: str):
+    """Run one Yosys script synthesizing ``module``; its ``stat -json``, or ``None`` on timeout.
+    :class:`ConversionError` with the first error line, or the signal that killed it."""
+    stat_file, log, script = (work / f"{module}{ext}" for ext in (".json", ".log", ".ys"))
+    script.write_text(f"{body}tee -q -o {stat_file.resolve()} stat -json\nltp -noff\n")
+    try:
+        done = subprocess.run([exe, "-q", "-l", str(log), "-s", str(script)],
+                              capture_output=True, text=True, timeout=max(timeout_s, 1),
+                              check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode < 0:
+        fix = ("synthesize stage by stage (rtl.synth_mode: hierarchical)" if mode == "flat"
+               else "skip synthesis (rtl.synth: false, --no-synth)")  # fmt: skip
+        raise ConversionError(
+            f"yosys was killed by signal {-done.returncode} on module {module} of {where} "
+            f"(out of memory?): {fix}"
+        )
+    if done.returncode != 0 or not stat_file.is_file():
+        lines = [ln for ln in (done.stderr + done.stdout).splitlines() if "ERROR" in ln]
+        first = (lines or (done.stderr + done.stdout).strip().splitlines() or ["no output"])[0]
+        raise ConversionError(f"yosys failed on {where}: {first.strip()}")
+    return json.loads(stat_file.read_text())
+
+
+def _sum_figures(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sum of :func:`parse_stat` figures of separately synthesized modules."""
+    total: dict[str, Any] = {k: sum(p[k] for p in parts) for k in parts[0] if k != "cells"}
+    cells: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["cells"].items():
+            cells[k] = cells.get(k, 0) + v
+    total["cells"] = dict(sorted(cells.items()))
+    return total
