@@ -304,6 +304,29 @@ def test_yosys_hierarchical_keeps_each_stage(built, tmp_path):
     assert hier["carry"] > 0 and hier["logic_depth"] > 1
 
 
+def test_yosys_killed_is_named_with_the_fix(tmp_path, monkeypatch):
+    """A Yosys killed by a signal (the kernel's out-of-memory killer) is one line naming the
+    signal, the module and the fix, not a bare 'no output'."""
+    import subprocess
+
+    from nanotrig.rtl import synth
+    from nanotrig.rtl.simulate import Design
+
+    if synth.yosys() is None:
+        pytest.skip("needs yosys")
+    src = tmp_path / "d" / "src"
+    (src / "static").mkdir(parents=True)
+    for f in ("static/mux.v", "top_stage0.v", "top_stage1.v", "top.v"):
+        (src / f).write_text("")
+    killed = subprocess.CompletedProcess([], -9, "", "")
+    monkeypatch.setattr(synth.subprocess, "run", lambda *a, **k: killed)
+    design = Design(tmp_path / "d", "top", 2, 5.0, 1, 1, (0, 0, 0))
+    with pytest.raises(ConversionError, match=r"killed by signal 9 on module top .*hierarchical"):
+        synth.synthesize(design, "xcup", 60, mode="flat")
+    with pytest.raises(ConversionError, match=r"signal 9 on module top_stage0 .*--no-synth"):
+        synth.synthesize(design, "xcup", 60, mode="hierarchical")
+
+
 def test_synth_mode_auto_and_refusals(project, tmp_path):
     from nanotrig.rtl.synth import AUTO_HIERARCHICAL_LUT, resolve_mode
 
