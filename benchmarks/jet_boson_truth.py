@@ -34,11 +34,14 @@ _BOSON = {"W": 24, "Z": 23}
 _WIDTH = {24: 2.085, 23: 2.4952}
 _POLE = {24: 80.385, 23: 91.1876}
 _NEUTRINOS = (12, 14, 16)
+# per-jet truth columns; dr: jet to boson; dr_quarks: jet axis to the farther decay quark
+_TRUTH_COLS = {"mass": 0, "cos": 1, "flavour": 2, "mass_last": 3, "dr": 4, "dr_quarks": 5}
 
 
-def _event_truth(ev, bid: int) -> list[tuple[float, float, float, float, int, float]]:
+def _event_truth(ev, bid: int) -> list[tuple]:
     """Per hard-process boson (first copy, |status| 22/23) of one event: (eta, phi, mass of the
-    first copy, |cos theta*|, max |id| of the decay quarks, mass of the last copy)."""
+    first copy, |cos theta*|, max |id| of the decay quarks, mass of the last copy, the decay
+    quarks' (rapidity, phi) pairs)."""
     ids = np.asarray(ev.id)
     st = np.abs(np.asarray(ev.status))
     d1, d2 = np.asarray(ev.daughter1), np.asarray(ev.daughter2)
@@ -62,8 +65,14 @@ def _event_truth(ev, bid: int) -> list[tuple[float, float, float, float, int, fl
         mass1 = np.sqrt(max(e * e - px * px - py * py - pz * pz, 0.0))
         massk = np.sqrt(max(b[3] ** 2 - b[0] ** 2 - b[1] ** 2 - b[2] ** 2, 0.0))
         flav = max((abs(ids[j]) for j in dau), default=0)
-        out.append((np.arcsinh(pz / pt), np.arctan2(py, px), mass1, cos, flav, massk))
+        quarks = [(_rapidity(p[j]), float(np.arctan2(p[j][1], p[j][0]))) for j in dau]
+        out.append((np.arcsinh(pz / pt), np.arctan2(py, px), mass1, cos, flav, massk, quarks))
     return out
+
+
+def _rapidity(q: np.ndarray) -> float:
+    """Rapidity of a four-momentum (px, py, pz, e)."""
+    return float(0.5 * np.log((q[3] + q[2]) / max(q[3] - q[2], 1e-12)))
 
 
 def _cos_helicity(b: np.ndarray, q: np.ndarray) -> float:
@@ -110,11 +119,16 @@ def _chunk(cfg, cls: str, seed: int, n_events: int) -> dict[str, np.ndarray]:
         bosons = _event_truth(prt[n], bid)
         gen_cos += [b[3] for b in bosons]
         truth.append(bosons)
-    jt = np.full((len(rows), 5), np.nan)
+
+    def _dr(e: float, f: float, je: float, jp: float) -> float:
+        return float(np.hypot(e - je, (f - jp + np.pi) % (2 * np.pi) - np.pi))
+
+    jt = np.full((len(rows), len(_TRUTH_COLS)), np.nan)
     for r, (n, je, jp) in enumerate(zip(rows, eta, phi, strict=True)):
-        dr = [np.hypot(b[0] - je, (b[1] - jp + np.pi) % (2 * np.pi) - np.pi) for b in truth[n]]
+        dr = [_dr(b[0], b[1], je, jp) for b in truth[n]]
         b = truth[n][int(np.argmin(dr))]
-        jt[r] = (b[2], b[3], b[4], b[5], min(dr))
+        dq = max((_dr(qe, qf, je, jp) for qe, qf in b[6]), default=np.nan)
+        jt[r] = (b[2], b[3], b[4], b[5], min(dr), dq)
     return {"features": feats[finite].astype(np.float32), "truth": jt, "gen_cos": gen_cos}
 
 
@@ -148,7 +162,10 @@ def generate(args) -> int:
             f"{cls}: {args.n_per_class} jets from {n_ev} events ({i} chunks) in "
             f"{time.perf_counter() - t0:.0f} s\n"
         )
-    np.savez(args.out, production=args.production, seed=seed, match=not args.no_match, **out)
+    np.savez(
+        args.out, production=args.production, seed=seed, match=not args.no_match,
+        jet_r=scfg.jet_r, **out,
+    )  # fmt: skip
     return 0
 
 
@@ -181,11 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     return generate(args) if args.cmd == "generate" else score(args)
 
 
-_TRUTH_COLS = {"mass": 0, "cos": 1, "flavour": 2, "mass_last": 3, "dr": 4}
-
-
-def _variants(truth: dict[str, np.ndarray], gen_cos: dict[str, np.ndarray]) -> dict:
-    """W/Z jet weights per variant (class mean 1): name -> {cls: weights}."""
+def _variants(
+    truth: dict[str, np.ndarray], gen_cos: dict[str, np.ndarray], jet_r: float | None = None
+) -> dict:
+    """W/Z jet weights per variant (class mean 1): name -> {cls: weights}. ``jet_r`` (the
+    truth file's radius; None for files written before it was recorded) adds the containment
+    variants: both decay quarks within ``jet_r`` of the jet axis."""
     edges = np.linspace(0.0, 1.0, 11)
     out: dict[str, dict[str, np.ndarray]] = {}
     targets = {
@@ -207,6 +225,12 @@ def _variants(truth: dict[str, np.ndarray], gen_cos: dict[str, np.ndarray]) -> d
             "no b quarks (Z -> b bbar dropped)": nob.astype(float) if cls == "Z" else None,
             "isotropic, on-shell, no Z -> b bbar": targets["isotropic"](c) / gen * onshell * nob,
         }
+        if jet_r is not None and t.shape[1] > _TRUTH_COLS["dr_quarks"]:
+            inside = t[:, _TRUTH_COLS["dr_quarks"]] < jet_r
+            w["decay quarks within R of the jet axis"] = inside.astype(float)
+            w["isotropic, on-shell, no Z -> b bbar, quarks within R"] = (
+                targets["isotropic"](c) / gen * onshell * nob * inside
+            )
         for name, v in w.items():
             v = np.ones(len(t)) if v is None else v
             out.setdefault(name, {})[cls] = v / v.mean()
@@ -239,7 +263,16 @@ def _assemble(sample: str, truth_path: str, replace: str | None):
     src = np.load(replace) if replace else t
     truth = {c: src[f"{c}_truth"] for c in _BOSON}
     gen = {c: src[f"{c}_gen_cos"] for c in _BOSON}
-    return np.concatenate(parts), np.concatenate(labels), classes, truth, gen, s.feature_names
+    jet_r = float(src["jet_r"]) if "jet_r" in src.files else None
+    return (
+        np.concatenate(parts),
+        np.concatenate(labels),
+        classes,
+        truth,
+        gen,
+        s.feature_names,
+        jet_r,
+    )
 
 
 def score(args) -> int:
@@ -251,7 +284,7 @@ def score(args) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y, classes, truth, gen, names = _assemble(args.sample, args.truth, args.replace)
+    x, y, classes, truth, gen, names, jet_r = _assemble(args.sample, args.truth, args.replace)
     mass = x[:, list(names).index("j_mass_mmdt")]
     for cls, t in truth.items():
         lab = classes.index(cls)
@@ -266,7 +299,16 @@ def score(args) -> int:
     print("| variant | trees accuracy | MLP accuracy | AUC g / q / W / Z / t (trees, first split) "
           "| W, Z < 50 GeV |")  # fmt: skip
     print("|---|---|---|---|---|")
-    variants = _variants(truth, gen)
+    for cls, t in truth.items():
+        if jet_r is not None and t.shape[1] > _TRUTH_COLS["dr_quarks"]:
+            dq = t[:, _TRUTH_COLS["dr_quarks"]]
+            m = mass[y == classes.index(cls)]
+            print(
+                f"{cls}: decay quarks within R = {jet_r} of the jet axis: {np.mean(dq < jet_r):.3f}"
+                f"; groomed < 50 GeV among them {np.mean(m[dq < jet_r] < 50):.3f}, among the "
+                f"others {np.mean(m[dq >= jet_r] < 50):.3f}"
+            )
+    variants = _variants(truth, gen, jet_r)
     unknown = set(args.variants or ()) - set(variants)
     if unknown:
         raise SystemExit(f"unknown --variants {sorted(unknown)}: choose from {list(variants)}")

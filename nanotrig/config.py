@@ -78,6 +78,13 @@ class JetSampleConfig(_Strict):
     match_dr: float | None = Field(
         0.8, gt=0, description="W/Z/t jets: max dR to the hard-process parton; null disables."
     )
+    contained: tuple[Literal["W", "Z", "t"], ...] = Field(
+        (), description="Classes whose jets are kept only if every quark of the matched boson's "
+        "or top's decay lies within jet_r of the jet axis (fully merged jets, as the top-tagging "
+        "reference data set defines them; needs match_dr), e.g. [W, Z]. Empty: any matched "
+        "leading jet, including those that lost a decay quark outside the jet "
+        "(docs/jet-physics.md).",
+    )  # fmt: skip
     image_size: int = Field(
         16, ge=4, le=128, description="Jet images are image_size x image_size pixels (eta x phi)."
     )
@@ -96,6 +103,15 @@ class JetSampleConfig(_Strict):
     )  # fmt: skip
     workers: int = Field(2, ge=1, description="Processes generating in parallel.")
     chunk_size: int = Field(250, gt=0, description="Events per Pythia batch (one task each).")
+
+    @model_validator(mode="after")
+    def _contained_needs_match(self) -> JetSampleConfig:
+        if self.contained and self.match_dr is None:
+            raise ValueError(
+                f"contained: {list(self.contained)} needs match_dr (the decay quarks are those "
+                "of the matched boson or top): set match_dr, e.g. 0.8, or contained: []"
+            )
+        return self
 
     @field_validator("pthat_range_gev", "jet_pt_range_gev")
     @classmethod

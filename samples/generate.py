@@ -60,10 +60,13 @@ def run_chunk(cfg: JetSampleConfig, cls: str, seed: int, n_events: int) -> dict[
     constituent lists (worker task)."""
     t0 = time.perf_counter()
     hard_id = HARD_PARTON_IDS[cls]
-    batch = generate_batch(pythia_settings(cls, cfg, seed), n_events, hard_id)
+    contained = cls in cfg.contained
+    batch = generate_batch(pythia_settings(cls, cfg, seed), n_events, hard_id, contained)
     t1 = time.perf_counter()
     match_dr = cfg.match_dr if hard_id is not None else None
-    sel = leading_jets(batch.particles, batch.hard, cfg.jet_r, cfg.jet_pt_range_gev, match_dr)
+    sel = leading_jets(
+        batch.particles, batch.hard, cfg.jet_r, cfg.jet_pt_range_gev, match_dr, batch.decay
+    )
     cons = sel["constituents"]
     feats = jet_features(cons, cfg.jet_r, cfg.feature_backend)
     finite = np.isfinite(feats).all(axis=1)
@@ -83,7 +86,10 @@ def run_chunk(cfg: JetSampleConfig, cls: str, seed: int, n_events: int) -> dict[
         "n_constituents": n_cons,
         "n_accepted": int(finite.sum()),
         "n_events": batch.n_events,
-        "counters": {"nonfinite_dropped": int((~finite).sum())},
+        "counters": {
+            "nonfinite_dropped": int((~finite).sum()),
+            **({"not_contained": sel["n_not_contained"]} if contained else {}),
+        },
         "pythia_s": t1 - t0,
         "features_s": t2 - t1,
         "lowlevel_s": t3 - t2,
@@ -125,6 +131,11 @@ def _manifest(cfg: JetSampleConfig, seed: int, stats: dict[str, dict[str, int]])
                 cls: {"pdg_id": HARD_PARTON_IDS[cls], "status": "|22|,|23|", "dr": cfg.match_dr}
                 for cls in cfg.classes
                 if HARD_PARTON_IDS[cls] is not None and cfg.match_dr is not None
+            },
+            "contained": {
+                cls: "every decay quark of the matched resonance within jet_r of the jet axis"
+                for cls in cfg.classes
+                if cls in cfg.contained
             },
             "neutrinos_removed": True,
             "grooming": {

@@ -89,11 +89,15 @@ def leading_jets(
     jet_r: float,
     pt_range: tuple[float, float],
     match_dr: float | None,
+    decay: ak.Array | None = None,
 ) -> dict[str, np.ndarray | ak.Array]:
     """Cluster anti-kT, take each event's leading jet and apply the selection.
 
+    ``decay`` (events x decay quarks with their resonance, ``pythia_jets.decay_quarks``) also
+    requires every quark of the resonance nearest the jet within ``jet_r`` of the jet axis.
     Returns the selected jets' ``pt``, ``eta``, ``phi``, ``mass`` (numpy) and ``constituents``
-    (awkward, jets x particles) plus ``mask`` (events,) telling which events were kept.
+    (awkward, jets x particles) plus ``mask`` (events,) telling which events were kept and
+    ``n_not_contained`` (jets that passed everything but that requirement).
     """
     import fastjet
 
@@ -119,8 +123,14 @@ def leading_jets(
         with np.errstate(invalid="ignore"):
             mask &= min_dr < match_dr
     mask &= np.isfinite(pt)
+    n_not_contained = 0
+    if decay is not None:
+        inside = _contained(decay, eta, phi, jet_r)
+        n_not_contained = int((mask & ~inside).sum())
+        mask &= inside
     assert mask.shape == (n,)
     return {
+        "n_not_contained": n_not_contained,
         "mask": mask,
         "pt": pt[mask],
         "eta": eta[mask],
@@ -128,6 +138,24 @@ def leading_jets(
         "mass": mass[mask],
         "constituents": _records(ak.drop_none(lead_cons[mask], axis=0)),
     }
+
+
+def _delta_r(eta: ak.Array, phi: ak.Array, jet_eta: np.ndarray, jet_phi: np.ndarray) -> ak.Array:
+    """dR of each event's list of directions to the event's jet axis."""
+    dphi = (phi - ak.Array(jet_phi) + np.pi) % (2 * np.pi) - np.pi
+    return np.sqrt((eta - ak.Array(jet_eta)) ** 2 + dphi**2)
+
+
+def _contained(decay: ak.Array, eta: np.ndarray, phi: np.ndarray, jet_r: float) -> np.ndarray:
+    """Per event: every decay quark of the resonance nearest the jet lies within ``jet_r`` of
+    the jet axis (and it has at least two)."""
+    _, qeta, qphi, _ = _kinematics(decay.px, decay.py, decay.pz, decay.E)
+    _, reta, rphi, _ = _kinematics(decay.rpx, decay.rpy, decay.rpz, decay.rE)
+    rdr = _delta_r(reta, rphi, eta, phi)
+    own = rdr <= ak.fill_none(ak.min(rdr, axis=1), np.inf)
+    qdr = _delta_r(qeta, qphi, eta, phi)
+    inside = ak.all(qdr[own] < jet_r, axis=1) & (ak.sum(own, axis=1) >= 2)
+    return np.asarray(ak.to_numpy(inside), dtype=bool)
 
 
 #: Feature backends: ``numba`` (:mod:`samples.substructure`, one compiled pass per jet, the

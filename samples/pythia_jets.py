@@ -14,6 +14,7 @@ __all__ = [
     "SCALAR_MASS_GEV",
     "SCALAR_PROCESSES",
     "EventBatch",
+    "decay_quarks",
     "generate_batch",
     "pythia_settings",
 ]
@@ -63,15 +64,23 @@ HARD_PARTON_IDS: dict[str, int | None] = {"g": None, "q": None, "W": 24, "Z": 23
 _NEUTRINOS = (12, 14, 16)
 
 
+#: Resonances a hard decay quark is traced back through (a top's quarks include its W's).
+_RESONANCES = (6, 23, 24)
+
+
 class EventBatch:
-    """Final-state visible particles and hard-process W/Z/t of one batch of events."""
+    """Final-state visible particles, hard-process W/Z/t and their decay quarks of one batch."""
 
-    __slots__ = ("hard", "n_events", "particles")
+    __slots__ = ("decay", "hard", "n_events", "particles")
 
-    def __init__(self, particles: ak.Array, hard: ak.Array, n_events: int) -> None:
+    def __init__(
+        self, particles: ak.Array, hard: ak.Array, n_events: int, decay: ak.Array | None = None
+    ) -> None:
         self.particles = particles  #: events x particles {px, py, pz, E}
         self.hard = hard  #: events x hard partons {px, py, pz, E} (empty lists for g/q)
         self.n_events = n_events
+        #: events x decay quarks {px, py, pz, E} with their resonance's {rpx, rpy, rpz, rE}
+        self.decay = decay
 
 
 def pythia_settings(cls: str, cfg: JetSampleConfig, seed: int | None = None) -> list[str]:
@@ -100,11 +109,50 @@ def _four_vectors(prt: ak.Array) -> ak.Array:
     return ak.zip({"px": prt.p.px, "py": prt.p.py, "pz": prt.p.pz, "E": prt.p.e})
 
 
-def generate_batch(settings: list[str], n_events: int, hard_id: int | None) -> EventBatch:
+def decay_quarks(prt: ak.Array) -> ak.Array:
+    """Events x the quarks of every W, Z and top decay (|status| 23, |id| 1-5, a resonance's
+    daughter) with the four-momentum of the hard-process resonance each descends from: its first
+    copy, up through recoil copies and, for a top's W, through the top (``rpx .. rE``)."""
+    import numpy as np
+
+    counts = ak.to_numpy(ak.num(prt.id))
+    start = np.concatenate([[0], np.cumsum(counts)])[:-1]
+    event = np.repeat(np.arange(len(counts)), counts)
+
+    def flat(x: ak.Array) -> np.ndarray:
+        return ak.to_numpy(ak.flatten(x))
+
+    pid, status = np.abs(flat(prt.id)), np.abs(flat(prt.status))
+    m1 = flat(prt.mother1)
+    mother = np.where(m1 > 0, m1 + start[event], -1)
+
+    def is_resonance(idx: np.ndarray) -> np.ndarray:
+        return (idx >= 0) & np.isin(pid[np.maximum(idx, 0)], _RESONANCES)
+
+    q = np.flatnonzero((status == 23) & (pid >= 1) & (pid <= 5) & is_resonance(mother))
+    root = mother[q]
+    for _ in range(len(pid)):
+        up = mother[root]
+        move = is_resonance(up)
+        if not move.any():
+            break
+        root = np.where(move, up, root)
+    per_event = np.bincount(event[q], minlength=len(counts))
+    cols = {}
+    for k, src in (("px", "px"), ("py", "py"), ("pz", "pz"), ("E", "e")):
+        v = flat(prt.p[src])
+        cols[k], cols["r" + k] = v[q], v[root]
+    return ak.unflatten(ak.zip({k: ak.Array(v) for k, v in cols.items()}), per_event)
+
+
+def generate_batch(
+    settings: list[str], n_events: int, hard_id: int | None, decays: bool = False
+) -> EventBatch:
     """Initialise Pythia with ``settings`` and generate ``n_events`` events in one batch.
 
     Keeps final-state particles without neutrinos and, if ``hard_id`` is given, the first copies
-    of the hard-process particles with that |PDG id| (|status| 22 or 23).
+    of the hard-process particles with that |PDG id| (|status| 22 or 23); ``decays`` adds
+    :func:`decay_quarks`.
     """
     import pythia8mc
 
@@ -125,4 +173,5 @@ def generate_batch(settings: list[str], n_events: int, hard_id: int | None) -> E
     else:
         ast = abs(prt.status)
         hard = _four_vectors(prt[(aid == hard_id) & ((ast == 22) | (ast == 23))])
-    return EventBatch(particles, hard, len(events))
+    decay = decay_quarks(prt) if decays else None
+    return EventBatch(particles, hard, len(events), decay)

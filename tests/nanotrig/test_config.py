@@ -26,6 +26,20 @@ def test_demo_config_is_valid(tmp_path):
     assert parse_config(cfg.model_dump(mode="json")) == cfg
 
 
+def test_lhcjet_config_is_the_demo_on_data_set_like_jets():
+    """configs/jet_mlp_lhcjet.yml differs from the demo only in its name and jet definition."""
+    from conftest import DEMO_CONFIG
+
+    demo = load_config(DEMO_CONFIG).model_dump()
+    lhc = load_config(DEMO_CONFIG.parent / "jet_mlp_lhcjet.yml").model_dump()
+    assert lhc["samples"]["jet_r"] == 0.4 and lhc["samples"]["contained"] == ("W", "Z")
+    for d in (demo, lhc):
+        d.pop("name")
+        d["samples"].pop("jet_r")
+        d["samples"].pop("contained")
+    assert lhc == demo
+
+
 def test_minimal_config_takes_defaults():
     cfg = parse_config({"name": "x"})
     assert cfg == RunConfig(name="x")
@@ -46,6 +60,8 @@ def test_minimal_config_takes_defaults():
         ("samples: {}\n", r"'name'.*missing"),
         ("- just\n- a list\n", r"top level must be a mapping"),
         ("name: x\nsamples: {pthat_range_gev: [1000, 900]}\n", r"low < high"),
+        ("name: x\nsamples: {contained: [W], match_dr: null}\n", r"contained.*needs match_dr"),
+        ("name: x\nsamples: {contained: [g]}\n", r"samples\.contained"),
     ],
 )
 def test_bad_config_one_line_error(tmp_path, text, match):

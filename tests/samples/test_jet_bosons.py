@@ -65,3 +65,43 @@ def test_scalar_w_jets_lose_fewer_prongs_to_grooming() -> None:
         assert 74 < np.median(m[m > 50.0]) < 86, production
     assert 0.12 < low["pair"] < 0.40, low
     assert low["scalar"] < 0.12 and low["scalar"] < 0.5 * low["pair"], low
+
+
+@pytest.mark.parametrize(("cls", "n_quarks"), [("W", 2), ("t", 3)])
+def test_decay_quarks_belong_to_their_resonance(cls: str, n_quarks: int) -> None:
+    """Every hard W (t) has its two (three: b and its W's pair) decay quarks, traced back through
+    the recoil copies to the first copy that the jets are matched to."""
+    import awkward as ak
+    from nanotrig.samples.generate import chunk_seed
+    from nanotrig.samples.pythia_jets import HARD_PARTON_IDS, generate_batch
+
+    cfg = JetSampleConfig()
+    batch = generate_batch(
+        pythia_settings(cls, cfg, chunk_seed(5, cls, 0)), 20, HARD_PARTON_IDS[cls], True
+    )
+    for n in range(batch.n_events):
+        hard = {round(float(e), 6) for e in batch.hard[n].E}
+        roots = [round(float(e), 6) for e in batch.decay[n].rE]
+        assert len(hard) == 2 and set(roots) == hard, n  # the roots are the matched particles
+        assert all(roots.count(e) == n_quarks for e in hard), n
+        assert set(np.abs(ak.to_numpy(batch.decay[n].E)) > 0) == {True}, n
+
+
+@pytest.mark.slow
+def test_contained_drops_the_jets_that_lost_a_decay_quark() -> None:
+    """``contained`` keeps a subset of the same events' W jets; the dropped ones (a decay quark
+    outside R = 0.4) are mostly groomed to one prong, the kept ones mostly not."""
+    from nanotrig.samples.generate import chunk_seed
+    from nanotrig.samples.jet_features import jet_features, leading_jets
+    from nanotrig.samples.pythia_jets import generate_batch
+
+    cfg = JetSampleConfig(jet_r=0.4, contained=("W",))
+    batch = generate_batch(pythia_settings("W", cfg, chunk_seed(11, "W", 0)), 250, 24, True)
+    args = (batch.particles, batch.hard, cfg.jet_r, cfg.jet_pt_range_gev, cfg.match_dr)
+    every, kept = leading_jets(*args), leading_jets(*args, batch.decay)
+    assert not (kept["mask"] & ~every["mask"]).any()  # a subset of the same jets
+    inside = kept["mask"][every["mask"]]
+    assert kept["n_not_contained"] == (~inside).sum() >= 10
+    m = jet_features(every["constituents"], cfg.jet_r)[:, FEATURE_NAMES.index("j_mass_mmdt")]
+    assert np.mean(m[~inside] < 50.0) > 0.6, np.mean(m[~inside] < 50.0)
+    assert np.mean(m[inside] < 50.0) < 0.25, np.mean(m[inside] < 50.0)
