@@ -65,12 +65,23 @@ def table_line(test: dict, stress: dict | None, err: float | None) -> str:
     return text + f"largest |QKeras score - threshold| {margin:.3g} EXCEEDS table error {err:.3g})"
 
 
+def _no_points(d: dict) -> str:
+    """Why a decision check has no working point: no signal among its labelled events."""
+    return (
+        f"no working point: none of the {d['n_labelled']:,} labelled test events is signal (the "
+        "working points keep a share of each column's signal); raise verify.n_events so that "
+        "signal events are among the verified ones"
+    )
+
+
 def decisions_headline(r: dict) -> str | None:
     """Decision flips on the test and stress events in one line (None without the check)."""
     v = r.get("verify", {})
     d = v.get("decisions")
     if not d:
         return None
+    if not d["points"]:
+        return f"**not checked**: {_no_points(d)}"
     stress = v.get("stress", {}).get("decision_flips")
     total = d["test"]["total_flips"] + (stress["total_flips"] if stress else 0)
     verdict = "**0 decision flips**" if total == 0 else "**DECISIONS DIFFER**"
@@ -98,6 +109,8 @@ def decisions_section(r: dict) -> list[str]:
             "working_points", True
         ) else "the verified test events were more than the traced ones (10,000)"  # fmt: skip
         return [*lines, f"No decision check: {why}.", ""]
+    if not d["points"]:
+        return [*lines, f"No decision check: {_no_points(d)}.", ""]
     effs = ", ".join(f"{100 * e:g} %" for e in d["efficiencies"])
     stress = v.get("stress", {}).get("decision_flips")
     units = d.get("thresholds_in", "float")

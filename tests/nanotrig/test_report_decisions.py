@@ -101,3 +101,18 @@ def test_perturbed_emulator_table_gives_flips(mini_run):
     counter = FlipCounter(DecisionSpec(tuple(d["columns"])), points)
     counter.add(x, ref, fw, emulate(coarse, logits))
     assert counter.to_dict()["total_flips"] > 0
+
+
+def test_no_signal_among_the_labelled_events_is_not_zero_flips():
+    """A check whose labelled events hold no signal has no working point: the report says it
+    was not checked, never "0 decision flips" (the anomaly rate run verifies background only)."""
+    from nanotrig.report_decisions import decisions_headline, decisions_section
+
+    flips = {"total_flips": 0, "n_events": 1000, "scope": "all", "points": []}
+    d = {"points": [], "n_labelled": 1000, "efficiencies": [0.5, 0.9], "test": flips}
+    r = {"verify": {"decisions": d}, "config": {"verify": {"working_points": [0.5, 0.9]}}}
+    head = decisions_headline(r)
+    assert head.startswith("**not checked**") and "none of the 1,000 labelled" in head
+    assert "0 decision flips" not in head
+    section = "\n".join(decisions_section(r))
+    assert "No decision check: no working point" in section and "| column" not in section
