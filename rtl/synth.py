@@ -27,6 +27,8 @@ import json
 import re
 import subprocess
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from nanotrig.rtl.simulate import Design
@@ -136,7 +138,7 @@ def synthesize(
         jobs.append((design.name, f"read_verilog -sv -lib {' '.join(map(str, stages))}\n"
                      f"read_verilog -sv {sources[-1]}\n"
                      f"synth_xilinx -flatten -family {family} -top {design.name}\n"))  # fmt: skip
-    stats, depths = {}, []
+    parts, depths = {}, []
     for module, body in jobs:
         left = timeout_s - (time.perf_counter() - t0)
         depth = mode == "flat" or module != design.name  # the top alone holds only registers
@@ -145,13 +147,13 @@ def synthesize(
             if skip_on_timeout:
                 return None
             raise ConversionError(f"yosys did not finish in {timeout_s:.0f} s on {design.path}")
-        stats[f"\\{module}"] = stat
-        log = (work / f"{module}.log").read_text(errors="replace")
+        parts[module] = parse_stat(stat, module)
         if depth:
+            log = (work / f"{module}.log").read_text(errors="replace")
             depths += [int(d) for d in _LTP.findall(log)]
-    figures = _sum_figures([parse_stat(st, m.lstrip("\\")) for m, st in stats.items()])
+    figures = _sum_figures(list(parts.values()))
     (work / "stat.json").write_text(json.dumps({"modules": {
-        m: {"num_cells_by_type": parse_stat(st, m.lstrip("\\"))["cells"]} for m, st in stats.items()
+        f"\\{m}": {"num_cells_by_type": p["cells"]} for m, p in parts.items()
     }, "design": {"num_cells_by_type": figures["cells"]}}, indent=1))  # fmt: skip
     return {
         "tool": _TOOL[mode],
@@ -166,8 +168,9 @@ def synthesize(
 
 
 def _run_yosys(
-    exe: str, module: str, body: str, work, timeout_s: float, where, mode: str, depth: bool
-):
+    exe: str, module: str, body: str, work: Path, timeout_s: float, where: Path, mode: str,
+    depth: bool,
+) -> dict[str, Any] | None:  # fmt: skip
     """Run one Yosys script synthesizing ``module`` (``ltp -noff`` after it when ``depth``: not
     on the hierarchical top, where it took 22 GB on the jet CNN's 62k register bits); its
     ``stat -json``, or ``None`` on timeout. :class:`ConversionError` with the first error line,
@@ -198,9 +201,8 @@ def _run_yosys(
 def _sum_figures(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """The sum of :func:`parse_stat` figures of separately synthesized modules."""
     total: dict[str, Any] = {k: sum(p[k] for p in parts) for k in parts[0] if k != "cells"}
-    cells: dict[str, int] = {}
+    cells: Counter[str] = Counter()
     for p in parts:
-        for k, v in p["cells"].items():
-            cells[k] = cells.get(k, 0) + v
+        cells.update(p["cells"])
     total["cells"] = dict(sorted(cells.items()))
     return total

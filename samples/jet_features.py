@@ -116,10 +116,7 @@ def leading_jets(
         mask = (pt >= pt_range[0]) & (pt <= pt_range[1]) & (np.abs(eta) < JET_ABS_ETA_MAX)
     if match_dr is not None:
         _, heta, hphi, _ = _kinematics(hard.px, hard.py, hard.pz, hard.E)
-        # awkward broadcasts the per-event jet value over each event's list of hard partons
-        dphi = (hphi - ak.Array(phi) + np.pi) % (2 * np.pi) - np.pi
-        dr = np.sqrt((heta - ak.Array(eta)) ** 2 + dphi**2)
-        min_dr = _np(ak.min(dr, axis=1))
+        min_dr = _np(ak.min(_delta_r(heta, hphi, eta, phi), axis=1))
         with np.errstate(invalid="ignore"):
             mask &= min_dr < match_dr
     mask &= np.isfinite(pt)
@@ -141,7 +138,8 @@ def leading_jets(
 
 
 def _delta_r(eta: ak.Array, phi: ak.Array, jet_eta: np.ndarray, jet_phi: np.ndarray) -> ak.Array:
-    """dR of each event's list of directions to the event's jet axis."""
+    """dR of each event's list of directions to the event's jet axis (awkward broadcasts the
+    per-event jet value over each event's list)."""
     dphi = (phi - ak.Array(jet_phi) + np.pi) % (2 * np.pi) - np.pi
     return np.sqrt((eta - ak.Array(jet_eta)) ** 2 + dphi**2)
 
