@@ -34,7 +34,7 @@ demo: $(STAMP)
 
 ## demo-rtl: after `make demo`, the rtl stage on the demo's model (Verilog, Verilator on the verified,
 ## edge and 1M stress events, Yosys) and the report's RTL section: configs/jet_mlp.yml with
-## rtl.enabled true, resumed (only the rtl stage runs); 12 min on 2 cores at load 5, 28 at load 12
+## rtl.enabled true, resumed (only the rtl stage runs); 5 min on 2 quiet cores, 12 at load 5, 28 at load 12
 demo-rtl: $(STAMP) yosys
 	@mkdir -p runs
 	sed 's/^  enabled: false /  enabled: true  /' configs/jet_mlp.yml > runs/jet_mlp_rtl.yml

@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         path = args.sample
         if path is None:
             path = Path(tmp) / "jets.h5"
-            cfg = JetSampleConfig(n_per_class=args.n_per_class, chunk_size=125, workers=2)
+            cfg = JetSampleConfig(  # configs/jet_garnet.yml's jet definition
+                n_per_class=args.n_per_class, chunk_size=125, workers=2, jet_r=0.8, contained=()
+            )
             generate_jets(cfg, seed=args.sample_seed, out_path=path, progress=False)
         sample = load_jets(path, parts=("constituents",))
         x, n = garnet_inputs(sample.constituents, sample.n_constituents)

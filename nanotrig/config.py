@@ -68,7 +68,11 @@ class JetSampleConfig(_Strict):
     jet_pt_range_gev: tuple[float, float] = Field(
         (800.0, 1200.0), description="Window the leading jet's pT must fall in to be kept."
     )
-    jet_r: float = Field(0.8, gt=0, le=1.5, description="Anti-kT radius.")
+    jet_r: float = Field(
+        0.4, gt=0, le=1.5, description="Anti-kT radius. 0.4: the hls4ml LHC jet data set's "
+        "feature statistics are those of R = 0.4 jets (docs/jet-physics.md); 0.8: the radius its "
+        "papers state, and that of jet images spanning +-0.8.",
+    )  # fmt: skip
     boson_production: Literal["pair", "scalar"] = Field(
         "pair", description="W and Z jets: 'pair' = q qbar -> WW / ZZ (Standard Model, mostly "
         "transversely polarised; the hls4ml data set's samples are WW and ZZ); 'scalar' = a heavy "
@@ -79,11 +83,11 @@ class JetSampleConfig(_Strict):
         0.8, gt=0, description="W/Z/t jets: max dR to the hard-process parton; null disables."
     )
     contained: tuple[Literal["W", "Z", "t"], ...] = Field(
-        (), description="Classes whose jets are kept only if every quark of the matched boson's "
-        "or top's decay lies within jet_r of the jet axis (fully merged jets, as the top-tagging "
-        "reference data set defines them; needs match_dr), e.g. [W, Z]. Empty: any matched "
-        "leading jet, including those that lost a decay quark outside the jet "
-        "(docs/jet-physics.md).",
+        ("W", "Z"), description="Classes whose jets are kept only if every quark of the matched "
+        "boson's or top's decay lies within jet_r of the jet axis (fully merged jets; needs "
+        "match_dr). [W, Z]: as the hls4ml LHC jet data set's statistics show its jets (its top "
+        "jets need not hold all three quarks). Empty: any matched leading jet, including those "
+        "that lost a decay quark outside the jet, as a trigger sees them (docs/jet-physics.md).",
     )  # fmt: skip
     image_size: int = Field(
         16, ge=4, le=128, description="Jet images are image_size x image_size pixels (eta x phi)."

@@ -26,18 +26,22 @@ def test_demo_config_is_valid(tmp_path):
     assert parse_config(cfg.model_dump(mode="json")) == cfg
 
 
-def test_lhcjet_config_is_the_demo_on_data_set_like_jets():
-    """configs/jet_mlp_lhcjet.yml differs from the demo only in its name and jet definition."""
+def test_demo_jets_are_the_data_set_definition_and_r08_keeps_the_earlier():
+    """The demo's jets are the defaults (R = 0.4, W/Z jets holding both decay quarks);
+    configs/jet_mlp_r08.yml differs from it only in its name and those two keys."""
     from conftest import DEMO_CONFIG
 
     demo = load_config(DEMO_CONFIG).model_dump()
-    lhc = load_config(DEMO_CONFIG.parent / "jet_mlp_lhcjet.yml").model_dump()
-    assert lhc["samples"]["jet_r"] == 0.4 and lhc["samples"]["contained"] == ("W", "Z")
-    for d in (demo, lhc):
+    r08 = load_config(DEMO_CONFIG.parent / "jet_mlp_r08.yml").model_dump()
+    default = RunConfig(name="x").samples
+    assert (demo["samples"]["jet_r"], demo["samples"]["contained"]) == (0.4, ("W", "Z"))
+    assert (default.jet_r, default.contained) == (0.4, ("W", "Z"))
+    assert (r08["samples"]["jet_r"], r08["samples"]["contained"]) == (0.8, ())
+    for d in (demo, r08):
         d.pop("name")
         d["samples"].pop("jet_r")
         d["samples"].pop("contained")
-    assert lhc == demo
+    assert r08 == demo
 
 
 def test_minimal_config_takes_defaults():
