@@ -28,6 +28,7 @@ import re
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ __all__ = [
     "check_mode",
     "parse_stat",
     "resolve_mode",
+    "synthesis_jobs",
     "synthesize",
 ]
 
@@ -103,17 +105,39 @@ def resolve_mode(mode: str, stages: int, lut_estimate: float | None) -> str:
     return "hierarchical" if stages > 0 and big else "flat"
 
 
+def synthesis_jobs(design: Design, family: str, mode: str) -> list[tuple[str, str]]:
+    """One ``(module, Yosys script)`` per Yosys process of ``mode``: ``flat``, the whole design;
+    ``hierarchical``, each pipeline-stage module alone (ports without I/O buffers), then the
+    top's registers with the stages as black boxes (``-lib``)."""
+    sources = [p.resolve() for p in design.sources()]
+    if mode == "flat":
+        return [(design.name, f"read_verilog -sv {' '.join(map(str, sources))}\n"
+                 f"synth_xilinx -flatten -family {family} -top {design.name}\n")]  # fmt: skip
+    stages = [p for p in sources if p.stem.startswith(f"{design.name}_stage")]
+    static = " ".join(str(p) for p in sources if p.parent.name == "static")
+    jobs = [(p.stem, f"read_verilog -sv {static} {p}\n"
+             f"synth_xilinx -flatten -noiopad -family {family} -top {p.stem}\n")
+            for p in stages]  # fmt: skip
+    jobs.append((design.name, f"read_verilog -sv -lib {' '.join(map(str, stages))}\n"
+                 f"read_verilog -sv {sources[-1]}\n"
+                 f"synth_xilinx -flatten -family {family} -top {design.name}\n"))  # fmt: skip
+    return jobs
+
+
 def synthesize(
     design: Design,
     family: str = "xcup",
     timeout_s: float = 3600,
     skip_on_timeout: bool = False,
     mode: str = "flat",
+    on_module: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any] | None:
     """Yosys figures of ``design`` (``mode``: ``flat`` or ``hierarchical``, see the module);
     :class:`ToolMissingError` when Yosys is not installed. Yosys is stopped once ``timeout_s``
     (all its processes together) has passed: ``None`` then if ``skip_on_timeout``, else
-    :class:`ConversionError`."""
+    :class:`ConversionError`. ``on_module(module, figures)`` is called as each Yosys process
+    finishes, with its :func:`parse_stat` figures and ``depth`` (its logic depth, ``None`` for
+    the hierarchical top)."""
     check_mode(mode)
     if mode == "auto":
         raise ConfigError("synthesize takes flat or hierarchical: resolve auto with resolve_mode")
@@ -125,21 +149,8 @@ def synthesize(
     work = design.path / "yosys"
     work.mkdir(exist_ok=True)
     t0 = time.perf_counter()
-    sources = [p.resolve() for p in design.sources()]
-    if mode == "flat":
-        jobs = [(design.name, f"read_verilog -sv {' '.join(map(str, sources))}\n"
-                 f"synth_xilinx -flatten -family {family} -top {design.name}\n")]  # fmt: skip
-    else:  # one process per stage module (ports without I/O buffers), then the top's registers
-        stages = [p for p in sources if p.stem.startswith(f"{design.name}_stage")]
-        static = " ".join(str(p) for p in sources if p.parent.name == "static")
-        jobs = [(p.stem, f"read_verilog -sv {static} {p}\n"
-                 f"synth_xilinx -flatten -noiopad -family {family} -top {p.stem}\n")
-                for p in stages]  # fmt: skip
-        jobs.append((design.name, f"read_verilog -sv -lib {' '.join(map(str, stages))}\n"
-                     f"read_verilog -sv {sources[-1]}\n"
-                     f"synth_xilinx -flatten -family {family} -top {design.name}\n"))  # fmt: skip
     parts, depths = {}, []
-    for module, body in jobs:
+    for module, body in synthesis_jobs(design, family, mode):
         left = timeout_s - (time.perf_counter() - t0)
         depth = mode == "flat" or module != design.name  # the top alone holds only registers
         stat = _run_yosys(exe, module, body, work, left, design.path, mode, depth)
@@ -148,9 +159,11 @@ def synthesize(
                 return None
             raise ConversionError(f"yosys did not finish in {timeout_s:.0f} s on {design.path}")
         parts[module] = parse_stat(stat, module)
-        if depth:
-            log = (work / f"{module}.log").read_text(errors="replace")
-            depths += [int(d) for d in _LTP.findall(log)]
+        log = work / f"{module}.log"
+        found = [int(d) for d in _LTP.findall(log.read_text(errors="replace"))] if depth else []
+        depths += found
+        if on_module is not None:
+            on_module(module, {**parts[module], "depth": max(found) if found else None})
     figures = _sum_figures(list(parts.values()))
     (work / "stat.json").write_text(json.dumps({"modules": {
         f"\\{m}": {"num_cells_by_type": p["cells"]} for m, p in parts.items()

@@ -294,8 +294,15 @@ def test_yosys_hierarchical_keeps_each_stage(built, tmp_path):
     out, rec, _ = built
     shutil.copytree(out / rec["rtl_dir"], tmp_path / "d")
     design = Design(tmp_path / "d", rec["top"], rec["pipeline_stages"], 5.0, 16, 5, (0, 0, 0))
-    flat, hier = rec["synthesis"], synth.synthesize(design, "xcup", 600, mode="hierarchical")
+    seen: dict = {}
+    hier = synth.synthesize(design, "xcup", 600, mode="hierarchical", on_module=seen.__setitem__)
+    flat = rec["synthesis"]
     assert flat["mode"] == "flat" and hier["mode"] == "hierarchical"  # auto: small -> flat
+    # on_module saw every Yosys process, in the jobs' order; their figures sum to the totals
+    assert list(seen) == [m for m, _ in synth.synthesis_jobs(design, "xcup", "hierarchical")]
+    assert list(seen)[-1] == rec["top"] and seen[rec["top"]]["depth"] is None
+    assert all(sum(f[k] for f in seen.values()) == hier[k] for k in ("lut", "ff", "carry"))
+    assert max(f["depth"] or 0 for f in seen.values()) == hier["logic_depth"]
     modules = json.loads((tmp_path / "d" / "yosys" / "stat.json").read_text())["modules"]
     stages = {f"\\{rec['top']}_stage{i}" for i in range(rec["pipeline_stages"])}
     assert stages <= set(modules), "a stage module was flattened into the top"
