@@ -1,7 +1,7 @@
 """W/Z jets with their truth decay (issue 19 study): generate, then score reweighted variants.
 
     python benchmarks/jet_boson_truth.py generate --production pair --out /tmp/wz_pair.npz
-        [--config configs/jet_mlp.yml] [--n-per-class 1600] [--seed 42]
+        [--config configs/jet_mlp_r08.yml] [--n-per-class 1600] [--seed 42]
     python benchmarks/jet_boson_truth.py score --sample runs/learning_curve/jets.h5
         --truth /tmp/wz_pair.npz [--replace /tmp/wz_scalar.npz] [--split-seeds 1 2 3]
         [--variants "as generated" "isotropic decay"]
@@ -10,7 +10,9 @@
 selection and features: the jets equal the sample's W and Z jets, which ``score`` checks) and
 records, per jet, the matched boson's truth: its mass, the decay quarks' flavour and the
 helicity angle |cos theta*| (the quark's direction in the boson rest frame against the boson's
-flight direction), and for every generated boson the |cos theta*| before any selection.
+flight direction), and for every generated boson the |cos theta*| before any selection. It keeps
+every matched jet (its variants select those holding both quarks themselves), so its config must
+have ``samples.contained: []`` (the default config, configs/jet_mlp_r08.yml, has).
 
 ``score`` takes the g, q and t jets of a sample (``--sample``, made with the same seed), the W and
 Z jets with truth (``--truth``; ``--replace``: W and Z from another production instead), and
@@ -144,6 +146,12 @@ def generate(args) -> int:
     if args.no_match:
         update["match_dr"] = None
     scfg = cfg.samples.model_copy(update=update)
+    if scfg.contained:
+        raise SystemExit(
+            f"{args.config}: samples.contained is {list(scfg.contained)}, but this benchmark "
+            "records every matched W/Z jet: use a config with contained: [] "
+            "(configs/jet_mlp_r08.yml, or jet_r: 0.4 with contained: [])"
+        )
     out: dict[str, np.ndarray] = {}
     for cls in ("W", "Z"):
         t0 = time.perf_counter()
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate")
     g.add_argument("--production", choices=("pair", "scalar"), default="pair")
     g.add_argument("--out", required=True)
-    g.add_argument("--config", default="configs/jet_mlp.yml")
+    g.add_argument("--config", default="configs/jet_mlp_r08.yml")
     g.add_argument("--n-per-class", type=int, default=1600)
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--no-match", action="store_true", help="keep W/Z jets however far from a boson")
@@ -185,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--replace", default=None)
     s.add_argument("--split-seeds", type=int, nargs="+", default=[1, 2, 3])
     s.add_argument("--variants", nargs="+", default=None, help="only these rows (default: all)")
-    s.add_argument("--config", default="configs/jet_mlp.yml")
+    s.add_argument("--config", default="configs/jet_mlp_r08.yml")
     s.add_argument(
         "--learning-curve",
         type=int,
