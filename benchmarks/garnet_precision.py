@@ -23,6 +23,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+#: The sample's jet definition is the GarNet run's (R = 0.8, every matched W/Z jet).
+GARNET_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "jet_garnet.yml"
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     from nanotrig.models.garnet import garnet_inputs, train_garnet_tagger
     from nanotrig.samples import generate_jets, load_jets
 
-    from nanotrig.config import JetSampleConfig
+    from nanotrig.config import load_config
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.sample
         if path is None:
             path = Path(tmp) / "jets.h5"
-            cfg = JetSampleConfig(  # configs/jet_garnet.yml's jet definition
-                n_per_class=args.n_per_class, chunk_size=125, workers=2, jet_r=0.8, contained=()
+            cfg = load_config(GARNET_CONFIG).samples.model_copy(  # its jet definition
+                update={"n_per_class": args.n_per_class, "chunk_size": 125, "workers": 2}
             )
             generate_jets(cfg, seed=args.sample_seed, out_path=path, progress=False)
         sample = load_jets(path, parts=("constituents",))

@@ -80,7 +80,10 @@ class JetSampleConfig(_Strict):
         "grooming; see docs/jet-physics.md).",
     )  # fmt: skip
     match_dr: float | None = Field(
-        0.8, gt=0, description="W/Z/t jets: max dR to the hard-process parton; null disables."
+        0.8,
+        gt=0,
+        description="W/Z/t jets: max dR to the hard-process parton; null disables "
+        "(with contained: []).",
     )
     contained: tuple[Literal["W", "Z", "t"], ...] = Field(
         ("W", "Z"), description="Classes whose jets are kept only if every quark of the matched "

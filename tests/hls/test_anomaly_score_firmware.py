@@ -25,49 +25,57 @@ INPUT = QuantBits(bits=16, integer=5)
 RECON_ROWS = ("recon_diff", "diff_quant", "diff_sq", "score")
 
 
+def _inputs() -> np.ndarray:
+    """300 pre-scaled events on the input grid: signed features too; a few large ones saturate
+    diff_quant (+-4)."""
+    rng = np.random.default_rng(5)
+    x = np.abs(rng.normal(0, 0.6, size=(300, 57)))
+    x[:, ::3] -= 0.3
+    x[:5, :4] = 9.0
+    return quantize_to_input(x, INPUT)
+
+
+def _qat(x: np.ndarray, qenc, decoder, beta: float) -> None:
+    """Two epochs of VAE QAT of ``qenc`` (and ``decoder``) on ``x``."""
+    import tensorflow as tf
+    from nanotrig.models.anomaly_vae import make_vae_trainer
+
+    vae = make_vae_trainer(qenc, decoder, beta)
+    vae.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
+    vae.fit(x, epochs=2, batch_size=64, verbose=0)
+
+
 @pytest.fixture(scope="module")
 def recon(tmp_path_factory):
     """(QKeras recon model file, inputs): the tiny VAE after two epochs of QAT."""
     import tensorflow as tf
-    from nanotrig.models.anomaly_vae import build_decoder, build_encoder, make_vae_trainer
+    from nanotrig.models.anomaly_vae import build_decoder, build_encoder
     from nanotrig.quantize.anomaly_qmodel import build_qdecoder, build_qencoder, build_qrecon_model
 
-    rng = np.random.default_rng(5)
-    x = np.abs(rng.normal(0, 0.6, size=(300, 57)))
-    x[:, ::3] -= 0.3  # signed features too; a few large ones saturate diff_quant (+-4)
-    x[:5, :4] = 9.0
-    x = quantize_to_input(x, INPUT)
+    x = _inputs()
     tf.keras.utils.set_random_seed(2)
     cfg = QuantizeConfig()
     qenc = build_qencoder(build_encoder(57, (8,), 2), cfg, cfg.latent)
     qdec = build_qdecoder(build_decoder(57, (8,), 2), cfg)
-    vae = make_vae_trainer(qenc, qdec, 1e-4)
-    vae.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
-    vae.fit(x, epochs=2, batch_size=64, verbose=0)
-    model = build_qrecon_model(qenc, qdec, cfg)
+    _qat(x, qenc, qdec, 1e-4)
     path = tmp_path_factory.mktemp("recon") / "qmodel.h5"
-    model.save(path, save_format="h5")
+    build_qrecon_model(qenc, qdec, cfg).save(path, save_format="h5")
     return path, x.astype(np.float32)
 
 
 @pytest.fixture(scope="module")
 def mu2(tmp_path_factory):
-    """(QKeras mu2 score model file, inputs): the tiny encoder after two epochs of QAT."""
+    """(QKeras mu2 score model file, inputs): the tiny encoder after two epochs of QAT (the
+    decoder stays float, as in the run)."""
     import tensorflow as tf
-    from nanotrig.models.anomaly_vae import build_decoder, build_encoder, make_vae_trainer
+    from nanotrig.models.anomaly_vae import build_decoder, build_encoder
     from nanotrig.quantize.anomaly_qmodel import build_qencoder, build_qscore_model
 
-    rng = np.random.default_rng(11)
-    x = np.abs(rng.normal(0, 0.6, size=(300, 57)))
-    x[:, ::4] -= 0.3
-    x[:5, :4] = 9.0
-    x = quantize_to_input(x, INPUT)
+    x = _inputs()
     tf.keras.utils.set_random_seed(3)
     cfg = QuantizeConfig()
     qenc = build_qencoder(build_encoder(57, (8,), 3), cfg, cfg.latent)
-    vae = make_vae_trainer(qenc, build_decoder(57, (8,), 3), 1e-3)
-    vae.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
-    vae.fit(x, epochs=2, batch_size=64, verbose=0)
+    _qat(x, qenc, build_decoder(57, (8,), 3), 1e-3)
     path = tmp_path_factory.mktemp("mu2") / "qmodel.h5"
     build_qscore_model(qenc).save(path, save_format="h5")
     return path, x.astype(np.float32)

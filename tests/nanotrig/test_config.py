@@ -66,6 +66,8 @@ def test_minimal_config_takes_defaults():
         ("name: x\nsamples: {pthat_range_gev: [1000, 900]}\n", r"low < high"),
         ("name: x\nsamples: {contained: [W], match_dr: null}\n", r"contained.*needs match_dr"),
         ("name: x\nsamples: {contained: [g]}\n", r"samples\.contained"),
+        # the default contained: [W, Z] needs matching: dropping it alone names both fixes
+        ("name: x\nsamples: {match_dr: null}\n", r"\['W', 'Z'\] needs match_dr.*contained: \[\]"),
     ],
 )
 def test_bad_config_one_line_error(tmp_path, text, match):
